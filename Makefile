@@ -1,0 +1,83 @@
+# certkeep: `make` builds the static binary; `make test` sets up and runs every test.
+VERSION    := 0.1.0
+MUSL_DEPS  := build/deps/musl
+GLIBC_DEPS := build/deps/glibc
+
+WARN    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+           -Wshadow -Wformat=2 -Wno-format-nonliteral
+DEFS    := -DCK_VERSION=\"$(VERSION)\"
+CFLAGS  ?= -O2
+LIBS    := -lcurl -lbearssl -lcjson -lyaml -lpthread
+
+LIB_SRC  := $(sort $(wildcard lib/*/*.c))
+CMD_SRC  := $(sort $(wildcard cmd/certkeep/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+
+MUSL_LIB_OBJ := $(LIB_SRC:%.c=build/musl/%.o)
+MUSL_CMD_OBJ := $(CMD_SRC:%.c=build/musl/%.o)
+ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
+ASAN_CMD_OBJ := $(CMD_SRC:%.c=build/asan/%.o)
+UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: all static deps asan unit test e2e demo bench clean setup fuzz
+all: build/certkeep
+static: build/certkeep
+	@ls -l build/certkeep && file build/certkeep
+
+deps: $(MUSL_DEPS)/.done $(GLIBC_DEPS)/.done
+$(MUSL_DEPS)/.done: scripts/deps.sh scripts/deps.lock
+	scripts/deps.sh musl $(MUSL_DEPS)
+$(GLIBC_DEPS)/.done: scripts/deps.sh scripts/deps.lock
+	scripts/deps.sh glibc $(GLIBC_DEPS)
+
+build/musl/%.o: %.c $(wildcard lib/*/*.h) | $(MUSL_DEPS)/.done
+	@mkdir -p $(@D)
+	musl-gcc $(WARN) $(DEFS) $(CFLAGS) -ffunction-sections -fdata-sections \
+	    -I$(MUSL_DEPS)/include -c $< -o $@
+
+build/certkeep: $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ)
+	musl-gcc -static -s -Wl,--gc-sections -o $@ $^ -L$(MUSL_DEPS)/lib $(LIBS)
+
+build/asan/%.o: %.c $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(DEFS) -O1 -g $(SAN) -I$(GLIBC_DEPS)/include -c $< -o $@
+
+build/asan/libcertkeep.a: $(ASAN_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/asan/certkeep: $(ASAN_CMD_OBJ) build/asan/libcertkeep.a
+	$(CC) $(SAN) -o $@ $^ -L$(GLIBC_DEPS)/lib $(LIBS)
+
+build/asan/tests/%: tests/unit/%.c build/asan/libcertkeep.a
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(DEFS) -O1 -g $(SAN) -I$(GLIBC_DEPS)/include -Ilib -o $@ $< \
+	    build/asan/libcertkeep.a -L$(GLIBC_DEPS)/lib $(LIBS) -lcmocka
+
+asan: build/asan/certkeep $(UNIT_BIN)
+
+setup:
+	scripts/setup.sh
+
+# Every test: unit tests under ASan+UBSan, then end-to-end against the static binary.
+test: setup
+	$(MAKE) build/certkeep asan
+	tests/run.sh
+
+unit: asan
+	tests/run.sh unit
+
+e2e: build/certkeep
+	tests/run.sh e2e
+
+demo: setup
+	$(MAKE) build/certkeep
+	scripts/demo.sh
+
+bench: setup
+	$(MAKE) build/certkeep
+	bench/run.sh
+
+clean:
+	rm -rf build/musl build/asan build/certkeep

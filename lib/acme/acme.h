@@ -1,0 +1,90 @@
+/* ACME client (RFC 8555, RFC 9773 renewal information). One ck_acme holds the
+ * directory, the nonce pool, the account URL and the http handle; every exchange
+ * is a GET or a signed POST with badNonce retried inside. The account key is
+ * borrowed: acme asks lib/crypto to sign, it never reads key bytes. */
+#ifndef CK_ACME_H
+#define CK_ACME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../crypto/crypto.h"
+#include "../err/err.h"
+#include "../http/http.h"
+#include "../log/log.h"
+
+#define CK_ACME_MAX_NAMES 100
+
+struct ck_acme;
+
+struct ck_acme_opts {
+    const char *directory_url;
+    struct ck_http *http;        /* borrowed */
+    const struct ck_log *log;    /* borrowed; NULL: silent */
+    long poll_timeout_s;         /* give up waiting on an order/authz; 0: 300 s */
+};
+
+int ck_acme_new(const struct ck_acme_opts *o, struct ck_acme **out, struct ck_err *e);
+void ck_acme_free(struct ck_acme *a);
+
+/* Fetches the directory (once; later calls reuse it). */
+int ck_acme_directory(struct ck_acme *a, struct ck_err *e);
+/* meta.termsOfService, or NULL. */
+const char *ck_acme_tos(const struct ck_acme *a);
+/* 1 when meta.profiles lists `name`, 0 when not; -1 when the server lists no profiles. */
+int ck_acme_has_profile(const struct ck_acme *a, const char *name);
+/* 1 when the directory has renewalInfo. */
+int ck_acme_has_ari(const struct ck_acme *a);
+
+/* Finds the account for `key` (onlyReturnExisting) or creates it with contact
+ * `email` (may be NULL) and agreement only if agree_tos is set; a server that
+ * demands agreement without it is a clear error naming the ToS URL. The key is
+ * borrowed and must outlive `a`. The account URL is kept in `a`. */
+int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *email,
+                    int agree_tos, struct ck_err *e);
+const char *ck_acme_account_url(const struct ck_acme *a);
+
+/* A challenge solver, supplied by the caller (lib/challenge adapters in cmd). */
+struct ck_acme_solver {
+    const char *type;  /* "http-01" or "dns-01" */
+    void *ctx;
+    /* Make `key_authz` reachable for `token` (http-01) or publish the TXT value
+     * `key_authz` already hashed/base64url'd for dns-01 at _acme-challenge.<domain>. */
+    int (*present)(void *ctx, const char *domain, const char *token, const char *key_authz,
+                   struct ck_err *e);
+    /* Undo present; called for every present that succeeded, also on failure. */
+    void (*cleanup)(void *ctx, const char *domain, const char *token, const char *key_authz);
+};
+
+struct ck_acme_order_req {
+    const char *const *names;     /* DNS names, 1..CK_ACME_MAX_NAMES */
+    size_t n_names;
+    const char *profile;          /* NULL: server default */
+    const char *replaces;         /* ARI cert id of the certificate being renewed, or NULL */
+    const char *preferred_chain;  /* issuer CN of the chain's top to prefer, or NULL */
+    const struct ck_key *cert_key;
+    const struct ck_acme_solver *solver;
+};
+
+struct ck_acme_cert {
+    char *fullchain_pem;   /* leaf first, then the chain as served (or built via rel="up") */
+    size_t fullchain_len;
+    char *cert_url;
+};
+
+/* newOrder → authorizations → challenges → finalize → download. Refuses more
+ * than the name limit (100, or the profile's) before any request. On
+ * `alreadyReplaced` with `replaces` set, retries once without it. */
+int ck_acme_issue(struct ck_acme *a, const struct ck_acme_order_req *r, struct ck_acme_cert *out,
+                  struct ck_err *e);
+void ck_acme_cert_free(struct ck_acme_cert *c);
+
+/* RFC 9773: suggested window for cert id; *retry_after from the response (seconds). */
+int ck_acme_renewal_info(struct ck_acme *a, const char *cert_id, int64_t *start, int64_t *end,
+                         long *retry_after, struct ck_err *e);
+
+/* revokeCert with the account key; reason per RFC 5280 (0 unspecified). */
+int ck_acme_revoke(struct ck_acme *a, const unsigned char *cert_der, size_t len, int reason,
+                   struct ck_err *e);
+
+#endif

@@ -1,0 +1,116 @@
+/* Keys, signatures, CSR, PEM and the bits of X.509 we read: all on BearSSL.
+ * Private key bytes never leave this folder except as PKCS#8 PEM for storage. */
+#ifndef CK_CRYPTO_H
+#define CK_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../err/err.h"
+
+enum ck_key_type {
+    CK_KEY_NONE = 0,
+    CK_KEY_RSA2048,
+    CK_KEY_RSA3072,
+    CK_KEY_RSA4096,
+    CK_KEY_P256,
+    CK_KEY_P384
+};
+
+/* "rsa2048" … "p384"; NULL for CK_KEY_NONE. */
+const char *ck_key_type_name(enum ck_key_type t);
+/* Parses "rsa2048|rsa3072|rsa4096|p256|p384"; -1 with a message otherwise. */
+int ck_key_type_parse(const char *s, enum ck_key_type *out, struct ck_err *e);
+
+struct ck_key; /* opaque: private + public key; freed (and wiped) by ck_key_free */
+
+int ck_key_generate(enum ck_key_type t, struct ck_key **out, struct ck_err *e);
+/* Reads the first private key in PEM text: PKCS#8, PKCS#1 RSA or SEC1 EC.
+ * `what` names the source in errors ("privkey.pem"). */
+int ck_key_from_pem(const char *pem, size_t len, const char *what, struct ck_key **out,
+                    struct ck_err *e);
+/* PKCS#8 PEM, NUL-terminated, malloc'd; free with ck_secret_free(pem, len). */
+int ck_key_to_pem(const struct ck_key *k, char **pem, size_t *len, struct ck_err *e);
+enum ck_key_type ck_key_type(const struct ck_key *k);
+void ck_key_free(struct ck_key *k);
+/* Wipes then frees a buffer that held secret material. */
+void ck_secret_free(void *p, size_t len);
+/* 1 when both keys have the same public key (refuse an account key as certificate key). */
+int ck_key_same(const struct ck_key *a, const struct ck_key *b);
+
+/* base64url without padding. Returns the length written (excluding NUL), or
+ * (size_t)-1 when `cap` is too small; `cap` >= 4*((n+2)/3)+1 always suffices. */
+size_t ck_b64url(const void *data, size_t n, char *out, size_t cap);
+/* Standard base64 with padding, same contract. */
+size_t ck_b64(const void *data, size_t n, char *out, size_t cap);
+/* SHA-256 of data. */
+void ck_sha256(const void *data, size_t n, unsigned char out[32]);
+
+/* JWS (RFC 7515/8555): "ES256", "ES384" or "RS256" for this key. */
+const char *ck_jws_alg(const struct ck_key *k);
+/* Public key as JWK JSON with members in RFC 7638 order ({"crv","kty","x","y"} or
+ * {"e","kty","n"}), NUL-terminated, malloc'd. */
+int ck_jwk_json(const struct ck_key *k, char **json, struct ck_err *e);
+/* RFC 7638 thumbprint: base64url(SHA-256(jwk)), 43 chars + NUL. */
+int ck_jwk_thumbprint(const struct ck_key *k, char out[44], struct ck_err *e);
+/* Flattened JWS JSON {"protected":b64u(protected_json),"payload":b64u(payload),
+ * "signature":…}. payload_len 0 gives the empty payload of POST-as-GET.
+ * Output is NUL-terminated, malloc'd. */
+int ck_jws_sign(const struct ck_key *k, const char *protected_json, const char *payload,
+                size_t payload_len, char **out, size_t *out_len, struct ck_err *e);
+
+/* PKCS#10 CSR in DER for `names` (first is the subject CN, all in SAN), signed by k.
+ * malloc'd. */
+int ck_csr_der(const struct ck_key *k, const char *const *names, size_t n_names,
+               unsigned char **der, size_t *der_len, struct ck_err *e);
+
+/* PEM certificate list → DER blobs, in order. Any non-CERTIFICATE block, a
+ * truncated block or bad base64 is an error naming `what`. */
+struct ck_der {
+    unsigned char *data;
+    size_t len;
+};
+struct ck_der_list {
+    struct ck_der *items;
+    size_t n;
+};
+int ck_pem_certs(const char *pem, size_t len, const char *what, struct ck_der_list *out,
+                 struct ck_err *e);
+void ck_der_list_free(struct ck_der_list *l);
+/* DER → PEM block with the given label ("CERTIFICATE"), appended to *buf
+ * (realloc'd, NUL-terminated, *len updated). */
+int ck_pem_append(char **buf, size_t *len, const char *label, const unsigned char *der,
+                  size_t der_len, struct ck_err *e);
+
+/* What we read from a certificate (all from untrusted DER: bounded, checked). */
+struct ck_cert_info {
+    int64_t not_before, not_after;   /* Unix seconds, UTC */
+    unsigned char serial[32];
+    size_t serial_len;               /* DER INTEGER content bytes, as is */
+    unsigned char aki[64];           /* authorityKeyIdentifier keyIdentifier */
+    size_t aki_len;                  /* 0 when absent */
+    char issuer_cn[256];             /* issuer CN ("" when absent) */
+    char subject_cn[256];
+    int self_issued;                 /* issuer DN == subject DN */
+    enum ck_key_type key_type;       /* public key type, CK_KEY_NONE if other */
+    char **dns_names;                /* subjectAltName dNSName entries */
+    size_t n_dns_names;
+    char ocsp_url[512];              /* AIA OCSP responder, "" when absent */
+};
+int ck_cert_parse(const unsigned char *der, size_t len, struct ck_cert_info *out,
+                  struct ck_err *e);
+void ck_cert_info_free(struct ck_cert_info *ci);
+/* 1 when the certificate's public key is k's public key, 0 when not, -1 on a parse error. */
+int ck_key_matches_cert(const struct ck_key *k, const unsigned char *der, size_t len,
+                        struct ck_err *e);
+/* 1 when `cert` is signed by `issuer`'s key (chain link check), 0 when not, -1 on error. */
+int ck_cert_signed_by(const unsigned char *cert, size_t cert_len, const unsigned char *issuer,
+                      size_t issuer_len, struct ck_err *e);
+
+/* RFC 9773 certificate identifier: b64u(AKI keyIdentifier) "." b64u(serial). */
+int ck_ari_cert_id(const struct ck_cert_info *ci, char *out, size_t cap, struct ck_err *e);
+
+/* Fills buf with cryptographically random bytes (BearSSL's seeder). */
+int ck_random(void *buf, size_t n, struct ck_err *e);
+
+#endif

@@ -1,0 +1,43 @@
+/* Files on the volume: bounded reads, crash-safe writes, and the certificate
+ * directory that switches key and chain together. */
+#ifndef CK_FS_H
+#define CK_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../err/err.h"
+
+/* Reads at most `max` bytes; a larger file, a directory or an unreadable file is
+ * an error naming the path. *data is malloc'd and NUL-terminated. Returns 1 (not
+ * -1) with no error set when the file does not exist. */
+int ck_fs_read(const char *path, size_t max, char **data, size_t *len, struct ck_err *e);
+
+/* Temporary file in the same directory (mode set before any byte is written),
+ * write, fsync, rename over `path`, fsync the directory. On any failure the
+ * temporary is removed and `path` is untouched. */
+int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                       struct ck_err *e);
+
+/* mkdir -p with `mode` for the directories it creates. */
+int ck_fs_mkdir_p(const char *path, mode_t mode, struct ck_err *e);
+
+/* The certificate directory <out>/<name> is a symlink to a versioned directory
+ * <out>/.certkeep/<name>.<stamp> holding fullchain.pem, cert.pem, chain.pem and
+ * privkey.pem (0600). Publishing writes and fsyncs a new version, then swaps the
+ * symlink with one rename, so a reader sees the old complete set or the new one,
+ * never a mix; older versions beyond the previous one are removed. A plain
+ * directory left at <out>/<name> by another tool is migrated. */
+struct ck_cert_files {
+    const char *fullchain; size_t fullchain_len;
+    const char *cert;      size_t cert_len;
+    const char *chain;     size_t chain_len;
+    const char *privkey;   size_t privkey_len;
+};
+int ck_certdir_publish(const char *out_dir, const char *name, const struct ck_cert_files *f,
+                       struct ck_err *e);
+/* Removes temporaries and versions a crash left behind (not the current one nor
+ * its predecessor). */
+int ck_certdir_cleanup(const char *out_dir, const char *name, struct ck_err *e);
+
+#endif

@@ -1,0 +1,54 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <time.h>
+
+static const char *level_name[] = {"debug", "info", "warn", "error"};
+
+void ck_log_init(struct ck_log *l, FILE *out, enum ck_log_level min, int json)
+{
+    l->out = out ? out : stderr;
+    l->min = min;
+    l->json = json;
+}
+
+/* Escapes control bytes, quotes and backslashes so untrusted text cannot forge lines. */
+static void put_escaped(FILE *f, const char *s, int json)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, json ? "\\u%04x" : "\\x%02x", *p);
+        else if (json && (*p == '"' || *p == '\\'))
+            fprintf(f, "\\%c", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+void ck_log(const struct ck_log *l, enum ck_log_level lv, const char *event, const char *fmt, ...)
+{
+    if (!l || lv < l->min)
+        return;
+    char msg[1024], ts[32];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    FILE *f = l->out ? l->out : stderr;
+    if (l->json) {
+        fprintf(f, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"", ts, level_name[lv]);
+        put_escaped(f, event, 1);
+        fputs("\",\"msg\":\"", f);
+        put_escaped(f, msg, 1);
+        fputs("\"}\n", f);
+    } else {
+        fprintf(f, "%s %-5s %s: ", ts, level_name[lv], event);
+        put_escaped(f, msg, 0);
+        fputc('\n', f);
+    }
+    fflush(f);
+}

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs everything the build and the tests need on a fresh Debian bookworm.
+# Idempotent and quiet when all is there already.
+set -eu
+cd "$(dirname "$0")/.."
+need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run as root (apt-get install)" >&2; exit 1; }; }
+
+PKGS="build-essential musl-tools dpkg-dev xz-utils ca-certificates openssl curl file
+      libcmocka-dev valgrind python3 nginx-light knot knot-dnsutils hyperfine procps"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+# Pebble 2.10 (ARI, profiles, User-Agent checks) comes from the development suite.
+pebble_ok=0
+if command -v pebble >/dev/null 2>&1; then
+    v=$(dpkg-query -W -f='${Version}' pebble 2>/dev/null || true)
+    dpkg --compare-versions "${v:-0}" ge 2.10 && pebble_ok=1
+fi
+if [ -n "$missing" ] || [ "$pebble_ok" = 0 ] || [ ! -f /etc/apt/sources.list.d/certkeep-extra.sources ]; then
+    need_root
+    export DEBIAN_FRONTEND=noninteractive
+    scripts/apt-sources.sh
+    apt-get update -qq
+    [ -z "$missing" ] || apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    [ "$pebble_ok" = 1 ] || apt-get install -y -qq --no-install-recommends pebble/sid >/dev/null
+fi
+# nginx and knot must not hold ports as system services: the tests start their own.
+for s in nginx knot; do
+    if command -v systemctl >/dev/null 2>&1; then systemctl stop "$s" >/dev/null 2>&1 || true; fi
+    pkill -x "$s" >/dev/null 2>&1 || true
+done
+python3 -c 'import moto, boto3' 2>/dev/null || {
+    echo "setup: python3 with moto and boto3 is required for the S3 tests" >&2; exit 1; }
+echo "setup: ok"
