@@ -1,0 +1,30 @@
+# Sourced by every tests/e2e/t_*.sh. Records one line per check in $CK_RESULTS
+# ("PASS name" / "FAIL name: why"); tests/run.sh counts them.
+: "${CK_RESULTS:=/dev/stdout}"
+CK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CK_BIN=${CK_BIN:-$CK_ROOT/build/certkeep}
+: "${CK_TMP:=$(mktemp -d /tmp/certkeep-e2e.XXXXXX)}"
+export CK_ROOT CK_BIN CK_TMP
+
+pass() { echo "PASS $1" >>"$CK_RESULTS"; echo "  ok   $1"; }
+fail() { echo "FAIL $1: ${2:-}" >>"$CK_RESULTS"; echo "  FAIL $1: ${2:-}"; }
+
+# check NAME CMD...: passes when CMD exits 0.
+check() {
+    local name=$1; shift
+    local out
+    if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"; fi
+}
+# check_fails NAME CMD...: passes when CMD exits non-zero.
+check_fails() {
+    local name=$1; shift
+    if "$@" >/dev/null 2>&1; then fail "$name" "expected failure, got exit 0"; else pass "$name"; fi
+}
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
+}
+# check_match NAME REGEX TEXT
+check_match() {
+    if printf '%s' "$3" | grep -Eq -- "$2"; then pass "$1"; else fail "$1" "'$2' not in: $(printf '%s' "$3" | head -c 300)"; fi
+}
