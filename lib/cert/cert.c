@@ -1,0 +1,145 @@
+#include "cert.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+void ck_time_format(int64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, 32, "@%lld", (long long)t);
+}
+
+/* RFC 6125 style: exact (case-insensitive) or a left-most "*." wildcard label. */
+static int name_covered(const char *name, const struct ck_cert_info *ci)
+{
+    for (size_t i = 0; i < ci->n_dns_names; i++) {
+        const char *san = ci->dns_names[i];
+        if (strcasecmp(san, name) == 0)
+            return 1;
+        if (san[0] == '*' && san[1] == '.') {
+            const char *dot = strchr(name, '.');
+            if (dot && dot != name && strcasecmp(dot + 1, san + 2) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static void summarise(const struct ck_cert_info *ci, size_t chain_len, struct ck_cert_summary *s)
+{
+    struct ck_err ignored;
+    s->not_before = ci->not_before;
+    s->not_after = ci->not_after;
+    s->key_type = ci->key_type;
+    s->chain_len = chain_len;
+    snprintf(s->issuer_cn, sizeof s->issuer_cn, "%s", ci->issuer_cn);
+    size_t n = ci->serial_len < 32 ? ci->serial_len : 32;
+    for (size_t i = 0; i < n; i++)
+        snprintf(s->serial_hex + 2 * i, 3, "%02x", ci->serial[i]);
+    s->serial_hex[2 * n] = '\0';
+    if (ci->aki_len == 0 || ck_ari_cert_id(ci, s->ari_id, sizeof s->ari_id, &ignored) != 0)
+        s->ari_id[0] = '\0';
+}
+
+int ck_cert_check(const char *where, const char *fullchain, size_t fullchain_len,
+                  const char *privkey, size_t privkey_len, const struct ck_cert_want *w,
+                  struct ck_cert_summary *sum, struct ck_err *e)
+{
+    struct ck_der_list certs = {0};
+    struct ck_cert_info ci;
+    struct ck_key *key = NULL;
+    char when[32];
+    int rc = 1, parsed = 0;
+
+    memset(sum, 0, sizeof *sum);
+    memset(&ci, 0, sizeof ci);
+    if (fullchain_len == 0) {
+        ck_fail(e, "%s: fullchain.pem is empty", where);
+        goto out;
+    }
+    if (ck_pem_certs(fullchain, fullchain_len, "fullchain.pem", &certs, e) != 0) {
+        ck_wrap(e, "%s", where);
+        goto out;
+    }
+    if (certs.n == 0) {
+        ck_fail(e, "%s: fullchain.pem holds no certificate", where);
+        goto out;
+    }
+    if (ck_cert_parse(certs.items[0].data, certs.items[0].len, &ci, e) != 0) {
+        ck_wrap(e, "%s: fullchain.pem", where);
+        goto out;
+    }
+    parsed = 1;
+    summarise(&ci, certs.n - 1, sum);
+    if (privkey_len == 0) {
+        ck_fail(e, "%s: privkey.pem is empty", where);
+        goto out;
+    }
+    if (ck_key_from_pem(privkey, privkey_len, "privkey.pem", &key, e) != 0) {
+        ck_wrap(e, "%s", where);
+        goto out;
+    }
+    int m = ck_key_matches_cert(key, certs.items[0].data, certs.items[0].len, e);
+    if (m != 1) {
+        if (m == 0)
+            ck_fail(e, "%s: privkey.pem does not match the certificate", where);
+        else
+            ck_wrap(e, "%s", where);
+        goto out;
+    }
+    if (ci.self_issued) {
+        ck_fail(e, "%s: the certificate is self-signed (issuer %s)", where, ci.issuer_cn);
+        goto out;
+    }
+    if (certs.n < 2) {
+        ck_fail(e, "%s: fullchain.pem has no chain after the certificate", where);
+        goto out;
+    }
+    int s = ck_cert_signed_by(certs.items[0].data, certs.items[0].len, certs.items[1].data,
+                              certs.items[1].len, e);
+    if (s != 1) {
+        if (s == 0)
+            ck_fail(e, "%s: the chain's first certificate did not issue the certificate", where);
+        else
+            ck_wrap(e, "%s: chain", where);
+        goto out;
+    }
+    if (w->key_type != CK_KEY_NONE && ci.key_type != w->key_type) {
+        ck_fail(e, "%s: key type is %s, configured %s", where,
+                ck_key_type_name(ci.key_type) ? ck_key_type_name(ci.key_type) : "unsupported",
+                ck_key_type_name(w->key_type));
+        goto out;
+    }
+    for (size_t i = 0; i < w->n_names; i++) {
+        if (!name_covered(w->names[i], &ci)) {
+            ck_fail(e, "%s: missing name %s", where, w->names[i]);
+            goto out;
+        }
+    }
+    if (ci.not_before > w->now) {
+        ck_time_format(ci.not_before, when);
+        ck_fail(e, "%s: not valid before %s", where, when);
+        goto out;
+    }
+    if (ci.not_after <= w->now) {
+        ck_time_format(ci.not_after, when);
+        ck_fail(e, "%s: expired %s", where, when);
+        goto out;
+    }
+    if (ci.not_after - w->now < w->min_valid) {
+        ck_time_format(ci.not_after, when);
+        ck_fail(e, "%s: expires %s, less than the minimum %lds left", where, when, w->min_valid);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (parsed)
+        ck_cert_info_free(&ci);
+    ck_key_free(key);
+    ck_der_list_free(&certs);
+    return rc;
+}

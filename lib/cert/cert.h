@@ -1,0 +1,40 @@
+/* Is a certificate usable (SPEC section 4)? One verdict, one reason. */
+#ifndef CK_CERT_H
+#define CK_CERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../crypto/crypto.h"
+#include "../err/err.h"
+
+struct ck_cert_want {
+    const char *const *names;  /* every name must be covered */
+    size_t n_names;
+    enum ck_key_type key_type; /* CK_KEY_NONE: any */
+    long min_valid;            /* seconds of validity that must be left */
+    int64_t now;               /* Unix seconds */
+};
+
+/* What a usable (or at least parseable) certificate is. */
+struct ck_cert_summary {
+    int64_t not_before, not_after;
+    char serial_hex[65];
+    char issuer_cn[256];
+    char ari_id[200];          /* "" when the leaf has no AKI */
+    enum ck_key_type key_type;
+    size_t chain_len;          /* certificates after the leaf */
+};
+
+/* Checks `fullchain` (leaf then chain, PEM) against `privkey` (PEM) and `w`.
+ * Returns 0 when usable, 1 when not (e->msg says why in one line, naming
+ * `where`, e.g. "volume" or "store"), -1 never: every failure is a verdict.
+ * `sum` is filled whenever the leaf parsed (also when unusable). */
+int ck_cert_check(const char *where, const char *fullchain, size_t fullchain_len,
+                  const char *privkey, size_t privkey_len, const struct ck_cert_want *w,
+                  struct ck_cert_summary *sum, struct ck_err *e);
+
+/* RFC 3339 UTC text for Unix seconds ("2026-01-02T03:04:05Z"). */
+void ck_time_format(int64_t t, char out[32]);
+
+#endif
