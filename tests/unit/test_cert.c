@@ -1,0 +1,167 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cert/cert.h"
+
+static char dir[64];
+
+static char *slurp(const char *name, size_t *len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = malloc(65536);
+    assert_non_null(buf);
+    *len = fread(buf, 1, 65535, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A CA, an EC leaf for a.test+b.test signed by it, a second key, a self-signed cert. */
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/ck-cert-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key"
+       " -out ca.pem -days 30 -subj /CN=Test-CA -addext basicConstraints=critical,CA:TRUE 2>/dev/null",
+       dir);
+    sh("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key"
+       " -out leaf.csr -subj /CN=a.test 2>/dev/null && printf 'subjectAltName=DNS:a.test,DNS:b.test,DNS:*.w.test\\n"
+       "authorityKeyIdentifier=keyid\\n' > ext && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key"
+       " -CAcreateserial -days 20 -extfile ext -out leaf.pem 2>/dev/null && cat leaf.pem ca.pem > full.pem",
+       dir);
+    sh("cd %s && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.key 2>/dev/null"
+       " && openssl req -x509 -key leaf.key -out self.pem -days 20 -subj /CN=a.test"
+       " -addext subjectAltName=DNS:a.test 2>/dev/null && cat self.pem ca.pem > selffull.pem",
+       dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *names_ab[] = {"a.test", "b.test"};
+
+static int check(const char *chain_file, const char *key_file, const char *const *names, size_t n,
+                 enum ck_key_type kt, int64_t now, long min_valid, struct ck_cert_summary *sum,
+                 struct ck_err *e)
+{
+    size_t cl, kl;
+    char *c = slurp(chain_file, &cl), *k = slurp(key_file, &kl);
+    struct ck_cert_want w = {names, n, kt, min_valid, now};
+    int rc = ck_cert_check("volume", c, cl, k, kl, &w, sum, e);
+    free(c);
+    free(k);
+    return rc;
+}
+
+static void usable(void **state)
+{
+    (void)state;
+    struct ck_cert_summary s;
+    struct ck_err e;
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, time(NULL), 3600, &s, &e), 0);
+    assert_int_equal(s.key_type, CK_KEY_P256);
+    assert_int_equal(s.chain_len, 1);
+    assert_string_equal(s.issuer_cn, "Test-CA");
+    assert_true(s.not_after - s.not_before >= 19 * 86400);
+    assert_true(s.ari_id[0] != '\0');
+    const char *wild[] = {"x.w.test"};
+    assert_int_equal(check("full.pem", "leaf.key", wild, 1, CK_KEY_NONE, time(NULL), 0, &s, &e), 0);
+}
+
+static void refusals(void **state)
+{
+    (void)state;
+    struct ck_cert_summary s;
+    struct ck_err e;
+    int64_t now = time(NULL);
+    const char *missing[] = {"a.test", "www.a.test"};
+    assert_int_equal(check("full.pem", "leaf.key", missing, 2, CK_KEY_P256, now, 0, &s, &e), 1);
+    assert_string_equal(e.msg, "volume: missing name www.a.test");
+    const char *deep[] = {"x.y.w.test"};
+    assert_int_equal(check("full.pem", "leaf.key", deep, 1, CK_KEY_P256, now, 0, &s, &e), 1);
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_RSA2048, now, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "key type is p256, configured rsa2048"));
+    assert_int_equal(check("full.pem", "other.key", names_ab, 2, CK_KEY_P256, now, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "does not match"));
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, now + 40 * 86400, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "expired"));
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, now, 30 * 86400, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "minimum"));
+    assert_int_equal(check("leaf.pem", "leaf.key", names_ab, 2, CK_KEY_P256, now, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "no chain"));
+    const char *a[] = {"a.test"};
+    assert_int_equal(check("selffull.pem", "leaf.key", a, 1, CK_KEY_P256, now, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "self-signed"));
+}
+
+static void hostile_bytes(void **state)
+{
+    (void)state;
+    size_t cl, kl;
+    char *c = slurp("full.pem", &cl), *k = slurp("leaf.key", &kl);
+    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, time(NULL)};
+    struct ck_cert_summary s;
+    struct ck_err e;
+    /* Every truncation of the chain and of the key is refused, never crashes. */
+    for (size_t n = 0; n < cl; n += 7)
+        assert_int_equal(ck_cert_check("store", c, n, k, kl, &w, &s, &e), 1);
+    for (size_t n = 0; n < kl; n += 5)
+        assert_int_equal(ck_cert_check("store", c, cl, k, n, &w, &s, &e), 1);
+    assert_int_equal(ck_cert_check("store", "", 0, k, kl, &w, &s, &e), 1);
+    assert_string_equal(e.msg, "store: fullchain.pem is empty");
+    char garbage[512];
+    for (size_t i = 0; i < sizeof garbage; i++)
+        garbage[i] = (char)(i * 131 + 7);
+    assert_int_equal(ck_cert_check("store", garbage, sizeof garbage, k, kl, &w, &s, &e), 1);
+    assert_int_equal(ck_cert_check("store", c, cl, garbage, sizeof garbage, &w, &s, &e), 1);
+    free(c);
+    free(k);
+}
+
+static void time_format(void **state)
+{
+    (void)state;
+    char buf[32];
+    ck_time_format(1767323045, buf);
+    assert_string_equal(buf, "2026-01-02T03:04:05Z");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(usable),
+        cmocka_unit_test(refusals),
+        cmocka_unit_test(hostile_bytes),
+        cmocka_unit_test(time_format),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
