@@ -1,0 +1,24 @@
+/* When to renew and when to retry (SPEC section 5). Pure functions: time and
+ * randomness come in as arguments so that every schedule is testable. */
+#ifndef CK_RENEWAL_H
+#define CK_RENEWAL_H
+
+#include <stdint.h>
+
+struct ck_window {
+    int64_t start, end; /* renew at a moment in [start, end) */
+};
+
+/* From the certificate's actual lifetime: one third left, or one half for
+ * lifetimes under 10 days; the window spans a quarter of that remainder. */
+struct ck_window ck_renewal_window(int64_t not_before, int64_t not_after);
+
+/* A moment in w chosen by `rnd` (uniform 32-bit), never on a whole minute; a
+ * window already past gives `now` plus a few random seconds. */
+int64_t ck_renewal_pick(struct ck_window w, int64_t now, uint32_t rnd);
+
+/* Delay before retry number `failures` (1-based): 1 min, 10 min, 100 min, then
+ * a day; a server's Retry-After (>= 0) wins when it asks for longer. */
+long ck_retry_delay(unsigned failures, long retry_after);
+
+#endif
