@@ -29,21 +29,25 @@ mkdir -p "$2"
 prefix=$(cd "$2" && pwd)
 
 step="start"
+why=""
+# One line on failure: the step, the reason (or the log's last error line), the log.
 finish() {
     rc=$?
-    if [ "$rc" != 0 ]; then
-        [ -f "$log" ] && tail -n 20 "$log" >&2
-        echo "deps: $flavour: FAILED at $step (exit $rc); full log: $log" >&2
+    [ "$rc" = 0 ] && return 0
+    if [ -z "$why" ] && [ -f "$log" ]; then
+        why=$(grep -i 'error' "$log" | tail -n 1 | cut -c1-200)
     fi
+    echo "deps: $flavour: FAILED at $step (exit $rc)${why:+: $why}; log: $log" >&2
 }
 trap finish EXIT
-die() { echo "$*" >>"$log"; echo "deps: $flavour: $*" >&2; exit 1; }
+die() { why="$*"; echo "$*" >>"$log"; exit 1; }
 
 # Up to date: .done is newer than this script and the lock file.
 if [ -f "$prefix/.done" ] && [ ! "$prefix/.done" -ot "$0" ] && [ ! "$prefix/.done" -ot "$lock" ]; then
     echo "deps: $flavour: up to date in $prefix"
     exit 0
 fi
+: >"$log"
 
 # Never wipe a directory this script did not create (PREFIX=/usr by mistake).
 if [ -n "$(ls -A "$prefix")" ] && [ ! -f "$prefix/.certkeep-deps" ]; then
@@ -52,7 +56,6 @@ fi
 rm -rf "$prefix/include" "$prefix/lib" "$prefix/.done"
 mkdir -p "$prefix/include" "$prefix/lib"
 : >"$prefix/.certkeep-deps"
-: >"$log"
 
 command -v "$cc" >/dev/null 2>&1 || die "$cc not found (install musl-tools / build-essential)"
 
