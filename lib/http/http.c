@@ -1,0 +1,759 @@
+/* HTTP over libcurl with TLS through BearSSL. The trust store is parsed once
+ * here (curl's BearSSL backend would parse the CA file on every connection)
+ * and installed on each new connection through CURLOPT_SSL_CTX_FUNCTION. */
+#include "http.h"
+
+#include <bearssl.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+#define MAX_BUNDLE_BYTES (16u << 20)  /* Debian's bundle is ~220 KB */
+#define MAX_DN_BYTES 4096
+#define DEFAULT_MAX_BODY ((size_t)1 << 20)
+#define MAX_HEADER_BYTES ((size_t)64 << 10)
+#define MAX_LINK_URL 8192
+
+struct ck_http {
+    CURL *curl;
+    br_x509_trust_anchor *anchors;  /* each anchor's dn.data also holds its key bytes */
+    size_t n_anchors;
+    br_x509_minimal_context x509;   /* used by one handshake at a time (one easy handle) */
+    char *user_agent;
+    long connect_timeout_ms;
+    long timeout_ms;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* ---- trust store ---------------------------------------------------------------- */
+
+struct ta_parser {
+    br_x509_decoder_context xc;
+    int in_cert;
+    int dn_overflow;
+    unsigned char dn[MAX_DN_BYTES];
+    size_t dn_len;
+    br_x509_trust_anchor *tas;
+    size_t n, cap;
+};
+
+static void ta_append_dn(void *ctx, const void *buf, size_t len)
+{
+    struct ta_parser *p = ctx;
+    if (len > sizeof p->dn - p->dn_len) {
+        p->dn_overflow = 1;
+        return;
+    }
+    memcpy(p->dn + p->dn_len, buf, len);
+    p->dn_len += len;
+}
+
+static void ta_push_der(void *ctx, const void *buf, size_t len)
+{
+    struct ta_parser *p = ctx;
+    if (p->in_cert)
+        br_x509_decoder_push(&p->xc, buf, len);
+}
+
+static void free_anchors(br_x509_trust_anchor *tas, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(tas[i].dn.data);
+    free(tas);
+}
+
+/* Turns the certificate just decoded into a trust anchor. 1 added, 0 skipped
+ * (a key type or DN BearSSL cannot use), -1 out of memory. */
+static int ta_add(struct ta_parser *p)
+{
+    const br_x509_pkey *pk = br_x509_decoder_get_pkey(&p->xc);
+    if (br_x509_decoder_last_error(&p->xc) != 0 || pk == NULL || p->dn_overflow)
+        return 0;
+    size_t keylen;
+    if (pk->key_type == BR_KEYTYPE_RSA)
+        keylen = pk->key.rsa.nlen + pk->key.rsa.elen;
+    else if (pk->key_type == BR_KEYTYPE_EC)
+        keylen = pk->key.ec.qlen;
+    else
+        return 0;
+    if (p->n == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 64;
+        br_x509_trust_anchor *t = realloc(p->tas, ncap * sizeof *t);
+        if (t == NULL)
+            return -1;
+        p->tas = t;
+        p->cap = ncap;
+    }
+    unsigned char *mem = malloc(p->dn_len + keylen);
+    if (mem == NULL)
+        return -1;
+    br_x509_trust_anchor *ta = &p->tas[p->n++];
+    memset(ta, 0, sizeof *ta);
+    memcpy(mem, p->dn, p->dn_len);
+    ta->dn.data = mem;
+    ta->dn.len = p->dn_len;
+    ta->flags = br_x509_decoder_isCA(&p->xc) ? BR_X509_TA_CA : 0;
+    ta->pkey = *pk;
+    unsigned char *k = mem + p->dn_len;
+    if (pk->key_type == BR_KEYTYPE_RSA) {
+        memcpy(k, pk->key.rsa.n, pk->key.rsa.nlen);
+        memcpy(k + pk->key.rsa.nlen, pk->key.rsa.e, pk->key.rsa.elen);
+        ta->pkey.key.rsa.n = k;
+        ta->pkey.key.rsa.e = k + pk->key.rsa.nlen;
+    } else {
+        memcpy(k, pk->key.ec.q, pk->key.ec.qlen);
+        ta->pkey.key.ec.q = k;
+    }
+    return 1;
+}
+
+static int read_bundle(const char *path, unsigned char **out, size_t *len, struct ck_err *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return ck_failk(e, CK_E_IO, "CA bundle %s: %s", path, strerror(errno));
+    int rc = -1;
+    size_t cap = 64 << 10, n = 0;
+    unsigned char *buf = malloc(cap);
+    if (buf == NULL) {
+        ck_failk(e, CK_E_IO, "CA bundle %s: out of memory", path);
+        goto out;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap >= MAX_BUNDLE_BYTES) {
+                ck_failk(e, CK_E_IO, "CA bundle %s: larger than %u bytes", path, MAX_BUNDLE_BYTES);
+                goto out;
+            }
+            unsigned char *nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                ck_failk(e, CK_E_IO, "CA bundle %s: out of memory", path);
+                goto out;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        ck_failk(e, CK_E_IO, "CA bundle %s: read error", path);
+        goto out;
+    }
+    *out = buf;
+    *len = n;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* Parses every CERTIFICATE of the PEM bundle into trust anchors (once per ck_http). */
+static int load_anchors(struct ck_http *h, const char *path, struct ck_err *e)
+{
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    if (read_bundle(path, &pem, &len, e) != 0)
+        return -1;
+    int rc = -1;
+    struct ta_parser *p = calloc(1, sizeof *p);
+    br_pem_decoder_context *pc = malloc(sizeof *pc);
+    if (p == NULL || pc == NULL) {
+        ck_failk(e, CK_E_IO, "CA bundle %s: out of memory", path);
+        goto out;
+    }
+    br_pem_decoder_init(pc);
+    br_pem_decoder_setdest(pc, ta_push_der, p);
+    size_t off = 0;
+    while (off < len) {
+        off += br_pem_decoder_push(pc, pem + off, len - off);
+        int ev = br_pem_decoder_event(pc);
+        if (ev == BR_PEM_BEGIN_OBJ) {
+            const char *name = br_pem_decoder_name(pc);
+            p->in_cert = strcmp(name, "CERTIFICATE") == 0 || strcmp(name, "X509 CERTIFICATE") == 0;
+            if (p->in_cert) {
+                br_x509_decoder_init(&p->xc, ta_append_dn, p);
+                p->dn_len = 0;
+                p->dn_overflow = 0;
+            }
+        } else if (ev == BR_PEM_END_OBJ) {
+            if (p->in_cert && ta_add(p) < 0) {
+                ck_failk(e, CK_E_IO, "CA bundle %s: out of memory", path);
+                goto out;
+            }
+            p->in_cert = 0;
+        } else if (ev == BR_PEM_ERROR) {
+            ck_failk(e, CK_E_IO, "CA bundle %s: malformed PEM", path);
+            goto out;
+        }
+    }
+    if (p->n == 0) {
+        ck_failk(e, CK_E_IO, "CA bundle %s: no usable certificate", path);
+        goto out;
+    }
+    h->anchors = p->tas;
+    h->n_anchors = p->n;
+    p->tas = NULL;
+    p->n = 0;
+    rc = 0;
+out:
+    if (p != NULL)
+        free_anchors(p->tas, p->n);
+    free(p);
+    free(pc);
+    free(pem);
+    return rc;
+}
+
+/* Called by curl's BearSSL backend for each new connection, before it calls
+ * br_ssl_client_reset() with the host name: replaces curl's X.509 engine (which
+ * it built from a CA file it would parse every time) with ours on the anchors
+ * parsed once. Host name and chain are still checked by br_x509_minimal. */
+static CURLcode install_trust(CURL *curl, void *ssl_ctx, void *userp)
+{
+    (void)curl;
+    struct ck_http *h = userp;
+    br_ssl_client_context *cc = ssl_ctx;
+    br_x509_minimal_context *xc = &h->x509;
+
+    br_x509_minimal_init(xc, &br_sha256_vtable, h->anchors, h->n_anchors);
+    br_x509_minimal_set_rsa(xc, br_ssl_engine_get_rsavrfy(&cc->eng));
+    br_x509_minimal_set_ecdsa(xc, br_ssl_engine_get_ec(&cc->eng), br_ssl_engine_get_ecdsa(&cc->eng));
+    static const br_hash_class *const hashes[] = {
+        &br_sha1_vtable, &br_sha224_vtable, &br_sha256_vtable, &br_sha384_vtable, &br_sha512_vtable,
+    };
+    for (size_t i = 0; i < sizeof hashes / sizeof hashes[0]; i++)
+        br_x509_minimal_set_hash(xc, (int)((hashes[i]->desc >> BR_HASHDESC_ID_OFF) & BR_HASHDESC_ID_MASK),
+                                 hashes[i]);
+    br_ssl_engine_set_x509(&cc->eng, &xc->vtable);
+    /* The X.509 context is shared by the handle's connections: no second handshake later. */
+    br_ssl_engine_add_flags(&cc->eng, BR_OPT_NO_RENEGOTIATION);
+    return CURLE_OK;
+}
+
+/* ---- handle ------------------------------------------------------------------- */
+
+int ck_http_new(const struct ck_http_opts *o, struct ck_http **out, struct ck_err *e)
+{
+    *out = NULL;
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    /* The SSL_CTX callback casts to br_ssl_client_context: any other backend would be memory corruption. */
+    if (v == NULL || v->ssl_version == NULL || strncmp(v->ssl_version, "BearSSL", 7) != 0)
+        return ck_fail(e, "libcurl %s is not built with BearSSL", v && v->version ? v->version : "?");
+    struct ck_http *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return ck_fail(e, "http: out of memory");
+    const char *bundle = o->ca_bundle ? o->ca_bundle : DEFAULT_CA_BUNDLE;
+    if (load_anchors(h, bundle, e) != 0)
+        goto fail;
+    h->user_agent = strdup(o->user_agent ? o->user_agent : "certkeep");
+    h->curl = curl_easy_init();
+    if (h->user_agent == NULL || h->curl == NULL) {
+        ck_fail(e, "http: cannot create a curl handle");
+        goto fail;
+    }
+    h->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
+    h->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
+    *out = h;
+    return 0;
+fail:
+    ck_http_free(h);
+    return -1;
+}
+
+void ck_http_free(struct ck_http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->curl != NULL)
+        curl_easy_cleanup(h->curl);
+    free_anchors(h->anchors, h->n_anchors);
+    free(h->user_agent);
+    free(h);
+}
+
+typedef int (*header_fn)(const char *v, size_t vlen, void *arg);
+static int each_header(const struct ck_http_resp *r, const char *name, header_fn fn, void *arg);
+static int present(const char *v, size_t vlen, void *arg);
+
+/* ---- one request ----------------------------------------------------------------- */
+
+struct xfer {
+    char *body;
+    size_t body_len, body_cap, max_body;
+    int body_too_big;
+    char *hdr;
+    size_t hdr_len;
+    int hdr_too_big;
+    const unsigned char *up;   /* PUT body */
+    size_t up_len, up_off;
+};
+
+static int grow(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 4096;
+    while (ncap < need)
+        ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+    char *nb = realloc(*buf, ncap);
+    if (nb == NULL)
+        return -1;
+    *buf = nb;
+    *cap = ncap;
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *userp)
+{
+    struct xfer *x = userp;
+    size_t len = size * n;
+    if (len > x->max_body - x->body_len) {
+        x->body_too_big = 1;
+        return 0;  /* aborts the transfer */
+    }
+    if (grow(&x->body, &x->body_cap, x->body_len + len + 1) != 0)
+        return 0;
+    memcpy(x->body + x->body_len, data, len);
+    x->body_len += len;
+    return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *userp)
+{
+    struct xfer *x = userp;
+    size_t len = size * n;
+    /* A status line starts a new response (1xx, proxy CONNECT): keep only the last block. */
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        x->hdr_len = 0;
+    if (len > MAX_HEADER_BYTES - x->hdr_len) {
+        x->hdr_too_big = 1;
+        return 0;
+    }
+    memcpy(x->hdr + x->hdr_len, data, len);
+    x->hdr_len += len;
+    return len;
+}
+
+static size_t on_upload(char *buf, size_t size, size_t n, void *userp)
+{
+    struct xfer *x = userp;
+    size_t want = size * n, left = x->up_len - x->up_off;
+    if (want > left)
+        want = left;
+    if (want > 0)
+        memcpy(buf, x->up + x->up_off, want);
+    x->up_off += want;
+    return want;
+}
+
+static int has_crlf(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+static int set_method(CURL *c, const struct ck_http_req *q, struct xfer *x, struct ck_err *e)
+{
+    const char *m = q->method ? q->method : "GET";
+    int has_body = q->body_len > 0;
+    if (strcmp(m, "GET") == 0 && !has_body)
+        return curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) == CURLE_OK ? 0 : -1;
+    if (strcmp(m, "HEAD") == 0 && !has_body)
+        return curl_easy_setopt(c, CURLOPT_NOBODY, 1L) == CURLE_OK ? 0 : -1;
+    if (strcmp(m, "DELETE") == 0 && !has_body)
+        return curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE") == CURLE_OK ? 0 : -1;
+    if (strcmp(m, "POST") == 0) {
+        CURLcode rc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
+        if (rc == CURLE_OK)
+            rc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, has_body ? (const char *)q->body : "");
+        return rc == CURLE_OK ? 0 : -1;
+    }
+    if (strcmp(m, "PUT") == 0) {
+        x->up = q->body;
+        x->up_len = q->body_len;
+        CURLcode rc = curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        if (rc == CURLE_OK)
+            rc = curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
+        if (rc == CURLE_OK)
+            rc = curl_easy_setopt(c, CURLOPT_READDATA, x);
+        if (rc == CURLE_OK)
+            rc = curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
+        return rc == CURLE_OK ? 0 : -1;
+    }
+    return ck_failk(e, CK_E_USAGE, "http: method %.16s%s not supported for %s", m,
+                    has_body ? " with a body" : "", q->url);
+}
+
+/* Everything a request needs, set after curl_easy_reset() so nothing leaks from
+ * the previous request; reset keeps the live connections and TLS sessions. */
+static int set_options(struct ck_http *h, const struct ck_http_req *q, struct xfer *x,
+                       struct curl_slist *hdrs, struct ck_err *e)
+{
+    CURL *c = h->curl;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
+    SET(CURLOPT_URL, q->url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);  /* ACME reads Location itself */
+    SET(CURLOPT_USERAGENT, h->user_agent);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
+    SET(CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, h->errbuf);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+    /* No CA file for curl to parse per connection: install_trust supplies the anchors. */
+    SET(CURLOPT_CAINFO, (char *)NULL);
+    SET(CURLOPT_PROXY_CAINFO, (char *)NULL);
+    SET(CURLOPT_SSL_CTX_FUNCTION, install_trust);
+    SET(CURLOPT_SSL_CTX_DATA, h);
+    SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, x);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, x);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
+    if (hdrs != NULL)
+        SET(CURLOPT_HTTPHEADER, hdrs);
+    if (q->aws_sigv4 != NULL) {
+        SET(CURLOPT_AWS_SIGV4, q->aws_sigv4);
+        SET(CURLOPT_USERPWD, q->aws_userpwd ? q->aws_userpwd : "");
+    }
+#undef SET
+    if (rc != CURLE_OK)
+        return ck_fail(e, "http: setting up %s: %s", q->url, curl_easy_strerror(rc));
+    if (set_method(c, q, x, e) != 0)
+        return e->msg[0] ? -1 : ck_fail(e, "http: setting the method for %s", q->url);
+    return 0;
+}
+
+static int transfer_error(const struct ck_http *h, const struct ck_http_req *q, const struct xfer *x,
+                          CURLcode rc, struct ck_err *e)
+{
+    const char *m = q->method ? q->method : "GET";
+    if (x->body_too_big || rc == CURLE_FILESIZE_EXCEEDED)
+        return ck_failk(e, CK_E_NETWORK, "%s %s: response body larger than %zu bytes", m, q->url,
+                        x->max_body);
+    if (x->hdr_too_big)
+        return ck_failk(e, CK_E_NETWORK, "%s %s: response headers larger than %zu bytes", m, q->url,
+                        MAX_HEADER_BYTES);
+    const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    enum ck_err_kind k = CK_E_NETWORK;
+    if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
+        k = CK_E_PROTOCOL;
+    return ck_failk(e, k, "%s %s: %s", m, q->url, why);
+}
+
+int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_resp *resp,
+               struct ck_err *e)
+{
+    memset(resp, 0, sizeof *resp);
+    resp->retry_after = -1;
+    if (req->url == NULL)
+        return ck_failk(e, CK_E_USAGE, "http: request without URL");
+    int rc = -1;
+    struct curl_slist *hdrs = NULL;
+    struct xfer x = { .max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY };
+    x.hdr = malloc(MAX_HEADER_BYTES + 1);
+    if (x.hdr == NULL || grow(&x.body, &x.body_cap, 1) != 0) {
+        ck_fail(e, "http: out of memory for %s", req->url);
+        goto out;
+    }
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (has_crlf(req->headers[i])) {
+            ck_failk(e, CK_E_USAGE, "http: header %zu for %s contains a line break", i, req->url);
+            goto out;
+        }
+        struct curl_slist *t = curl_slist_append(hdrs, req->headers[i]);
+        if (t == NULL) {
+            ck_fail(e, "http: out of memory for %s", req->url);
+            goto out;
+        }
+        hdrs = t;
+    }
+    curl_easy_reset(h->curl);
+    h->errbuf[0] = '\0';
+    e->msg[0] = '\0';
+    if (set_options(h, req, &x, hdrs, e) != 0)
+        goto out;
+    CURLcode cr = curl_easy_perform(h->curl);
+    if (cr != CURLE_OK) {
+        transfer_error(h, req, &x, cr, e);
+        goto out;
+    }
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    x.body[x.body_len] = '\0';
+    x.hdr[x.hdr_len] = '\0';
+    resp->body = x.body;
+    resp->body_len = x.body_len;
+    resp->headers = x.hdr;
+    resp->headers_len = x.hdr_len;
+    x.body = NULL;
+    x.hdr = NULL;
+    /* curl reports 0 both for "Retry-After: 0" and for no header: tell them apart. */
+    if (each_header(resp, "Retry-After", present, NULL) == 1) {
+        curl_off_t ra = 0;
+        if (curl_easy_getinfo(h->curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK)
+            resp->retry_after = (long)ra;
+    }
+    rc = 0;
+out:
+    /* Credentials must not outlive the request in the handle. */
+    if (req->aws_userpwd != NULL)
+        curl_easy_setopt(h->curl, CURLOPT_USERPWD, (char *)NULL);
+    curl_slist_free_all(hdrs);
+    free(x.body);
+    free(x.hdr);
+    return rc;
+}
+
+void ck_http_resp_free(struct ck_http_resp *r)
+{
+    if (r == NULL)
+        return;
+    free(r->body);
+    free(r->headers);
+    r->body = NULL;
+    r->headers = NULL;
+    r->body_len = r->headers_len = 0;
+}
+
+/* ---- header parsing -------------------------------------------------------------- */
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Calls fn on the trimmed value of every header line named `name` in the block,
+ * until fn returns non-zero (which is returned). Bounded by headers_len, not NUL. */
+static int each_header(const struct ck_http_resp *r, const char *name, header_fn fn, void *arg)
+{
+    if (r == NULL || r->headers == NULL || name == NULL)
+        return 0;
+    size_t nlen = strlen(name);
+    const char *p = r->headers, *end = r->headers + r->headers_len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol ? eol + 1 : end;
+        const char *le = eol ? eol : end;
+        if (le > p && le[-1] == '\r')
+            le--;
+        if ((size_t)(le - p) > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+            const char *v = p + nlen + 1;
+            while (v < le && is_ows(*v))
+                v++;
+            const char *ve = le;
+            while (ve > v && is_ows(ve[-1]))
+                ve--;
+            int ok = 1;
+            for (const char *c = v; c < ve; c++)
+                if ((unsigned char)*c < 0x20 && *c != '\t')
+                    ok = 0;  /* NUL or control bytes: not a usable value */
+            if (ok) {
+                int rc = fn(v, (size_t)(ve - v), arg);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+        p = next;
+    }
+    return 0;
+}
+
+static int present(const char *v, size_t vlen, void *arg)
+{
+    (void)v, (void)vlen, (void)arg;
+    return 1;
+}
+
+struct copy_arg {
+    char *out;
+    size_t cap;
+};
+
+static int copy_first(const char *v, size_t vlen, void *arg)
+{
+    struct copy_arg *a = arg;
+    if (vlen >= a->cap)
+        return -1;
+    memcpy(a->out, v, vlen);
+    a->out[vlen] = '\0';
+    return 1;
+}
+
+int ck_http_header(const struct ck_http_resp *r, const char *name, char *out, size_t cap)
+{
+    if (out == NULL || cap == 0)
+        return -1;
+    out[0] = '\0';
+    struct copy_arg a = { out, cap };
+    return each_header(r, name, copy_first, &a) == 1 ? 0 : -1;
+}
+
+/* ---- Link headers (RFC 8288) --------------------------------------------------------- */
+
+struct link_arg {
+    const char *rel;
+    size_t idx;
+    size_t seen;
+    const char *uri;  /* of the match */
+    size_t uri_len;
+};
+
+/* 1 when the space-separated relation list has `rel` (case-insensitive). */
+static int rel_has(const char *v, size_t vlen, const char *rel)
+{
+    size_t rl = strlen(rel), i = 0;
+    while (i < vlen) {
+        while (i < vlen && is_ows(v[i]))
+            i++;
+        size_t s = i;
+        while (i < vlen && !is_ows(v[i]))
+            i++;
+        if (i - s == rl && rl > 0 && strncasecmp(v + s, rel, rl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads one parameter value at v[*i] (token or quoted-string). The quoted form
+ * is returned raw without its quotes (relation types need no unescaping).
+ * -1 when a quote is not closed. */
+static int param_value(const char *v, size_t vlen, size_t *i, const char **val, size_t *val_len)
+{
+    if (*i < vlen && v[*i] == '"') {
+        size_t s = ++*i;
+        while (*i < vlen && v[*i] != '"') {
+            if (v[*i] == '\\' && *i + 1 < vlen)
+                ++*i;
+            ++*i;
+        }
+        if (*i >= vlen)
+            return -1;
+        *val = v + s;
+        *val_len = *i - s;
+        ++*i;
+        return 0;
+    }
+    size_t s = *i;
+    while (*i < vlen && v[*i] != ';' && v[*i] != ',' && !is_ows(v[*i]))
+        ++*i;
+    *val = v + s;
+    *val_len = *i - s;
+    return 0;
+}
+
+/* One Link header value: `<uri>; rel="x"; a=b, <uri2>; rel=y`. A malformed
+ * link-value (no '>', unclosed quote) ends parsing of this header. */
+static int link_scan(const char *v, size_t vlen, void *arg)
+{
+    struct link_arg *a = arg;
+    size_t i = 0;
+    for (;;) {
+        while (i < vlen && (is_ows(v[i]) || v[i] == ','))
+            i++;
+        if (i >= vlen || v[i] != '<')
+            return 0;
+        const char *close = memchr(v + i, '>', vlen - i);
+        if (close == NULL)
+            return 0;
+        const char *uri = v + i + 1;
+        size_t uri_len = (size_t)(close - uri);
+        i = (size_t)(close - v) + 1;
+        int matched = 0, rel_seen = 0;
+        for (;;) {
+            while (i < vlen && is_ows(v[i]))
+                i++;
+            if (i >= vlen || v[i] != ';')
+                break;
+            i++;
+            while (i < vlen && is_ows(v[i]))
+                i++;
+            size_t ns = i;
+            while (i < vlen && v[i] != '=' && v[i] != ';' && v[i] != ',' && !is_ows(v[i]))
+                i++;
+            size_t nl = i - ns;
+            while (i < vlen && is_ows(v[i]))
+                i++;
+            const char *val = "";
+            size_t val_len = 0;
+            if (i < vlen && v[i] == '=') {
+                i++;
+                while (i < vlen && is_ows(v[i]))
+                    i++;
+                if (param_value(v, vlen, &i, &val, &val_len) != 0)
+                    return 0;
+            }
+            /* Only the first rel parameter counts (RFC 8288 section 3.3). */
+            if (nl == 3 && strncasecmp(v + ns, "rel", 3) == 0 && !rel_seen) {
+                rel_seen = 1;
+                matched = rel_has(val, val_len, a->rel);
+            }
+        }
+        if (i < vlen && v[i] != ',')
+            return 0;
+        if (matched && a->seen++ == a->idx) {
+            a->uri = uri;
+            a->uri_len = uri_len;
+            return 1;
+        }
+    }
+}
+
+static int resolve_url(const char *base, const char *ref, size_t ref_len, char *out, size_t cap)
+{
+    if (ref_len > MAX_LINK_URL || memchr(ref, '\0', ref_len) != NULL)
+        return -1;
+    char *r = strndup(ref, ref_len);
+    CURLU *u = curl_url();
+    char *s = NULL;
+    int rc = -1;
+    if (r == NULL || u == NULL)
+        goto out;
+    if (base != NULL && curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
+        goto out;
+    /* With a base set, curl resolves a relative reference against it (RFC 3986). */
+    if (curl_url_set(u, CURLUPART_URL, r, 0) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_URL, &s, 0) != CURLUE_OK)
+        goto out;
+    size_t n = strlen(s);
+    if (n >= cap)
+        goto out;
+    memcpy(out, s, n + 1);
+    rc = 0;
+out:
+    curl_free(s);
+    curl_url_cleanup(u);
+    free(r);
+    return rc;
+}
+
+int ck_http_link(const struct ck_http_resp *r, const char *rel, size_t idx,
+                 const char *base_url, char *out, size_t cap)
+{
+    if (out == NULL || cap == 0 || rel == NULL)
+        return -1;
+    out[0] = '\0';
+    struct link_arg a = { .rel = rel, .idx = idx };
+    if (each_header(r, "Link", link_scan, &a) != 1)
+        return -1;
+    if (resolve_url(base_url, a.uri, a.uri_len, out, cap) != 0) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
