@@ -1,0 +1,13 @@
+/* Shared by the files of lib/challenge (and its fuzz target) only. */
+#ifndef CK_CHALLENGE_INT_H
+#define CK_CHALLENGE_INT_H
+
+#include <stddef.h>
+
+/* 1 when `t` is 1..256 base64url characters (nothing that could walk a path). */
+int ck_token_ok(const char *t);
+/* Routes the request head req[0..len): 200 with the token copied into `token`, or the
+ * error status (400, 404, 405). *head is set for HEAD requests. */
+int ck_http01_route(const char *req, size_t len, char *token, size_t tsz, int *head);
+
+#endif

@@ -1,0 +1,258 @@
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+/* Not secret, only unlikely to collide; O_EXCL / EEXIST retries settle the rest. */
+uint32_t ck_fs_nonce(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+    x ^= (uint64_t)(uintptr_t)&ts;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
+
+int ck_fs_read(const char *path, size_t max, char **data, size_t *len, struct ck_err *e)
+{
+    *data = NULL;
+    if (len)
+        *len = 0;
+    if (max > SIZE_MAX / 4)
+        max = SIZE_MAX / 4;
+    /* O_NONBLOCK so that a FIFO planted at the path cannot hang us before fstat. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 1;
+        return ck_failk(e, CK_E_IO, "read %s: %s", path, strerror(errno));
+    }
+    int rc = -1;
+    char *buf = NULL;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        ck_failk(e, CK_E_IO, "read %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ck_failk(e, CK_E_IO, "read %s: is a directory", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ck_failk(e, CK_E_IO, "read %s: not a regular file", path);
+        goto out;
+    }
+    if ((uintmax_t)st.st_size > (uintmax_t)max) {
+        ck_failk(e, CK_E_IO, "read %s: larger than %zu bytes", path, max);
+        goto out;
+    }
+    /* Size again while reading: the file may grow between fstat and read. */
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    buf = malloc(cap + 1);
+    if (!buf) {
+        ck_failk(e, CK_E_IO, "read %s: out of memory", path);
+        goto out;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > max) {
+                ck_failk(e, CK_E_IO, "read %s: larger than %zu bytes", path, max);
+                goto out;
+            }
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *nb = realloc(buf, ncap + 1);
+            if (!nb) {
+                ck_failk(e, CK_E_IO, "read %s: out of memory", path);
+                goto out;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            ck_failk(e, CK_E_IO, "read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (n > max) {
+        ck_failk(e, CK_E_IO, "read %s: larger than %zu bytes", path, max);
+        goto out;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    buf = NULL;
+    if (len)
+        *len = n;
+    rc = 0;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int ck_fs_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int ck_fs_fsync_dir(const char *dir, struct ck_err *e)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ck_failk(e, CK_E_IO, "fsync %s: %s", dir, strerror(errno));
+    /* Some file systems cannot fsync a directory; the rename is still done. */
+    if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS) {
+        int err = errno;
+        close(fd);
+        return ck_failk(e, CK_E_IO, "fsync %s: %s", dir, strerror(err));
+    }
+    close(fd);
+    return 0;
+}
+
+int ck_fs_write_new(const char *path, const void *data, size_t len, mode_t mode,
+                    struct ck_err *e)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int err = errno;
+        ck_failk(e, CK_E_IO, "create %s: %s", path, strerror(err));
+        errno = err; /* the caller retries another name on EEXIST */
+        return -1;
+    }
+    const char *what = "chmod";
+    if (fchmod(fd, mode & 07777) < 0)
+        goto fail;
+    what = "write";
+    if (ck_fs_write_all(fd, data, len) < 0)
+        goto fail;
+    what = "fsync";
+    if (fsync(fd) < 0)
+        goto fail;
+    what = "close";
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    return 0;
+fail:;
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    ck_failk(e, CK_E_IO, "%s %s: %s", what, path, strerror(err));
+    errno = err;
+    return -1;
+}
+
+/* Splits `path` into its directory ("." when none) and base name; -1 when too long. */
+static int split_path(const char *path, char *dir, size_t dsz, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        *base = path;
+        return snprintf(dir, dsz, ".") >= (int)dsz ? -1 : 0;
+    }
+    *base = slash + 1;
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= dsz)
+        return -1;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return 0;
+}
+
+int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                       struct ck_err *e)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    const char *base;
+    if (split_path(path, dir, sizeof dir, &base) < 0 || !*base)
+        return ck_failk(e, CK_E_IO, "write %s: bad path", path);
+    int rc = -1;
+    for (int tries = 0; tries < 100 && rc < 0; tries++) {
+        int n = snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%06x", dir, base,
+                         (unsigned)(ck_fs_nonce() & 0xffffff));
+        if (n < 0 || (size_t)n >= sizeof tmp)
+            return ck_failk(e, CK_E_IO, "write %s: path too long", path);
+        rc = ck_fs_write_new(tmp, data, len, mode, e);
+        if (rc < 0 && errno != EEXIST)
+            return ck_wrap(e, "write %s", path);
+    }
+    if (rc < 0)
+        return ck_wrap(e, "write %s", path);
+    if (rename(tmp, path) < 0) {
+        int err = errno;
+        unlink(tmp);
+        return ck_failk(e, CK_E_IO, "rename %s to %s: %s", tmp, path, strerror(err));
+    }
+    return ck_fs_fsync_dir(dir, e) < 0 ? ck_wrap(e, "write %s", path) : 0;
+}
+
+int ck_fs_mkdir_p(const char *path, mode_t mode, struct ck_err *e)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf)
+        return ck_failk(e, CK_E_IO, "mkdir %s: bad path", path);
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, mode & 07777) == 0) {
+            /* The umask must not narrow what the caller asked for. */
+            if (chmod(buf, mode & 07777) < 0)
+                return ck_failk(e, CK_E_IO, "chmod %s: %s", buf, strerror(errno));
+        } else if (errno == EEXIST) {
+            struct stat st;
+            if (stat(buf, &st) < 0)
+                return ck_failk(e, CK_E_IO, "mkdir %s: %s", buf, strerror(errno));
+            if (!S_ISDIR(st.st_mode))
+                return ck_failk(e, CK_E_IO, "mkdir %s: exists and is not a directory", buf);
+        } else {
+            return ck_failk(e, CK_E_IO, "mkdir %s: %s", buf, strerror(errno));
+        }
+        if (c == '\0')
+            break;
+        *p = c;
+        while (p[1] == '/')
+            p++;
+        if (p[1] == '\0')
+            break;
+    }
+    return 0;
+}
