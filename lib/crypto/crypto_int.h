@@ -1,0 +1,73 @@
+/* Private to lib/crypto: the key structure, the DER reader/writer and PEM
+ * helpers shared by the .c files of this folder. Not part of the interface. */
+#ifndef CK_CRYPTO_INT_H
+#define CK_CRYPTO_INT_H
+
+#include <bearssl.h>
+#include <stddef.h>
+
+#include "crypto.h"
+
+/* Everything inline so one wipe of the struct erases every secret byte. */
+struct ck_key {
+    enum ck_key_type type;
+    br_rsa_private_key rsa_sk; /* points into rsa_priv */
+    br_rsa_public_key rsa_pk;  /* points into rsa_pub; n without leading zeros */
+    br_ec_private_key ec_sk;   /* points into ec_priv */
+    br_ec_public_key ec_pk;    /* points into ec_pub (uncompressed point) */
+    size_t d_len;
+    unsigned char rsa_priv[BR_RSA_KBUF_PRIV_SIZE(4096) + 64];
+    unsigned char rsa_pub[BR_RSA_KBUF_PUB_SIZE(4096)];
+    unsigned char d[512];
+    unsigned char ec_priv[BR_EC_KBUF_PRIV_MAX_SIZE];
+    unsigned char ec_pub[BR_EC_KBUF_PUB_MAX_SIZE];
+};
+
+/* Zeroes memory in a way the compiler may not drop. */
+void ck_wipe(void *p, size_t n);
+
+/* Seeds an HMAC-DRBG from the system; 0 or -1 (message set). */
+int ck_rng_init(br_hmac_drbg_context *rng, struct ck_err *e);
+
+/* Signs an already computed hash: RSA PKCS#1 v1.5 or ECDSA. `raw` selects
+ * r||s (JWS) rather than DER (X.509/CSR) for ECDSA. Returns the length, 0 on failure. */
+size_t ck_key_sign_hash(const struct ck_key *k, const br_hash_class *hc, const unsigned char *hash,
+                        int raw, unsigned char *sig, size_t cap);
+
+/* ---- DER reader: never reads past the given bounds, no recursion. ---- */
+struct ck_dr {
+    const unsigned char *p;
+    size_t n;
+};
+/* Reads the next TLV: tag, content, and (if full != NULL) the whole TLV. 0 or -1. */
+int ck_dr_next(struct ck_dr *in, unsigned char *tag, struct ck_dr *val, struct ck_dr *full);
+/* Same, but the tag must be `want`. */
+int ck_dr_expect(struct ck_dr *in, unsigned char want, struct ck_dr *val, struct ck_dr *full);
+/* 1 when the content of an OID equals the given encoded bytes. */
+int ck_dr_oid_is(const struct ck_dr *oid, const unsigned char *der, size_t len);
+
+/* ---- DER writer: growable buffer, sticky out-of-memory flag. ---- */
+struct ck_dw {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+};
+void ck_dw_put(struct ck_dw *w, const void *data, size_t n);
+/* Appends tag, length and content. */
+void ck_dw_tlv(struct ck_dw *w, unsigned char tag, const void *content, size_t n);
+/* Appends `inner` wrapped as tag (then frees inner). */
+void ck_dw_wrap(struct ck_dw *w, unsigned char tag, struct ck_dw *inner);
+/* Appends a non-negative INTEGER from big-endian magnitude bytes. */
+void ck_dw_uint(struct ck_dw *w, const unsigned char *mag, size_t n);
+void ck_dw_free(struct ck_dw *w);
+
+/* ---- PEM reading ---- */
+/* Called per complete PEM object; der is a scratch buffer wiped after the call. */
+typedef int (*ck_pem_cb)(void *ctx, const char *name, const unsigned char *der, size_t len,
+                         struct ck_err *e);
+/* Decodes every PEM object (up to max_obj bytes of DER each) in order. A
+ * framing or base64 error, an oversized or truncated object is -1 naming `what`. */
+int ck_pem_each(const char *pem, size_t len, const char *what, size_t max_obj, ck_pem_cb cb,
+                void *ctx, struct ck_err *e);
+
+#endif
