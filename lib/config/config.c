@@ -1,0 +1,1104 @@
+/* Configuration table, YAML loader, environment and flags.
+ *
+ * Keys (YAML path · variable · flag · meaning, default). Every variable is
+ * CERTKEEP_ + the path in capitals with "." → "_"; the SPEC's short names are
+ * accepted too (second column, after "|").
+ *
+ *   domains                  CERTKEEP_DOMAINS (comma-separated)  --domain NAME (repeatable)
+ *                            names for the certificate, at most 100
+ *   cert_name                CERTKEEP_CERT_NAME           --cert-name NAME   default: first domain ("*" → "_")
+ *   email                    CERTKEEP_EMAIL               --email ADDR       ACME account contact
+ *   agree_tos                CERTKEEP_AGREE_TOS           --agree-tos        agree to the CA's terms, false
+ *   out                      CERTKEEP_OUT                 --out DIR          /certs
+ *   state                    CERTKEEP_STATE               --state DIR        /var/lib/certkeep
+ *   key_type                 CERTKEEP_KEY_TYPE            --key-type T       p256 (rsa2048|rsa3072|rsa4096|p256|p384)
+ *   acme.directory           CERTKEEP_ACME_DIRECTORY | CERTKEEP_DIRECTORY    --directory URL
+ *                            Let's Encrypt production
+ *   acme.ca_bundle           CERTKEEP_ACME_CA_BUNDLE | CERTKEEP_CA_BUNDLE    --ca-bundle FILE
+ *                            extra trust for the CA and the store
+ *   acme.profile             CERTKEEP_ACME_PROFILE | CERTKEEP_PROFILE        --profile NAME
+ *   acme.preferred_chain     CERTKEEP_ACME_PREFERRED_CHAIN | CERTKEEP_PREFERRED_CHAIN  --preferred-chain CN
+ *   acme.account_key_type    CERTKEEP_ACME_ACCOUNT_KEY_TYPE | CERTKEEP_ACCOUNT_KEY_TYPE  --account-key-type T  p256
+ *   challenge.type           CERTKEEP_CHALLENGE_TYPE | CERTKEEP_CHALLENGE    --challenge T  http-01|dns-01
+ *   challenge.http01_listen  CERTKEEP_CHALLENGE_HTTP01_LISTEN | CERTKEEP_HTTP01_LISTEN  --http01-listen ADDR  ":80"
+ *   challenge.webroot        CERTKEEP_CHALLENGE_WEBROOT | CERTKEEP_WEBROOT   --webroot DIR
+ *   challenge.dns_hook       CERTKEEP_CHALLENGE_DNS_HOOK  --dns-hook FILE    run "FILE present|cleanup NAME VALUE"
+ *   challenge.rfc2136.server CERTKEEP_CHALLENGE_RFC2136_SERVER  --rfc2136-server HOST[:PORT]
+ *   challenge.rfc2136.tsig_key          CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY          TSIG key name
+ *   challenge.rfc2136.tsig_alg          CERTKEEP_CHALLENGE_RFC2136_TSIG_ALG          hmac-sha256|hmac-sha384|hmac-sha512
+ *   challenge.rfc2136.tsig_secret_file  CERTKEEP_CHALLENGE_RFC2136_TSIG_SECRET_FILE  base64 secret in a file
+ *   store.dir                CERTKEEP_STORE_DIR           --store-dir DIR    local directory store
+ *   store.required           CERTKEEP_STORE_REQUIRED      true: fail when the store is unreachable
+ *   store.s3.endpoint        CERTKEEP_STORE_S3_ENDPOINT | CERTKEEP_S3_ENDPOINT  --s3-endpoint URL (AWS_ENDPOINT_URL_S3)
+ *   store.s3.bucket          CERTKEEP_STORE_S3_BUCKET | CERTKEEP_S3_BUCKET      --s3-bucket NAME
+ *   store.s3.prefix          CERTKEEP_STORE_S3_PREFIX | CERTKEEP_S3_PREFIX      --s3-prefix P
+ *   store.s3.region          CERTKEEP_STORE_S3_REGION | CERTKEEP_S3_REGION      --s3-region R  us-east-1 (AWS_REGION)
+ *   store.s3.path_style      CERTKEEP_STORE_S3_PATH_STYLE | CERTKEEP_S3_PATH_STYLE  --s3-path-style  false
+ *   store.s3.access_key_file / secret_key_file / session_token_file  (CERTKEEP_STORE_S3_…)
+ *                            credentials from files; else AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ *                            AWS_SESSION_TOKEN
+ *   renewal.min_valid        CERTKEEP_RENEWAL_MIN_VALID | CERTKEEP_MIN_VALID  --min-valid D  1h (90s, 10m, 1h, 2d)
+ *   reload.signal            CERTKEEP_RELOAD_SIGNAL       HUP (HUP, INT, QUIT, TERM, USR1, USR2, WINCH)
+ *   reload.process           CERTKEEP_RELOAD_PROCESS      process name found in /proc
+ *   reload.pidfile           CERTKEEP_RELOAD_PIDFILE
+ *   reload.command           CERTKEEP_RELOAD_COMMAND
+ *   reload.url               CERTKEEP_RELOAD_URL
+ *   webhook.url              CERTKEEP_WEBHOOK_URL         errors are POSTed here
+ *   listen                   CERTKEEP_LISTEN              --listen ADDR      /healthz /readyz /metrics, off
+ *   log.format               CERTKEEP_LOG_FORMAT          --log-format F     text|json
+ *   log.level                CERTKEEP_LOG_LEVEL           --log-level L      debug|info|warn|error, info
+ *   (file)                   CERTKEEP_CONFIG              --config FILE
+ *   (flag only)                                           --force            renew even when not due
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <yaml.h>
+
+#define DEFAULT_DIRECTORY "https://acme-v02.api.letsencrypt.org/directory"
+#define MAX_VALUE 4096         /* longest accepted value: a path */
+#define MAX_DURATION (3650LL * 86400)
+
+enum type { T_STR, T_PATH, T_URL, T_LISTEN, T_EMAIL, T_NAME, T_BOOL, T_LIST, T_DURATION,
+            T_KEYTYPE, T_ENUM, T_SIGNAL };
+
+static const char *const challenge_names[] = {"http-01", "dns-01", NULL};
+static const char *const tsig_names[] = {"hmac-sha256", "hmac-sha384", "hmac-sha512", NULL};
+static const char *const format_names[] = {"text", "json", NULL};
+static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
+
+struct key {
+    const char *path;        /* YAML path; NULL: flag only */
+    const char *env;         /* CERTKEEP_<PATH> */
+    const char *alias;       /* the SPEC's short variable, or NULL */
+    const char *flag;        /* "--s3-bucket", or NULL */
+    const char *arg;         /* value name in usage; NULL for a switch */
+    enum type type;
+    size_t off;
+    const char *const *names;  /* T_ENUM */
+    const char *help;
+};
+
+#define OFF(m) offsetof(struct ck_config, m)
+
+static const struct key keys[] = {
+    {"domains", "CERTKEEP_DOMAINS", NULL, "--domain", "NAME", T_LIST, OFF(domains), NULL,
+     "name for the certificate (repeatable, at most 100)"},
+    {"cert_name", "CERTKEEP_CERT_NAME", NULL, "--cert-name", "NAME", T_NAME, OFF(cert_name), NULL,
+     "directory name under --out (default: first domain)"},
+    {"email", "CERTKEEP_EMAIL", NULL, "--email", "ADDR", T_EMAIL, OFF(email), NULL,
+     "contact address for the ACME account"},
+    {"agree_tos", "CERTKEEP_AGREE_TOS", NULL, "--agree-tos", NULL, T_BOOL, OFF(agree_tos), NULL,
+     "agree to the CA's terms of service"},
+    {"out", "CERTKEEP_OUT", NULL, "--out", "DIR", T_PATH, OFF(out_dir), NULL,
+     "output directory the app reads (default /certs)"},
+    {"state", "CERTKEEP_STATE", NULL, "--state", "DIR", T_PATH, OFF(state_dir), NULL,
+     "state directory (default /var/lib/certkeep)"},
+    {"key_type", "CERTKEEP_KEY_TYPE", NULL, "--key-type", "TYPE", T_KEYTYPE, OFF(key_type), NULL,
+     "certificate key: rsa2048|rsa3072|rsa4096|p256|p384 (default p256)"},
+    {"acme.directory", "CERTKEEP_ACME_DIRECTORY", "CERTKEEP_DIRECTORY", "--directory", "URL", T_URL,
+     OFF(directory_url), NULL, "ACME directory (default Let's Encrypt production)"},
+    {"acme.ca_bundle", "CERTKEEP_ACME_CA_BUNDLE", "CERTKEEP_CA_BUNDLE", "--ca-bundle", "FILE",
+     T_PATH, OFF(ca_bundle), NULL, "extra trust anchors for the CA and the store (PEM)"},
+    {"acme.profile", "CERTKEEP_ACME_PROFILE", "CERTKEEP_PROFILE", "--profile", "NAME", T_STR,
+     OFF(profile), NULL, "ACME profile (classic, tlsserver, shortlived, ...)"},
+    {"acme.preferred_chain", "CERTKEEP_ACME_PREFERRED_CHAIN", "CERTKEEP_PREFERRED_CHAIN",
+     "--preferred-chain", "CN", T_STR, OFF(preferred_chain), NULL,
+     "prefer the chain whose top issuer has this name"},
+    {"acme.account_key_type", "CERTKEEP_ACME_ACCOUNT_KEY_TYPE", "CERTKEEP_ACCOUNT_KEY_TYPE",
+     "--account-key-type", "TYPE", T_KEYTYPE, OFF(account_key_type), NULL,
+     "account key for a new account (default p256)"},
+    {"challenge.type", "CERTKEEP_CHALLENGE_TYPE", "CERTKEEP_CHALLENGE", "--challenge", "TYPE",
+     T_ENUM, OFF(challenge), challenge_names, "http-01 (default) or dns-01"},
+    {"challenge.http01_listen", "CERTKEEP_CHALLENGE_HTTP01_LISTEN", "CERTKEEP_HTTP01_LISTEN",
+     "--http01-listen", "ADDR", T_LISTEN, OFF(http01_listen), NULL,
+     "address of the built-in http-01 responder (default :80)"},
+    {"challenge.webroot", "CERTKEEP_CHALLENGE_WEBROOT", "CERTKEEP_WEBROOT", "--webroot", "DIR",
+     T_PATH, OFF(webroot), NULL, "write http-01 tokens under DIR instead of listening"},
+    {"challenge.dns_hook", "CERTKEEP_CHALLENGE_DNS_HOOK", "CERTKEEP_DNS_HOOK", "--dns-hook",
+     "FILE", T_PATH, OFF(dns_hook), NULL, "dns-01: run FILE present|cleanup NAME VALUE"},
+    {"challenge.rfc2136.server", "CERTKEEP_CHALLENGE_RFC2136_SERVER", "CERTKEEP_RFC2136_SERVER",
+     "--rfc2136-server", "HOST", T_STR, OFF(rfc2136_server), NULL,
+     "dns-01: DNS server taking RFC 2136 updates (host[:port])"},
+    {"challenge.rfc2136.tsig_key", "CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY", NULL, NULL, NULL, T_STR,
+     OFF(tsig_key), NULL, NULL},
+    {"challenge.rfc2136.tsig_alg", "CERTKEEP_CHALLENGE_RFC2136_TSIG_ALG", NULL, NULL, NULL, T_ENUM,
+     OFF(tsig_alg), tsig_names, NULL},
+    {"challenge.rfc2136.tsig_secret_file", "CERTKEEP_CHALLENGE_RFC2136_TSIG_SECRET_FILE", NULL,
+     NULL, NULL, T_PATH, OFF(tsig_secret_file), NULL, NULL},
+    {"store.dir", "CERTKEEP_STORE_DIR", NULL, "--store-dir", "DIR", T_PATH, OFF(store_dir), NULL,
+     "object store in a local directory"},
+    {"store.required", "CERTKEEP_STORE_REQUIRED", NULL, NULL, NULL, T_BOOL, OFF(store_required),
+     NULL, NULL},
+    {"store.s3.endpoint", "CERTKEEP_STORE_S3_ENDPOINT", "CERTKEEP_S3_ENDPOINT", "--s3-endpoint",
+     "URL", T_URL, OFF(s3.endpoint), NULL, "S3 endpoint"},
+    {"store.s3.bucket", "CERTKEEP_STORE_S3_BUCKET", "CERTKEEP_S3_BUCKET", "--s3-bucket", "NAME",
+     T_STR, OFF(s3.bucket), NULL, "S3 bucket"},
+    {"store.s3.prefix", "CERTKEEP_STORE_S3_PREFIX", "CERTKEEP_S3_PREFIX", "--s3-prefix", "P",
+     T_STR, OFF(s3.prefix), NULL, "key prefix in the bucket"},
+    {"store.s3.region", "CERTKEEP_STORE_S3_REGION", "CERTKEEP_S3_REGION", "--s3-region", "R",
+     T_STR, OFF(s3.region), NULL, "S3 region (default us-east-1)"},
+    {"store.s3.path_style", "CERTKEEP_STORE_S3_PATH_STYLE", "CERTKEEP_S3_PATH_STYLE",
+     "--s3-path-style", NULL, T_BOOL, OFF(s3.path_style), NULL,
+     "path-style bucket URLs (MinIO, Ceph)"},
+    {"store.s3.access_key_file", "CERTKEEP_STORE_S3_ACCESS_KEY_FILE", NULL, NULL, NULL, T_PATH,
+     OFF(s3.access_key_file), NULL, NULL},
+    {"store.s3.secret_key_file", "CERTKEEP_STORE_S3_SECRET_KEY_FILE", NULL, NULL, NULL, T_PATH,
+     OFF(s3.secret_key_file), NULL, NULL},
+    {"store.s3.session_token_file", "CERTKEEP_STORE_S3_SESSION_TOKEN_FILE", NULL, NULL, NULL,
+     T_PATH, OFF(s3.session_token_file), NULL, NULL},
+    {"renewal.min_valid", "CERTKEEP_RENEWAL_MIN_VALID", "CERTKEEP_MIN_VALID", "--min-valid",
+     "DURATION", T_DURATION, OFF(min_valid), NULL, "least validity a usable certificate has (default 1h)"},
+    {"reload.signal", "CERTKEEP_RELOAD_SIGNAL", NULL, NULL, NULL, T_SIGNAL, OFF(reload_signal),
+     NULL, NULL},
+    {"reload.process", "CERTKEEP_RELOAD_PROCESS", NULL, NULL, NULL, T_STR, OFF(reload_process),
+     NULL, NULL},
+    {"reload.pidfile", "CERTKEEP_RELOAD_PIDFILE", NULL, NULL, NULL, T_PATH, OFF(reload_pidfile),
+     NULL, NULL},
+    {"reload.command", "CERTKEEP_RELOAD_COMMAND", NULL, NULL, NULL, T_STR, OFF(reload_command),
+     NULL, NULL},
+    {"reload.url", "CERTKEEP_RELOAD_URL", NULL, NULL, NULL, T_URL, OFF(reload_url), NULL, NULL},
+    {"webhook.url", "CERTKEEP_WEBHOOK_URL", NULL, NULL, NULL, T_URL, OFF(webhook_url), NULL, NULL},
+    {"listen", "CERTKEEP_LISTEN", NULL, "--listen", "ADDR", T_LISTEN, OFF(listen), NULL,
+     "serve /healthz, /readyz and /metrics (default off)"},
+    {"log.format", "CERTKEEP_LOG_FORMAT", NULL, "--log-format", "FMT", T_ENUM, OFF(log_json),
+     format_names, "text (default) or json"},
+    {"log.level", "CERTKEEP_LOG_LEVEL", NULL, "--log-level", "LEVEL", T_ENUM, OFF(log_level),
+     level_names, "debug|info|warn|error (default info)"},
+    {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+_Static_assert(sizeof(enum ck_key_type) == sizeof(int), "enums stored as int");
+_Static_assert(sizeof(enum ck_challenge_type) == sizeof(int), "enums stored as int");
+_Static_assert(sizeof(enum ck_tsig_alg) == sizeof(int), "enums stored as int");
+_Static_assert(sizeof(enum ck_log_level) == sizeof(int), "enums stored as int");
+
+/* Where a value came from, for the message prefix. */
+struct origin {
+    char where[300];  /* "certkeep.yaml:7: store.s3.bucket", "CERTKEEP_X", "--x" */
+};
+
+static int usage(struct ck_err *e, const struct origin *o, const char *why)
+{
+    return ck_failk(e, CK_E_USAGE, "%s: %s", o->where, why);
+}
+
+/* Copies at most 60 bytes of an untrusted value for a message, escaped, in quotes or not. */
+static void escape(char *out, size_t cap, const char *v, int quoted)
+{
+    size_t j = 0;
+    if (quoted)
+        out[j++] = '"';
+    for (size_t i = 0; v[i] && j + 6 < cap && i < 60; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+            j += (size_t)snprintf(out + j, cap - j, "\\x%02x", ch);
+        else
+            out[j++] = (char)ch;
+    }
+    if (strlen(v) > 60 && j + 4 < cap)
+        j += (size_t)snprintf(out + j, cap - j, "...");
+    if (quoted)
+        out[j++] = '"';
+    out[j] = '\0';
+}
+
+static void quote(char *out, size_t cap, const char *v)
+{
+    escape(out, cap, v, 1);
+}
+
+static int bad_value(struct ck_err *e, const struct origin *o, const char *v, const char *why)
+{
+    char q[300];
+    quote(q, sizeof q, v);
+    return ck_failk(e, CK_E_USAGE, "%s: %s %s", o->where, q, why);
+}
+
+static void *field(struct ck_config *c, const struct key *k)
+{
+    return (char *)c + k->off;
+}
+
+static int set_int(struct ck_config *c, const struct key *k, int v)
+{
+    memcpy(field(c, k), &v, sizeof v);
+    return 0;
+}
+
+static int has_control(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i])) { *out = 1; return 0; }
+        if (!strcasecmp(v, no[i])) { *out = 0; return 0; }
+    }
+    return -1;
+}
+
+/* "90s", "10m", "1h", "2d", "1h30m"; a bare "0" is zero. */
+static int parse_duration(const char *v, int64_t *out, const char **why)
+{
+    int64_t total = 0;
+    const char *p = v;
+    *why = "is not a duration (90s, 10m, 1h, 2d)";
+    if (*p == '-') {
+        *why = "is negative; a duration is at least 0s";
+        return -1;
+    }
+    if (!strcmp(v, "0")) {
+        *out = 0;
+        return 0;
+    }
+    if (!*p)
+        return -1;
+    while (*p) {
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        int64_t n = 0;
+        while (isdigit((unsigned char)*p)) {
+            n = n * 10 + (*p++ - '0');
+            if (n > MAX_DURATION)
+                goto too_long;
+        }
+        int64_t unit;
+        switch (*p++) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: return -1;
+        }
+        total += n * unit;
+        if (total > MAX_DURATION)
+            goto too_long;
+    }
+    *out = total;
+    return 0;
+too_long:
+    *why = "is longer than 3650d";
+    return -1;
+}
+
+static int parse_signal(const char *v, int *out)
+{
+    static const struct { const char *name; int sig; } sigs[] = {
+        {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"TERM", SIGTERM},
+        {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH},
+    };
+    if (!strncasecmp(v, "SIG", 3))
+        v += 3;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        if (!strcasecmp(v, sigs[i].name)) {
+            *out = sigs[i].sig;
+            return 0;
+        }
+    return -1;
+}
+
+static int parse_enum(const char *v, const char *const *names, int *out)
+{
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(v, names[i])) {
+            *out = i;
+            return 0;
+        }
+    return -1;
+}
+
+static const char *check_url(const char *v)
+{
+    const char *rest;
+    if (!strncasecmp(v, "https://", 8))
+        rest = v + 8;
+    else if (!strncasecmp(v, "http://", 7))
+        rest = v + 7;
+    else
+        return "is not an http:// or https:// URL";
+    if (!*rest || *rest == '/' || *rest == ':')
+        return "has no host";
+    for (const char *p = v; *p; p++)
+        if (*p == ' ')
+            return "contains a space";
+    return NULL;
+}
+
+/* "[host]:port", ":80", "127.0.0.1:5002", "[::1]:80". */
+static const char *check_listen(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon)
+        return "is not an address (\":80\", \"127.0.0.1:8080\", \"[::1]:80\")";
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        if (!close || close + 1 != colon)
+            return "is not an address (\":80\", \"127.0.0.1:8080\", \"[::1]:80\")";
+    } else if (memchr(v, ':', (size_t)(colon - v))) {
+        return "has an IPv6 host without brackets (\"[::1]:80\")";
+    }
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (!isdigit((unsigned char)colon[1]) || *end || errno || port < 1 || port > 65535)
+        return "has no port between 1 and 65535";
+    if (strchr(v, ' '))
+        return "contains a space";
+    return NULL;
+}
+
+static const char *check_email(const char *v)
+{
+    const char *at = strchr(v, '@');
+    if (!at || at == v || !at[1] || strchr(at + 1, '@'))
+        return "is not an email address";
+    if (strlen(v) > 254)
+        return "is longer than 254 characters";
+    if (strpbrk(v, " ,;<>\"()[]\\"))
+        return "is not an email address";
+    return NULL;
+}
+
+/* A file name under --out: no slash, no leading dot. */
+static const char *check_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n > 64)
+        return "is longer than 64 characters";
+    if (v[0] == '.' || v[0] == '-')
+        return "must not start with '.' or '-'";
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]) && !strchr("._-", v[i]))
+            return "may hold only letters, digits, '.', '_' and '-'";
+    return NULL;
+}
+
+/* A DNS name (lower-cased in place), optionally "*." first. */
+static const char *check_domain(char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0)
+        return "is an empty name";
+    if (n > 253)
+        return "is longer than 253 characters";
+    for (size_t i = 0; i < n; i++)
+        v[i] = (char)tolower((unsigned char)v[i]);
+    char *p = v;
+    if (p[0] == '*' && p[1] == '.')
+        p += 2;
+    int all_digits = 0;
+    while (1) {
+        size_t len = strcspn(p, ".");
+        if (len == 0)
+            return p[0] ? "has an empty label" : "ends with a dot or is empty";
+        if (len > 63)
+            return "has a label longer than 63 characters";
+        all_digits = 1;
+        for (size_t i = 0; i < len; i++) {
+            if (!isalnum((unsigned char)p[i]) && p[i] != '-')
+                return "is not a DNS name (letters, digits, '-', '.', and a leading \"*.\")";
+            if (!isdigit((unsigned char)p[i]))
+                all_digits = 0;
+        }
+        if (p[0] == '-' || p[len - 1] == '-')
+            return "has a label starting or ending with '-'";
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    if (all_digits)
+        return "looks like an IP address, not a DNS name";
+    return NULL;
+}
+
+static int list_clear(struct ck_config *c)
+{
+    for (size_t i = 0; i < c->n_domains; i++)
+        free(c->domains[i]);
+    free(c->domains);
+    c->domains = NULL;
+    c->n_domains = 0;
+    return 0;
+}
+
+static int list_add(struct ck_config *c, const struct origin *o, const char *v, struct ck_err *e)
+{
+    if (c->n_domains >= CK_CONFIG_MAX_DOMAINS)
+        return ck_failk(e, CK_E_USAGE, "%s: more than %d names", o->where, CK_CONFIG_MAX_DOMAINS);
+    char *d = strdup(v);
+    if (!d)
+        return ck_fail(e, "out of memory");
+    const char *why = check_domain(d);
+    if (why) {
+        free(d);
+        return bad_value(e, o, v, why);
+    }
+    for (size_t i = 0; i < c->n_domains; i++)
+        if (!strcmp(c->domains[i], d)) {
+            free(d);
+            return bad_value(e, o, v, "is listed twice");
+        }
+    char **grown = realloc(c->domains, (c->n_domains + 1) * sizeof *grown);
+    if (!grown) {
+        free(d);
+        return ck_fail(e, "out of memory");
+    }
+    c->domains = grown;
+    c->domains[c->n_domains++] = d;
+    return 0;
+}
+
+static int is_defaulted_path(const struct key *k)
+{
+    return k->off == OFF(out_dir) || k->off == OFF(state_dir) || k->off == OFF(directory_url) ||
+           k->off == OFF(http01_listen) || k->off == OFF(s3.region);
+}
+
+/* Sets one scalar value (not a list) after checking it. */
+static int set_value(struct ck_config *c, const struct key *k, const struct origin *o,
+                     const char *v, struct ck_err *e)
+{
+    const char *why = NULL;
+    int iv;
+    if (strlen(v) > MAX_VALUE)
+        return usage(e, o, "value longer than 4096 bytes");
+    if (has_control(v))
+        return usage(e, o, "value contains a control character");
+    switch (k->type) {
+    case T_BOOL:
+        if (parse_bool(v, &iv))
+            return bad_value(e, o, v, "is not true or false");
+        return set_int(c, k, iv);
+    case T_DURATION: {
+        int64_t d;
+        if (parse_duration(v, &d, &why))
+            return bad_value(e, o, v, why);
+        memcpy(field(c, k), &d, sizeof d);
+        return 0;
+    }
+    case T_KEYTYPE: {
+        struct ck_err ignored;
+        enum ck_key_type t;
+        if (ck_key_type_parse(v, &t, &ignored))
+            return bad_value(e, o, v, "is not one of rsa2048|rsa3072|rsa4096|p256|p384");
+        return set_int(c, k, (int)t);
+    }
+    case T_ENUM: {
+        if (parse_enum(v, k->names, &iv)) {
+            char list[128] = "";
+            for (size_t i = 0; k->names[i]; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "|" : "",
+                         k->names[i]);
+            char why_buf[160];
+            snprintf(why_buf, sizeof why_buf, "is not one of %s", list);
+            return bad_value(e, o, v, why_buf);
+        }
+        return set_int(c, k, iv);
+    }
+    case T_SIGNAL:
+        if (parse_signal(v, &iv))
+            return bad_value(e, o, v, "is not a signal (HUP, INT, QUIT, TERM, USR1, USR2, WINCH)");
+        return set_int(c, k, iv);
+    case T_LIST:
+        return usage(e, o, "internal: list set as a value");
+    default:
+        break;
+    }
+    /* Strings: empty means "not set", except where a default must stay. */
+    char **slot = field(c, k);
+    if (!*v) {
+        if (is_defaulted_path(k))
+            return usage(e, o, "must not be empty");
+        free(*slot);
+        *slot = NULL;
+        return 0;
+    }
+    switch (k->type) {
+    case T_URL: why = check_url(v); break;
+    case T_LISTEN: why = check_listen(v); break;
+    case T_EMAIL: why = check_email(v); break;
+    case T_NAME: why = check_name(v); break;
+    default: break;
+    }
+    if (why)
+        return bad_value(e, o, v, why);
+    char *copy = strdup(v);
+    if (!copy)
+        return ck_fail(e, "out of memory");
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+static const char *type_word(const struct key *k)
+{
+    switch (k->type) {
+    case T_BOOL: return "expected true or false";
+    case T_LIST: return "expected a list of names";
+    case T_DURATION: return "expected a duration (90s, 10m, 1h, 2d)";
+    case T_KEYTYPE: return "expected a key type";
+    case T_ENUM: return "expected one word";
+    case T_SIGNAL: return "expected a signal name";
+    default: return "expected a string";
+    }
+}
+
+static const struct key *key_by_path(const char *path)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (keys[i].path && !strcmp(keys[i].path, path))
+            return &keys[i];
+    return NULL;
+}
+
+/* 1 when some key lives under "<path>.". */
+static int is_section(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (keys[i].path && !strncmp(keys[i].path, path, n) && keys[i].path[n] == '.')
+            return 1;
+    return 0;
+}
+
+static const struct key *key_by_flag(const char *flag, size_t len)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (keys[i].flag && strlen(keys[i].flag) == len && !strncmp(keys[i].flag, flag, len))
+            return &keys[i];
+    return NULL;
+}
+
+/* ---- YAML ---- */
+
+struct yaml_ctx {
+    struct ck_config *c;
+    yaml_document_t *doc;
+    const char *name;
+    struct ck_err *e;
+};
+
+static void yaml_origin(struct origin *o, const struct yaml_ctx *y, const yaml_node_t *n,
+                        const char *path)
+{
+    snprintf(o->where, sizeof o->where, "%s:%lu: %s", y->name,
+             (unsigned long)n->start_mark.line + 1, path);
+}
+
+static int yaml_fail(const struct yaml_ctx *y, const yaml_node_t *n, const char *path,
+                     const char *why)
+{
+    struct origin o;
+    yaml_origin(&o, y, n, path);
+    return usage(y->e, &o, why);
+}
+
+static int is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    const char *v = (const char *)n->data.scalar.value;
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+           !strcmp(v, "NULL");
+}
+
+/* A scalar as a C string; NULL when it holds a NUL byte. */
+static const char *scalar(const yaml_node_t *n)
+{
+    const char *v = (const char *)n->data.scalar.value;
+    return strlen(v) == n->data.scalar.length ? v : NULL;
+}
+
+static int yaml_leaf(struct yaml_ctx *y, const struct key *k, yaml_node_t *n)
+{
+    struct origin o;
+    if (is_null(n))
+        return 0;  /* "key:" with no value keeps the default */
+    if (k->type == T_LIST) {
+        if (n->type != YAML_SEQUENCE_NODE)
+            return yaml_fail(y, n, k->path, type_word(k));
+        list_clear(y->c);
+        for (yaml_node_item_t *it = n->data.sequence.items.start;
+             it < n->data.sequence.items.top; it++) {
+            yaml_node_t *item = yaml_document_get_node(y->doc, *it);
+            yaml_origin(&o, y, item, k->path);
+            if (item->type != YAML_SCALAR_NODE || is_null(item))
+                return usage(y->e, &o, "expected a name");
+            const char *v = scalar(item);
+            if (!v)
+                return usage(y->e, &o, "value contains a NUL byte");
+            if (list_add(y->c, &o, v, y->e))
+                return -1;
+        }
+        return 0;
+    }
+    if (n->type != YAML_SCALAR_NODE)
+        return yaml_fail(y, n, k->path, type_word(k));
+    const char *v = scalar(n);
+    if (!v)
+        return yaml_fail(y, n, k->path, "value contains a NUL byte");
+    yaml_origin(&o, y, n, k->path);
+    return set_value(y->c, k, &o, v, y->e);
+}
+
+static int yaml_map(struct yaml_ctx *y, yaml_node_t *map, const char *prefix)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return yaml_fail(y, map, prefix, "expected a map");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(y->doc, p->value);
+        char path[128];
+        if (kn->type != YAML_SCALAR_NODE || !scalar(kn))
+            return yaml_fail(y, kn, prefix, "a key must be a plain word");
+        const char *name = scalar(kn);
+        int n = snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
+        if (n < 0 || (size_t)n >= sizeof path || (!key_by_path(path) && !is_section(path))) {
+            char shown[200], esc[100];
+            escape(esc, sizeof esc, name, 0);
+            snprintf(shown, sizeof shown, "%s%s%s", prefix, *prefix ? "." : "", esc);
+            return yaml_fail(y, kn, shown, "unknown key");
+        }
+        /* Only known keys get here, so this scan stays short. */
+        for (yaml_node_pair_t *prev = map->data.mapping.pairs.start; prev < p; prev++) {
+            yaml_node_t *pk = yaml_document_get_node(y->doc, prev->key);
+            if (!strcmp((const char *)pk->data.scalar.value, name)) {
+                char why[64];
+                snprintf(why, sizeof why, "duplicate key (first on line %lu)",
+                         (unsigned long)pk->start_mark.line + 1);
+                return yaml_fail(y, kn, path, why);
+            }
+        }
+        const struct key *k = key_by_path(path);
+        int rc = k ? yaml_leaf(y, k, vn) : is_null(vn) ? 0 : yaml_map(y, vn, path);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+int ck_config_parse_yaml(struct ck_config *c, const char *text, size_t len, const char *name,
+                         struct ck_err *e)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc, extra;
+    int rc = -1, have_doc = 0;
+    if (len > CK_CONFIG_MAX_FILE)
+        return ck_failk(e, CK_E_USAGE, "%s: larger than %d bytes", name, CK_CONFIG_MAX_FILE);
+    if (!yaml_parser_initialize(&parser))
+        return ck_fail(e, "%s: out of memory", name);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc))
+        goto parse_error;
+    have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root) {
+        if (!yaml_parser_load(&parser, &extra))
+            goto parse_error;
+        int more = yaml_document_get_root_node(&extra) != NULL;
+        yaml_document_delete(&extra);
+        if (more) {
+            ck_failk(e, CK_E_USAGE, "%s: holds more than one YAML document", name);
+            goto out;
+        }
+        struct yaml_ctx y = {c, &doc, name, e};
+        if (root->type != YAML_MAPPING_NODE) {
+            ck_failk(e, CK_E_USAGE, "%s:%lu: expected a map of settings", name,
+                     (unsigned long)root->start_mark.line + 1);
+            goto out;
+        }
+        if (yaml_map(&y, root, ""))
+            goto out;
+    }
+    rc = 0;
+    goto out;
+parse_error:
+    ck_failk(e, CK_E_USAGE, "%s:%lu: invalid YAML: %s%s%s", name,
+             (unsigned long)parser.problem_mark.line + 1,
+             parser.problem ? parser.problem : "unknown error",
+             parser.context ? " " : "", parser.context ? parser.context : "");
+out:
+    if (have_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+static int load_file(struct ck_config *c, const char *path, struct ck_err *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ck_failk(e, CK_E_USAGE, "%s: %s", path, strerror(errno));
+    char *buf = malloc(CK_CONFIG_MAX_FILE + 1);
+    if (!buf) {
+        fclose(f);
+        return ck_fail(e, "%s: out of memory", path);
+    }
+    size_t n = fread(buf, 1, CK_CONFIG_MAX_FILE + 1, f);
+    int rc;
+    if (ferror(f))
+        rc = ck_failk(e, CK_E_USAGE, "%s: read error (a directory?)", path);
+    else if (n > CK_CONFIG_MAX_FILE)
+        rc = ck_failk(e, CK_E_USAGE, "%s: larger than %d bytes", path, CK_CONFIG_MAX_FILE);
+    else
+        rc = ck_config_parse_yaml(c, buf, n, path, e);
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* ---- environment ---- */
+
+static const char *env_get(char *const envp[], const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; envp && envp[i]; i++)
+        if (!strncmp(envp[i], name, n) && envp[i][n] == '=')
+            return envp[i] + n + 1;
+    return NULL;
+}
+
+static int env_known(const char *var, size_t len)
+{
+    static const char cfg[] = "CERTKEEP_CONFIG";
+    if (len == sizeof cfg - 1 && !strncmp(var, cfg, len))
+        return 1;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const char *names[2] = {keys[i].env, keys[i].alias};
+        for (size_t j = 0; j < 2; j++)
+            if (names[j] && strlen(names[j]) == len && !strncmp(names[j], var, len))
+                return 1;
+    }
+    return 0;
+}
+
+/* "a.com, b.com" → the list; an empty item is an error. */
+static int env_list(struct ck_config *c, const struct origin *o, const char *v, struct ck_err *e)
+{
+    char item[300];
+    list_clear(c);
+    for (const char *p = v;;) {
+        size_t len = strcspn(p, ",");
+        const char *s = p, *end = p + len;
+        while (s < end && isspace((unsigned char)*s))
+            s++;
+        while (end > s && isspace((unsigned char)end[-1]))
+            end--;
+        if (end == s)
+            return usage(e, o, "empty name in the list");
+        if ((size_t)(end - s) >= sizeof item)
+            return usage(e, o, "a name longer than 253 characters");
+        memcpy(item, s, (size_t)(end - s));
+        item[end - s] = '\0';
+        if (list_add(c, o, item, e))
+            return -1;
+        if (!p[len])
+            return 0;
+        p += len + 1;
+    }
+}
+
+static int load_env(struct ck_config *c, char *const envp[], struct ck_err *e)
+{
+    for (size_t i = 0; envp && envp[i]; i++) {
+        const char *var = envp[i];
+        size_t len = strcspn(var, "=");
+        if (!strncmp(var, "CERTKEEP_", 9) && !env_known(var, len))
+            return ck_failk(e, CK_E_USAGE, "%.*s: unknown variable", (int)(len > 100 ? 100 : len),
+                            var);
+    }
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key *k = &keys[i];
+        if (!k->env)
+            continue;
+        const char *v = env_get(envp, k->env), *name = k->env;
+        const char *va = k->alias ? env_get(envp, k->alias) : NULL;
+        if (v && va && strcmp(v, va))
+            return ck_failk(e, CK_E_USAGE, "%s and %s disagree; set one", k->env, k->alias);
+        if (!v && va) {
+            v = va;
+            name = k->alias;
+        }
+        if (!v)
+            continue;
+        struct origin o;
+        snprintf(o.where, sizeof o.where, "%s", name);
+        int rc = k->type == T_LIST ? env_list(c, &o, v, e) : set_value(c, k, &o, v, e);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* Standard AWS variables: credentials, and better defaults for region and endpoint. */
+static int load_aws_env(struct ck_config *c, char *const envp[], struct ck_err *e)
+{
+    const struct { const char *var; char **slot; } creds[] = {
+        {"AWS_ACCESS_KEY_ID", &c->s3.access_key},
+        {"AWS_SECRET_ACCESS_KEY", &c->s3.secret_key},
+        {"AWS_SESSION_TOKEN", &c->s3.session_token},
+    };
+    for (size_t i = 0; i < sizeof creds / sizeof creds[0]; i++) {
+        const char *v = env_get(envp, creds[i].var);
+        if (!v || !*v)
+            continue;
+        if (strlen(v) > MAX_VALUE)
+            return ck_failk(e, CK_E_USAGE, "%s: longer than 4096 bytes", creds[i].var);
+        if (!(*creds[i].slot = strdup(v)))
+            return ck_fail(e, "out of memory");
+    }
+    const char *region = env_get(envp, "AWS_REGION");
+    if (!region || !*region)
+        region = env_get(envp, "AWS_DEFAULT_REGION");
+    const char *endpoint = env_get(envp, "AWS_ENDPOINT_URL_S3");
+    if (!endpoint || !*endpoint)
+        endpoint = env_get(envp, "AWS_ENDPOINT_URL");
+    struct origin o;
+    if (region && *region) {
+        snprintf(o.where, sizeof o.where, "AWS_REGION");
+        if (set_value(c, key_by_path("store.s3.region"), &o, region, e))
+            return -1;
+    }
+    if (endpoint && *endpoint) {
+        snprintf(o.where, sizeof o.where, "AWS_ENDPOINT_URL");
+        if (set_value(c, key_by_path("store.s3.endpoint"), &o, endpoint, e))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- flags ---- */
+
+struct flag_val {
+    const struct key *k;
+    const char *name;  /* as typed, up to '=' */
+    size_t name_len;
+    const char *v;
+};
+
+struct flags {
+    struct flag_val *vals;
+    size_t n;
+    const char *config;
+};
+
+static int parse_flags(struct ck_config *c, int argc, char *const argv[], struct flags *f,
+                       struct ck_err *e)
+{
+    int only_args = 0;
+    f->vals = calloc((size_t)argc + 1, sizeof *f->vals);
+    c->args = calloc((size_t)argc + 1, sizeof *c->args);
+    if (!f->vals || !c->args)
+        return ck_fail(e, "out of memory");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_args || a[0] != '-' || !a[1]) {
+            c->args[c->n_args++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_args = 1;
+            continue;
+        }
+        size_t len = strcspn(a, "=");
+        const char *v = a[len] == '=' ? a + len + 1 : NULL;
+        int is_config = len == 8 && !strncmp(a, "--config", 8);
+        const struct key *k = is_config ? NULL : key_by_flag(a, len);
+        if (!is_config && !k)
+            return ck_failk(e, CK_E_USAGE, "unknown flag %.*s", (int)(len > 100 ? 100 : len), a);
+        if (k && k->type == T_BOOL && !k->arg) {
+            if (!v)
+                v = "true";
+        } else if (!v) {
+            if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2))
+                return ck_failk(e, CK_E_USAGE, "%.*s needs a value", (int)len, a);
+            v = argv[++i];
+        }
+        if (is_config) {
+            if (!*v)
+                return ck_failk(e, CK_E_USAGE, "--config needs a value");
+            f->config = v;
+            continue;
+        }
+        f->vals[f->n++] = (struct flag_val){k, a, len, v};
+    }
+    return 0;
+}
+
+static int apply_flags(struct ck_config *c, const struct flags *f, struct ck_err *e)
+{
+    int list_seen = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct flag_val *fv = &f->vals[i];
+        struct origin o;
+        snprintf(o.where, sizeof o.where, "%.*s", (int)fv->name_len, fv->name);
+        if (fv->k->type == T_LIST) {
+            if (!list_seen++)
+                list_clear(c);  /* flags replace the file's list; repeats add */
+            if (list_add(c, &o, fv->v, e))
+                return -1;
+        } else if (set_value(c, fv->k, &o, fv->v, e)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the whole ---- */
+
+static int set_default(char **slot, const char *v, struct ck_err *e)
+{
+    if (!(*slot = strdup(v)))
+        return ck_fail(e, "out of memory");
+    return 0;
+}
+
+int ck_config_init(struct ck_config *c, struct ck_err *e)
+{
+    memset(c, 0, sizeof *c);
+    c->key_type = CK_KEY_P256;
+    c->account_key_type = CK_KEY_P256;
+    c->challenge = CK_CHALLENGE_HTTP01;
+    c->tsig_alg = CK_TSIG_HMAC_SHA256;
+    c->store_required = 1;
+    c->min_valid = 3600;
+    c->reload_signal = SIGHUP;
+    c->log_level = CK_LOG_INFO;
+    if (set_default(&c->out_dir, "/certs", e) || set_default(&c->state_dir, "/var/lib/certkeep", e) ||
+        set_default(&c->directory_url, DEFAULT_DIRECTORY, e) ||
+        set_default(&c->http01_listen, ":80", e) || set_default(&c->s3.region, "us-east-1", e)) {
+        ck_config_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* First domain as a file name: "*.example.com" → "_.example.com". */
+static int default_cert_name(struct ck_config *c, struct ck_err *e)
+{
+    if (c->cert_name || !c->n_domains)
+        return 0;
+    if (!(c->cert_name = strdup(c->domains[0])))
+        return ck_fail(e, "out of memory");
+    if (c->cert_name[0] == '*')
+        c->cert_name[0] = '_';
+    return 0;
+}
+
+int ck_config_load(struct ck_config *c, int argc, char *const argv[], char *const envp[],
+                   struct ck_err *e)
+{
+    struct flags f = {0};
+    if (ck_config_init(c, e))
+        return -1;
+    int rc = -1;
+    if (parse_flags(c, argc, argv, &f, e) || load_aws_env(c, envp, e))
+        goto out;
+    const char *file = f.config ? f.config : env_get(envp, "CERTKEEP_CONFIG");
+    if (file && *file) {
+        if (!(c->config_file = strdup(file))) {
+            ck_fail(e, "out of memory");
+            goto out;
+        }
+        if (load_file(c, file, e))
+            goto out;
+    }
+    if (load_env(c, envp, e) || apply_flags(c, &f, e) || default_cert_name(c, e))
+        goto out;
+    rc = 0;
+out:
+    free(f.vals);
+    if (rc)
+        ck_config_free(c);
+    return rc;
+}
+
+int ck_config_validate_for(const struct ck_config *c, const char *command, struct ck_err *e)
+{
+    int issues = !strcmp(command, "issue") || !strcmp(command, "init") ||
+                 !strcmp(command, "run") || !strcmp(command, "renew");
+    if (issues && !c->n_domains)
+        return ck_failk(e, CK_E_USAGE,
+                        "no domain: set --domain, CERTKEEP_DOMAINS or domains: in the file");
+    if (!strcmp(command, "revoke") && !c->cert_name)
+        return ck_failk(e, CK_E_USAGE, "no certificate named: set --cert-name or --domain");
+    if (!issues)
+        return 0;
+    if (c->challenge == CK_CHALLENGE_HTTP01) {
+        for (size_t i = 0; i < c->n_domains; i++)
+            if (c->domains[i][0] == '*')
+                return ck_failk(e, CK_E_USAGE, "%s: a wildcard name needs challenge.type dns-01",
+                                c->domains[i]);
+    } else {
+        if (!c->rfc2136_server && !c->dns_hook)
+            return ck_failk(e, CK_E_USAGE,
+                            "dns-01 needs challenge.rfc2136.server or challenge.dns_hook");
+        if (!c->tsig_key != !c->tsig_secret_file)
+            return ck_failk(e, CK_E_USAGE, "challenge.rfc2136: set both tsig_key and "
+                                           "tsig_secret_file, or neither");
+    }
+    if ((c->s3.endpoint || c->s3.prefix || c->s3.path_style) && !c->s3.bucket)
+        return ck_failk(e, CK_E_USAGE, "store.s3.bucket is not set");
+    if (c->s3.bucket && c->store_dir)
+        return ck_failk(e, CK_E_USAGE, "store.dir and store.s3 are both set; choose one");
+    return 0;
+}
+
+void ck_config_print_flags(FILE *out)
+{
+    fprintf(out, "  %-28s %s\n", "--config FILE", "YAML configuration file");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key *k = &keys[i];
+        if (!k->flag)
+            continue;
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", k->flag, k->arg ? " " : "", k->arg ? k->arg : "");
+        fprintf(out, "  %-28s %s\n", left, k->help ? k->help : "");
+    }
+}
+
+static void free_secret(char **p)
+{
+    if (*p) {
+        volatile char *v = *p;
+        for (size_t i = 0; v[i]; i++)
+            v[i] = 0;
+        free(*p);
+        *p = NULL;
+    }
+}
+
+void ck_config_free(struct ck_config *c)
+{
+    list_clear(c);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key *k = &keys[i];
+        if (k->type <= T_NAME) {
+            char **slot = field(c, k);
+            free(*slot);
+            *slot = NULL;
+        }
+    }
+    free(c->config_file);
+    free_secret(&c->s3.access_key);
+    free_secret(&c->s3.secret_key);
+    free_secret(&c->s3.session_token);
+    free(c->args);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,90 @@
+/* Configuration: one YAML file, CERTKEEP_* environment variables and flags.
+ * Precedence: flag > environment > file > default. Every key, its variable and
+ * its flag come from one table in config.c (which documents them). Errors name
+ * the source: "certkeep.yaml:7: store.s3.bucket: expected a string",
+ * "CERTKEEP_S3_PATH_STYLE: ...", "--key-type: ...", all with kind CK_E_USAGE. */
+#ifndef CK_CONFIG_H
+#define CK_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../crypto/crypto.h"
+#include "../err/err.h"
+#include "../log/log.h"
+
+#define CK_CONFIG_MAX_DOMAINS 100
+#define CK_CONFIG_MAX_FILE (64 * 1024)
+
+enum ck_challenge_type { CK_CHALLENGE_HTTP01, CK_CHALLENGE_DNS01 };
+enum ck_tsig_alg { CK_TSIG_HMAC_SHA256, CK_TSIG_HMAC_SHA384, CK_TSIG_HMAC_SHA512 };
+
+/* Every string is malloc'd or NULL ("not set"); ck_config_free releases them. */
+struct ck_config {
+    char *config_file;               /* the file read, NULL when none */
+    char **domains;                  /* lower case, checked, no duplicates */
+    size_t n_domains;
+    char *cert_name;                 /* default: first domain */
+    char *email;
+    int agree_tos;
+    char *out_dir;                   /* default /certs */
+    char *state_dir;                 /* default /var/lib/certkeep */
+    char *directory_url;             /* default Let's Encrypt production */
+    char *ca_bundle;
+    char *profile;
+    char *preferred_chain;
+    enum ck_key_type key_type;       /* default p256 */
+    enum ck_key_type account_key_type;
+    enum ck_challenge_type challenge;
+    char *http01_listen;             /* default ":80" */
+    char *webroot;                   /* set: write token files instead of listening */
+    char *rfc2136_server;            /* dns-01 by RFC 2136 update: "host[:port]" */
+    char *tsig_key;
+    enum ck_tsig_alg tsig_alg;
+    char *tsig_secret_file;
+    char *dns_hook;                  /* dns-01 by exec: hook present|cleanup domain value */
+    char *store_dir;                 /* local directory store */
+    struct {
+        char *endpoint, *bucket, *prefix, *region;  /* region default us-east-1 */
+        int path_style;
+        char *access_key_file, *secret_key_file, *session_token_file;
+        /* From AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN only;
+         * wiped on free, never printed. */
+        char *access_key, *secret_key, *session_token;
+    } s3;
+    int store_required;              /* default 1: no store, no start */
+    int64_t min_valid;               /* seconds; default 3600 */
+    int reload_signal;               /* default SIGHUP */
+    char *reload_process, *reload_pidfile, *reload_command, *reload_url;
+    char *webhook_url;
+    char *listen;                    /* health and metrics; NULL: off */
+    int log_json;
+    enum ck_log_level log_level;     /* default info */
+    int force;                       /* --force (renew), flag only */
+    const char **args;               /* non-flag arguments, borrowed from argv */
+    size_t n_args;
+};
+
+/* Defaults only (fails only when out of memory). */
+int ck_config_init(struct ck_config *c, struct ck_err *e);
+
+/* Fills c (ck_config_init first, done here) from argv (what follows the command
+ * word; flags anywhere, "--" ends them, the rest goes to c->args), envp and the
+ * file named by --config or CERTKEEP_CONFIG. On error c is freed and zeroed. */
+int ck_config_load(struct ck_config *c, int argc, char *const argv[], char *const envp[],
+                   struct ck_err *e);
+
+/* Applies YAML text over c; `name` is used in messages. Exposed for tests and fuzzing. */
+int ck_config_parse_yaml(struct ck_config *c, const char *text, size_t len, const char *name,
+                         struct ck_err *e);
+
+/* Per-command requirements ("issue", "init", "run", "renew", "status", "revoke"). */
+int ck_config_validate_for(const struct ck_config *c, const char *command, struct ck_err *e);
+
+/* "--domain NAME   ..." lines for usage text. */
+void ck_config_print_flags(FILE *out);
+
+void ck_config_free(struct ck_config *c);
+
+#endif

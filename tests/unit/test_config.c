@@ -1,0 +1,588 @@
+/* lib/config: precedence, types, errors with file:line:key, lists, durations. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/ck-config.XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof path, "%s/certkeep.yaml", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+static void write_file(const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Loads with a file (when text is not NULL), extra env and flags. */
+static int load(struct ck_config *c, const char *text, char **env, int argc, char **argv,
+                struct ck_err *e)
+{
+    char cfg[160];
+    char *envp[32];
+    size_t n = 0;
+    if (text) {
+        write_file(text);
+        snprintf(cfg, sizeof cfg, "CERTKEEP_CONFIG=%s", path);
+        envp[n++] = cfg;
+    }
+    for (size_t i = 0; env && env[i]; i++)
+        envp[n++] = env[i];
+    envp[n] = NULL;
+    char *none[] = {NULL};
+    return ck_config_load(c, argc, argv ? argv : none, envp, e);
+}
+
+/* Expects a CK_E_USAGE failure whose message is exactly `want` ("%s" → file path). */
+static void expect_error(const char *text, char **env, int argc, char **argv, const char *want)
+{
+    struct ck_config c;
+    struct ck_err e;
+    char expected[600];
+    assert_int_equal(load(&c, text, env, argc, argv, &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    snprintf(expected, sizeof expected, want, path);
+    assert_string_equal(e.msg, expected);
+    assert_null(c.out_dir); /* freed and zeroed on error */
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    assert_int_equal(load(&c, NULL, NULL, 0, NULL, &e), 0);
+    assert_string_equal(c.out_dir, "/certs");
+    assert_string_equal(c.state_dir, "/var/lib/certkeep");
+    assert_string_equal(c.directory_url, "https://acme-v02.api.letsencrypt.org/directory");
+    assert_string_equal(c.http01_listen, ":80");
+    assert_string_equal(c.s3.region, "us-east-1");
+    assert_int_equal(c.key_type, CK_KEY_P256);
+    assert_int_equal(c.account_key_type, CK_KEY_P256);
+    assert_int_equal(c.challenge, CK_CHALLENGE_HTTP01);
+    assert_int_equal(c.store_required, 1);
+    assert_int_equal(c.min_valid, 3600);
+    assert_int_equal(c.reload_signal, SIGHUP);
+    assert_int_equal(c.log_level, CK_LOG_INFO);
+    assert_int_equal(c.log_json, 0);
+    assert_int_equal(c.agree_tos, 0);
+    assert_null(c.listen);
+    assert_null(c.email);
+    assert_null(c.cert_name);
+    assert_null(c.config_file);
+    assert_int_equal(c.n_domains, 0);
+    ck_config_free(&c);
+}
+
+static const char full_yaml[] =
+    "domains: [Example.COM, www.example.com]\n"
+    "email: a@b.c\n"
+    "agree_tos: true\n"
+    "out: /o\n"
+    "state: /s\n"
+    "acme: {directory: \"https://localhost:14000/dir\", ca_bundle: /ca.pem, profile: shortlived,\n"
+    "       preferred_chain: Root X2, account_key_type: p384}\n"
+    "key_type: rsa2048\n"
+    "challenge:\n"
+    "  type: dns-01\n"
+    "  http01_listen: \"127.0.0.1:5002\"\n"
+    "  webroot: /var/www\n"
+    "  dns_hook: /hook\n"
+    "  rfc2136: {server: \"ns1:53\", tsig_key: k, tsig_alg: hmac-sha512, tsig_secret_file: /t}\n"
+    "store:\n"
+    "  required: false\n"
+    "  s3:\n"
+    "    endpoint: http://minio:9000\n"
+    "    bucket: certs\n"
+    "    prefix: prod/\n"
+    "    region: eu-west-1\n"
+    "    path_style: yes\n"
+    "    access_key_file: /a\n"
+    "    secret_key_file: /b\n"
+    "renewal: {min_valid: 2d}\n"
+    "reload: {signal: SIGUSR1, process: nginx, pidfile: /p, command: \"nginx -s reload\", url: "
+    "\"http://app/reload\"}\n"
+    "webhook: {url: \"https://hooks/x\"}\n"
+    "listen: \":9090\"\n"
+    "log: {format: json, level: debug}\n";
+
+static void test_file_all_keys(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    assert_int_equal(load(&c, full_yaml, NULL, 0, NULL, &e), 0);
+    assert_int_equal(c.n_domains, 2);
+    assert_string_equal(c.domains[0], "example.com");
+    assert_string_equal(c.domains[1], "www.example.com");
+    assert_string_equal(c.cert_name, "example.com");
+    assert_string_equal(c.email, "a@b.c");
+    assert_int_equal(c.agree_tos, 1);
+    assert_string_equal(c.out_dir, "/o");
+    assert_string_equal(c.state_dir, "/s");
+    assert_string_equal(c.directory_url, "https://localhost:14000/dir");
+    assert_string_equal(c.ca_bundle, "/ca.pem");
+    assert_string_equal(c.profile, "shortlived");
+    assert_string_equal(c.preferred_chain, "Root X2");
+    assert_int_equal(c.account_key_type, CK_KEY_P384);
+    assert_int_equal(c.key_type, CK_KEY_RSA2048);
+    assert_int_equal(c.challenge, CK_CHALLENGE_DNS01);
+    assert_string_equal(c.http01_listen, "127.0.0.1:5002");
+    assert_string_equal(c.webroot, "/var/www");
+    assert_string_equal(c.dns_hook, "/hook");
+    assert_string_equal(c.rfc2136_server, "ns1:53");
+    assert_string_equal(c.tsig_key, "k");
+    assert_int_equal(c.tsig_alg, CK_TSIG_HMAC_SHA512);
+    assert_string_equal(c.tsig_secret_file, "/t");
+    assert_int_equal(c.store_required, 0);
+    assert_string_equal(c.s3.endpoint, "http://minio:9000");
+    assert_string_equal(c.s3.bucket, "certs");
+    assert_string_equal(c.s3.prefix, "prod/");
+    assert_string_equal(c.s3.region, "eu-west-1");
+    assert_int_equal(c.s3.path_style, 1);
+    assert_string_equal(c.s3.access_key_file, "/a");
+    assert_string_equal(c.s3.secret_key_file, "/b");
+    assert_int_equal(c.min_valid, 2 * 86400);
+    assert_int_equal(c.reload_signal, SIGUSR1);
+    assert_string_equal(c.reload_process, "nginx");
+    assert_string_equal(c.reload_pidfile, "/p");
+    assert_string_equal(c.reload_command, "nginx -s reload");
+    assert_string_equal(c.reload_url, "http://app/reload");
+    assert_string_equal(c.webhook_url, "https://hooks/x");
+    assert_string_equal(c.listen, ":9090");
+    assert_int_equal(c.log_json, 1);
+    assert_int_equal(c.log_level, CK_LOG_DEBUG);
+    assert_string_equal(c.config_file, path);
+    ck_config_free(&c);
+}
+
+static void test_precedence(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    const char *yaml = "email: file@x.y\nout: /file\nstate: /file\nstore: {s3: {bucket: fb}}\n";
+    char *env[] = {"CERTKEEP_EMAIL=env@x.y", "CERTKEEP_OUT=/env", "CERTKEEP_S3_BUCKET=eb", NULL};
+    char *argv[] = {"--email", "flag@x.y", NULL};
+
+    /* file over default */
+    assert_int_equal(load(&c, yaml, NULL, 0, NULL, &e), 0);
+    assert_string_equal(c.email, "file@x.y");
+    assert_string_equal(c.out_dir, "/file");
+    assert_string_equal(c.s3.bucket, "fb");
+    ck_config_free(&c);
+    /* env over file; the SPEC's short name works */
+    assert_int_equal(load(&c, yaml, env, 0, NULL, &e), 0);
+    assert_string_equal(c.email, "env@x.y");
+    assert_string_equal(c.out_dir, "/env");
+    assert_string_equal(c.state_dir, "/file");
+    assert_string_equal(c.s3.bucket, "eb");
+    ck_config_free(&c);
+    /* flag over env */
+    assert_int_equal(load(&c, yaml, env, 2, argv, &e), 0);
+    assert_string_equal(c.email, "flag@x.y");
+    assert_string_equal(c.out_dir, "/env");
+    ck_config_free(&c);
+}
+
+static void test_flags(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    char *argv[] = {"--domain", "a.example", "extra", "--domain=B.example", "--agree-tos",
+                    "--key-type=rsa4096", "--s3-path-style=false", "--force", "--",
+                    "--not-a-flag", NULL};
+    assert_int_equal(load(&c, "domains: [file.example]\n", NULL, 10, argv, &e), 0);
+    assert_int_equal(c.n_domains, 2); /* flags replace the file's list, repeats add */
+    assert_string_equal(c.domains[0], "a.example");
+    assert_string_equal(c.domains[1], "b.example");
+    assert_int_equal(c.agree_tos, 1);
+    assert_int_equal(c.key_type, CK_KEY_RSA4096);
+    assert_int_equal(c.s3.path_style, 0);
+    assert_int_equal(c.force, 1);
+    assert_int_equal(c.n_args, 2);
+    assert_string_equal(c.args[0], "extra");
+    assert_string_equal(c.args[1], "--not-a-flag");
+    ck_config_free(&c);
+
+    char *cfg[] = {"--config", path, NULL};
+    assert_int_equal(load(&c, "email: cfg@x.y\n", NULL, 0, NULL, &e), 0); /* writes the file */
+    ck_config_free(&c);
+    char *none[] = {NULL};
+    assert_int_equal(ck_config_load(&c, 2, cfg, none, &e), 0);
+    assert_string_equal(c.email, "cfg@x.y");
+    ck_config_free(&c);
+}
+
+static void test_flag_errors(void **state)
+{
+    (void)state;
+    char *unknown[] = {"--domian", "a.example", NULL};
+    expect_error(NULL, NULL, 2, unknown, "unknown flag --domian");
+    char *missing[] = {"--email", NULL};
+    expect_error(NULL, NULL, 1, missing, "--email needs a value");
+    char *flag_next[] = {"--email", "--agree-tos", NULL};
+    expect_error(NULL, NULL, 2, flag_next, "--email needs a value");
+    char *short_flag[] = {"-x", NULL};
+    expect_error(NULL, NULL, 1, short_flag, "unknown flag -x");
+    char *bad_kt[] = {"--key-type", "rsa1024", NULL};
+    expect_error(NULL, NULL, 2, bad_kt,
+                 "--key-type: \"rsa1024\" is not one of rsa2048|rsa3072|rsa4096|p256|p384");
+    char *bad_bool[] = {"--agree-tos=yes-please", NULL};
+    expect_error(NULL, NULL, 1, bad_bool, "--agree-tos: \"yes-please\" is not true or false");
+    char *bad_dom[] = {"--domain", "exa_mple.com", NULL};
+    expect_error(NULL, NULL, 2, bad_dom,
+                 "--domain: \"exa_mple.com\" is not a DNS name (letters, digits, '-', '.', and a "
+                 "leading \"*.\")");
+    char *empty_dom[] = {"--domain=", NULL};
+    expect_error(NULL, NULL, 1, empty_dom, "--domain: \"\" is an empty name");
+    char *dup[] = {"--domain", "a.example", "--domain", "A.example", NULL};
+    expect_error(NULL, NULL, 4, dup, "--domain: \"A.example\" is listed twice");
+    char *url[] = {"--directory", "ftp://x/dir", NULL};
+    expect_error(NULL, NULL, 2, url, "--directory: \"ftp://x/dir\" is not an http:// or https:// URL");
+    char *listen[] = {"--listen", "localhost", NULL};
+    expect_error(NULL, NULL, 2, listen,
+                 "--listen: \"localhost\" is not an address (\":80\", \"127.0.0.1:8080\", "
+                 "\"[::1]:80\")");
+    char *empty_out[] = {"--out=", NULL};
+    expect_error(NULL, NULL, 1, empty_out, "--out: must not be empty");
+    char *cfg_missing[] = {"--config", "/nonexistent/certkeep.yaml", NULL};
+    expect_error(NULL, NULL, 2, cfg_missing, "/nonexistent/certkeep.yaml: No such file or directory");
+}
+
+static void test_file_errors(void **state)
+{
+    (void)state;
+    expect_error("email: a@b.c\n"
+                 "store:\n"
+                 "  s3:\n"
+                 "    bucket: {name: x}\n",
+                 NULL, 0, NULL, "%s:4: store.s3.bucket: expected a string");
+    expect_error("agree_tos: yes-please\n", NULL, 0, NULL,
+                 "%s:1: agree_tos: \"yes-please\" is not true or false");
+    expect_error("\n\nkey_type: rsa1024\n", NULL, 0, NULL,
+                 "%s:3: key_type: \"rsa1024\" is not one of rsa2048|rsa3072|rsa4096|p256|p384");
+    expect_error("email: a@b.c\nstore:\n  s3:\n    buckt: x\n", NULL, 0, NULL,
+                 "%s:4: store.s3.buckt: unknown key");
+    expect_error("emial: a@b.c\n", NULL, 0, NULL, "%s:1: emial: unknown key");
+    expect_error("email: a@b.c\nout: /a\nemail: c@d.e\n", NULL, 0, NULL,
+                 "%s:3: email: duplicate key (first on line 1)");
+    expect_error("domains:\n  - a.example\n  -\n", NULL, 0, NULL, "%s:3: domains: expected a name");
+    expect_error("domains:\n  - a.example\n  - \"\"\n", NULL, 0, NULL,
+                 "%s:3: domains: \"\" is an empty name");
+    expect_error("domains:\n  - a.example\n  - \"a b.example\"\n", NULL, 0, NULL,
+                 "%s:3: domains: \"a b.example\" is not a DNS name (letters, digits, '-', '.', "
+                 "and a leading \"*.\")");
+    expect_error("domains: a.example\n", NULL, 0, NULL, "%s:1: domains: expected a list of names");
+    expect_error("renewal:\n  min_valid: -1h\n", NULL, 0, NULL,
+                 "%s:2: renewal.min_valid: \"-1h\" is negative; a duration is at least 0s");
+    expect_error("renewal: {min_valid: 10}\n", NULL, 0, NULL,
+                 "%s:1: renewal.min_valid: \"10\" is not a duration (90s, 10m, 1h, 2d)");
+    expect_error("acme:\n  directory: \"file:///etc/passwd\"\n", NULL, 0, NULL,
+                 "%s:2: acme.directory: \"file:///etc/passwd\" is not an http:// or https:// URL");
+    expect_error("store: s3\n", NULL, 0, NULL, "%s:1: store: expected a map");
+    expect_error("- a\n- b\n", NULL, 0, NULL, "%s:1: expected a map of settings");
+    expect_error("email: [unclosed\n", NULL, 0, NULL,
+                 "%s:2: invalid YAML: did not find expected ',' or ']' while parsing a flow "
+                 "sequence");
+    expect_error("email: a@b.c\n---\nemail: c@d.e\n", NULL, 0, NULL,
+                 "%s: holds more than one YAML document");
+    expect_error("log: {format: xml}\n", NULL, 0, NULL,
+                 "%s:1: log.format: \"xml\" is not one of text|json");
+    expect_error("reload: {signal: KILL}\n", NULL, 0, NULL,
+                 "%s:1: reload.signal: \"KILL\" is not a signal (HUP, INT, QUIT, TERM, USR1, "
+                 "USR2, WINCH)");
+    expect_error("cert_name: ../etc\n", NULL, 0, NULL,
+                 "%s:1: cert_name: \"../etc\" must not start with '.' or '-'");
+    expect_error("email: \"a\\0b@c.d\"\n", NULL, 0, NULL, "%s:1: email: value contains a NUL byte");
+    expect_error("[1, 2]: x\n", NULL, 0, NULL, "%s:1: : a key must be a plain word");
+}
+
+static void test_file_too_big(void **state)
+{
+    (void)state;
+    size_t n = CK_CONFIG_MAX_FILE + 10;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    memset(big, '#', n);
+    big[n] = '\0';
+    expect_error(big, NULL, 0, NULL, "%s: larger than 65536 bytes");
+    /* exactly the limit is fine: one comment */
+    big[CK_CONFIG_MAX_FILE - 1] = '\n';
+    big[CK_CONFIG_MAX_FILE] = '\0';
+    struct ck_config c;
+    struct ck_err e;
+    assert_int_equal(load(&c, big, NULL, 0, NULL, &e), 0);
+    ck_config_free(&c);
+    free(big);
+}
+
+static void test_env(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    char *env[] = {"CERTKEEP_DOMAINS= a.example ,B.example,c.example",
+                   "CERTKEEP_MIN_VALID=10m",
+                   "CERTKEEP_STORE_S3_PATH_STYLE=true",
+                   "CERTKEEP_LOG_FORMAT=json",
+                   "AWS_ACCESS_KEY_ID=AKIA",
+                   "AWS_SECRET_ACCESS_KEY=secret",
+                   "AWS_REGION=eu-central-1",
+                   "UNRELATED=1",
+                   NULL};
+    assert_int_equal(load(&c, NULL, env, 0, NULL, &e), 0);
+    assert_int_equal(c.n_domains, 3);
+    assert_string_equal(c.domains[0], "a.example");
+    assert_string_equal(c.domains[1], "b.example");
+    assert_string_equal(c.domains[2], "c.example");
+    assert_int_equal(c.min_valid, 600);
+    assert_int_equal(c.s3.path_style, 1);
+    assert_int_equal(c.log_json, 1);
+    assert_string_equal(c.s3.access_key, "AKIA");
+    assert_string_equal(c.s3.secret_key, "secret");
+    assert_null(c.s3.session_token);
+    assert_string_equal(c.s3.region, "eu-central-1");
+    ck_config_free(&c);
+
+    /* the file's region beats AWS_REGION, which is only a better default */
+    char *env2[] = {"AWS_REGION=eu-central-1", NULL};
+    assert_int_equal(load(&c, "store: {s3: {region: ap-south-1}}\n", env2, 0, NULL, &e), 0);
+    assert_string_equal(c.s3.region, "ap-south-1");
+    ck_config_free(&c);
+}
+
+static void test_env_errors(void **state)
+{
+    (void)state;
+    char *e1[] = {"CERTKEEP_DOMAINS=a.example,,b.example", NULL};
+    expect_error(NULL, e1, 0, NULL, "CERTKEEP_DOMAINS: empty name in the list");
+    char *e2[] = {"CERTKEEP_DOMAINS=a.example,", NULL};
+    expect_error(NULL, e2, 0, NULL, "CERTKEEP_DOMAINS: empty name in the list");
+    char *e3[] = {"CERTKEEP_S3_PATH_STYLE=maybe", NULL};
+    expect_error(NULL, e3, 0, NULL, "CERTKEEP_S3_PATH_STYLE: \"maybe\" is not true or false");
+    char *e4[] = {"CERTKEEP_BUCKET=x", NULL};
+    expect_error(NULL, e4, 0, NULL, "CERTKEEP_BUCKET: unknown variable");
+    char *e5[] = {"CERTKEEP_S3_BUCKET=x", "CERTKEEP_STORE_S3_BUCKET=y", NULL};
+    expect_error(NULL, e5, 0, NULL,
+                 "CERTKEEP_STORE_S3_BUCKET and CERTKEEP_S3_BUCKET disagree; set one");
+    char *e6[] = {"CERTKEEP_MIN_VALID=1x", NULL};
+    expect_error(NULL, e6, 0, NULL,
+                 "CERTKEEP_MIN_VALID: \"1x\" is not a duration (90s, 10m, 1h, 2d)");
+    char *e7[] = {"CERTKEEP_KEY_TYPE=rsa1024", NULL};
+    expect_error(NULL, e7, 0, NULL,
+                 "CERTKEEP_KEY_TYPE: \"rsa1024\" is not one of rsa2048|rsa3072|rsa4096|p256|p384");
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    static const struct { const char *text; int64_t secs; } ok[] = {
+        {"90s", 90}, {"10m", 600}, {"1h", 3600}, {"2d", 172800}, {"1h30m", 5400}, {"0", 0},
+        {"0s", 0}, {"3650d", 3650LL * 86400},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char var[64];
+        snprintf(var, sizeof var, "CERTKEEP_MIN_VALID=%s", ok[i].text);
+        char *env[] = {var, NULL};
+        struct ck_config c;
+        struct ck_err e;
+        assert_int_equal(load(&c, NULL, env, 0, NULL, &e), 0);
+        assert_int_equal(c.min_valid, ok[i].secs);
+        ck_config_free(&c);
+    }
+    static const char *const bad[] = {"", "h", "1", "1.5h", "1 h", "1w", "3651d", "99999999999999999999s", "1h-"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char var[64];
+        snprintf(var, sizeof var, "CERTKEEP_MIN_VALID=%s", bad[i]);
+        char *env[] = {var, NULL};
+        struct ck_config c;
+        struct ck_err e;
+        assert_int_equal(load(&c, NULL, env, 0, NULL, &e), -1);
+        assert_int_equal(e.kind, CK_E_USAGE);
+        assert_non_null(strstr(e.msg, "CERTKEEP_MIN_VALID: "));
+    }
+}
+
+/* n names as a YAML block list and as flags. */
+static void names_case(size_t n, int want_ok)
+{
+    size_t cap = 64 + n * 40;
+    char *yaml = malloc(cap), **argv = calloc(2 * n + 1, sizeof *argv);
+    char (*names)[48] = calloc(n, sizeof *names);
+    assert_non_null(yaml);
+    size_t len = (size_t)snprintf(yaml, cap, "domains:\n");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "n%zu.example.com", i);
+        len += (size_t)snprintf(yaml + len, cap - len, "  - %s\n", names[i]);
+        argv[2 * i] = "--domain";
+        argv[2 * i + 1] = names[i];
+    }
+    struct ck_config c;
+    struct ck_err e;
+    if (want_ok) {
+        assert_int_equal(load(&c, yaml, NULL, 0, NULL, &e), 0);
+        assert_int_equal(c.n_domains, n);
+        ck_config_free(&c);
+        assert_int_equal(load(&c, NULL, NULL, (int)(2 * n), argv, &e), 0);
+        assert_int_equal(c.n_domains, n);
+        assert_string_equal(c.domains[n - 1], names[n - 1]);
+        ck_config_free(&c);
+    } else {
+        char want[64];
+        snprintf(want, sizeof want, "%%s:%zu: domains: more than 100 names", n + 1);
+        expect_error(yaml, NULL, 0, NULL, want);
+        expect_error(NULL, NULL, (int)(2 * n), argv, "--domain: more than 100 names");
+    }
+    free(names);
+    free(argv);
+    free(yaml);
+}
+
+static void test_100_vs_101_names(void **state)
+{
+    (void)state;
+    names_case(100, 1);
+    names_case(101, 0);
+}
+
+static void test_domains_and_names(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    char *argv[] = {"--domain", "*.Example.com", "--domain", "example.com", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 4, argv, &e), 0);
+    assert_string_equal(c.domains[0], "*.example.com");
+    assert_string_equal(c.cert_name, "_.example.com");
+    /* a wildcard needs dns-01 */
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    assert_string_equal(e.msg, "*.example.com: a wildcard name needs challenge.type dns-01");
+    ck_config_free(&c);
+
+    static const char *const bad[] = {"-a.example", "a-.example", "a..example", "a.example.",
+                                      "1.2.3.4", "a.*.example", "*example.com", "é.example"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *av[] = {"--domain", (char *)bad[i], NULL};
+        assert_int_equal(load(&c, NULL, NULL, 2, av, &e), -1);
+        assert_int_equal(e.kind, CK_E_USAGE);
+    }
+    char label[80];
+    memset(label, 'a', 64);
+    strcpy(label + 64, ".example");
+    char *av[] = {"--domain", label, NULL};
+    expect_error(NULL, NULL, 2, av, "--domain: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" has "
+                                    "a label longer than 63 characters");
+}
+
+static void test_validate_for(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    assert_int_equal(load(&c, NULL, NULL, 0, NULL, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    assert_string_equal(e.msg, "no domain: set --domain, CERTKEEP_DOMAINS or domains: in the file");
+    assert_int_equal(ck_config_validate_for(&c, "status", &e), 0);
+    ck_config_free(&c);
+
+    char *argv[] = {"--domain", "a.example", "--challenge", "dns-01", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 4, argv, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), -1);
+    assert_string_equal(e.msg, "dns-01 needs challenge.rfc2136.server or challenge.dns_hook");
+    ck_config_free(&c);
+
+    char *ok[] = {"--domain", "a.example", "--s3-bucket", "b", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 4, ok, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), 0);
+    ck_config_free(&c);
+}
+
+static void test_null_and_empty(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    /* "key:" with no value keeps the default; "" unsets an optional string */
+    assert_int_equal(load(&c, "out:\nemail: \"\"\nlisten: ~\nacme: {}\nstore:\n", NULL, 0, NULL,
+                          &e), 0);
+    assert_string_equal(c.out_dir, "/certs");
+    assert_null(c.email);
+    assert_null(c.listen);
+    ck_config_free(&c);
+    /* an empty file is no settings */
+    assert_int_equal(load(&c, "", NULL, 0, NULL, &e), 0);
+    ck_config_free(&c);
+    assert_int_equal(load(&c, "# only a comment\n", NULL, 0, NULL, &e), 0);
+    ck_config_free(&c);
+}
+
+static void test_print_flags(void **state)
+{
+    (void)state;
+    char buf[8192] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    assert_non_null(f);
+    ck_config_print_flags(f);
+    fclose(f);
+    static const char *const spec_flags[] = {
+        "--config FILE", "--domain NAME", "--email ADDR", "--agree-tos", "--out DIR",
+        "--state DIR", "--directory URL", "--ca-bundle FILE", "--key-type", "--profile NAME",
+        "--http01-listen ADDR", "--webroot DIR", "--s3-endpoint URL", "--s3-bucket NAME",
+        "--s3-prefix P", "--s3-region R", "--s3-path-style", "--listen ADDR", "--log-format"};
+    for (size_t i = 0; i < sizeof spec_flags / sizeof spec_flags[0]; i++)
+        assert_non_null(strstr(buf, spec_flags[i]));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_all_keys),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_flag_errors),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_file_too_big),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_env_errors),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_100_vs_101_names),
+        cmocka_unit_test(test_domains_and_names),
+        cmocka_unit_test(test_validate_for),
+        cmocka_unit_test(test_null_and_empty),
+        cmocka_unit_test(test_print_flags),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
