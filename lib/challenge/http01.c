@@ -421,31 +421,38 @@ static void peer_name(int fd, char *buf, size_t sz)
     char host[INET6_ADDRSTRLEN] = "?";
     if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
         getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, NULL, 0, NI_NUMERICHOST);
-    snprintf(buf, sz, "%s", host);
+    /* IPv4 clients of the dual-stack socket read better without the mapping */
+    const char *h = strncmp(host, "::ffff:", 7) == 0 && strchr(host, '.') ? host + 7 : host;
+    snprintf(buf, sz, "%s", h);
 }
 
-static void accept_one(struct ck_http01 *s, struct conn **conns)
+/* -1 when accept failed for a reason that will not pass at once (EMFILE...). */
+static int accept_one(struct ck_http01 *s, struct conn **conns)
 {
     int slot = -1;
     for (int i = 0; i < MAX_CONNS && slot < 0; i++)
         if (!conns[i])
             slot = i;
     if (slot < 0)
-        return;
+        return 0;
     int fd = accept(s->lfd, NULL, NULL);
     if (fd < 0)
-        return;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+                       errno == ECONNABORTED
+                   ? 0
+                   : -1;
     struct conn *c = calloc(1, sizeof *c);
     if (!c || set_flags(fd) < 0) {
         free(c);
         close(fd);
-        return;
+        return -1;
     }
     c->fd = fd;
     c->state = C_READ;
     c->deadline = now_ms() + REQUEST_MS;
     peer_name(fd, c->peer, sizeof c->peer);
     conns[slot] = c;
+    return 0;
 }
 
 static void *serve(void *arg)
@@ -454,9 +461,10 @@ static void *serve(void *arg)
     struct conn *conns[MAX_CONNS] = {0};
     struct pollfd pfd[MAX_CONNS + 2];
     int idx[MAX_CONNS + 2];
+    long long accept_pause = 0; /* keeps a failing accept() from spinning */
     for (;;) {
         int n = 0, busy = 0;
-        long long now = now_ms(), next = -1;
+        long long now = now_ms(), next = now < accept_pause ? accept_pause : -1;
         pfd[n++] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
         for (int i = 0; i < MAX_CONNS; i++) {
             struct conn *c = conns[i];
@@ -474,7 +482,7 @@ static void *serve(void *arg)
                                        .events = c->state == C_WRITE ? POLLOUT : POLLIN};
         }
         int lslot = -1;
-        if (busy < MAX_CONNS) {
+        if (busy < MAX_CONNS && now >= accept_pause) {
             lslot = n;
             pfd[n++] = (struct pollfd){.fd = s->lfd, .events = POLLIN};
         }
@@ -497,8 +505,8 @@ static void *serve(void *arg)
             if (*slot && (*slot)->state == C_WRITE)
                 conn_write(slot); /* usually completes at once */
         }
-        if (lslot >= 0 && pfd[lslot].revents)
-            accept_one(s, conns);
+        if (lslot >= 0 && pfd[lslot].revents && accept_one(s, conns) < 0)
+            accept_pause = now_ms() + 100;
     }
     for (int i = 0; i < MAX_CONNS; i++)
         if (conns[i])

@@ -23,11 +23,14 @@ int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 int ck_fs_mkdir_p(const char *path, mode_t mode, struct ck_err *e);
 
 /* The certificate directory <out>/<name> is a symlink to a versioned directory
- * <out>/.certkeep/<name>.<stamp> holding fullchain.pem, cert.pem, chain.pem and
- * privkey.pem (0600). Publishing writes and fsyncs a new version, then swaps the
+ * <out>/.certkeep/<name>.<stamp> holding fullchain.pem, cert.pem, chain.pem (0644) and
+ * privkey.pem (0600); .certkeep and the versions are 0750 (the app's group may read,
+ * nobody else). Publishing writes and fsyncs a new version, then swaps the
  * symlink with one rename, so a reader sees the old complete set or the new one,
- * never a mix; older versions beyond the previous one are removed. A plain
- * directory left at <out>/<name> by another tool is migrated. */
+ * never a mix (a reader wanting a matching pair resolves <out>/<name> once, e.g.
+ * realpath(), then reads both files under it); older versions beyond the previous
+ * one are removed. A plain directory left at <out>/<name> by another tool is migrated.
+ * `name` must be a safe file name (no '/', no leading '.', no control characters). */
 struct ck_cert_files {
     const char *fullchain; size_t fullchain_len;
     const char *cert;      size_t cert_len;
