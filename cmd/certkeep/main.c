@@ -1,0 +1,183 @@
+/* certkeep: command dispatch. Exit 0 done, 1 failure, 2 usage or configuration error. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+extern char **environ;
+
+struct command {
+    const char *name;
+    int (*run)(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
+    const char *summary;
+};
+
+static int not_yet(const char *name, struct ck_err *e)
+{
+    return ck_fail(e, "%s: not implemented yet", name);
+}
+
+static int cmd_init(const struct ck_config *c, const struct ck_log *l, struct ck_err *e)
+{
+    (void)c, (void)l;
+    return not_yet("init", e);
+}
+
+static int cmd_run(const struct ck_config *c, const struct ck_log *l, struct ck_err *e)
+{
+    (void)c, (void)l;
+    return not_yet("run", e);
+}
+
+static int cmd_renew(const struct ck_config *c, const struct ck_log *l, struct ck_err *e)
+{
+    (void)c, (void)l;
+    return not_yet("renew", e);
+}
+
+static int cmd_status(const struct ck_config *c, const struct ck_log *l, struct ck_err *e)
+{
+    (void)c, (void)l;
+    return not_yet("status", e);
+}
+
+static int cmd_revoke(const struct ck_config *c, const struct ck_log *l, struct ck_err *e)
+{
+    (void)c, (void)l;
+    return not_yet("revoke", e);
+}
+
+static const struct command commands[] = {
+    {"init", cmd_init,
+     "make sure the output directory holds a usable certificate (volume, store, or issue), "
+     "then exit"},
+    {"run", cmd_run, "do what init does, then stay: renew when due, reload the app"},
+    {"issue", ck_cmd_issue, "obtain a new certificate now and write it to the output directory"},
+    {"renew", cmd_renew, "renew the certificate if it is due (--force: now)"},
+    {"status", cmd_status, "show what is held where, names, expiry, next renewal, last failure"},
+    {"revoke", cmd_revoke, "revoke the current certificate"},
+    {"version", NULL, "print the version"},
+    {"help", NULL, "show this help, or a command's"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct command *find(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: certkeep COMMAND [flags]\n\n"
+          "Gets a TLS certificate over ACME and keeps it valid.\n\ncommands:\n", out);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n\"certkeep COMMAND --help\" lists the flags. Every flag is also a key of the\n"
+          "--config file and a CERTKEEP_* variable; flag > variable > file > default.\n"
+          "Exit status: 0 done, 1 failure, 2 usage or configuration error.\n", out);
+}
+
+static void command_usage(const struct command *cmd, FILE *out)
+{
+    if (!cmd->run) {
+        fprintf(out, "usage: certkeep %s%s\n\n%s\n", cmd->name,
+                strcmp(cmd->name, "help") ? "" : " [COMMAND]", cmd->summary);
+        return;
+    }
+    fprintf(out, "usage: certkeep %s [flags]\n\n%s\n\nflags:\n", cmd->name, cmd->summary);
+    ck_config_print_flags(out);
+    fputs("  -h, --help                   show this help\n", out);
+}
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            return 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 1;
+    }
+    return 0;
+}
+
+/* One line on stderr; JSON logs get it as a log line so collectors see it. */
+static void report(const struct ck_log *log, const struct ck_err *e)
+{
+    if (log && log->json)
+        ck_error(log, "failed", "%s", e->msg);
+    else
+        fprintf(stderr, "certkeep: %s\n", e->msg);
+}
+
+static int help(int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stdout);
+        return 0;
+    }
+    const struct command *cmd = find(argv[0]);
+    if (!cmd) {
+        fprintf(stderr, "certkeep: help: unknown command \"%.64s\"\n", argv[0]);
+        return 2;
+    }
+    command_usage(cmd, stdout);
+    return 0;
+}
+
+static int run_command(const struct command *cmd, int argc, char **argv)
+{
+    struct ck_config c;
+    struct ck_err e;
+    struct ck_log log;
+    ck_err_clear(&e);
+    if (ck_config_load(&c, argc, argv, environ, &e)) {
+        report(NULL, &e);
+        return e.kind == CK_E_USAGE ? 2 : 1;
+    }
+    ck_log_init(&log, stderr, c.log_level, c.log_json);
+    int rc;
+    if (c.n_args > 0) {
+        rc = ck_failk(&e, CK_E_USAGE, "%s: unexpected argument \"%.64s\"", cmd->name, c.args[0]);
+    } else {
+        rc = cmd->run(&c, &log, &e);  /* each command checks what it needs */
+    }
+    if (rc)
+        report(&log, &e);
+    ck_config_free(&c);
+    return rc ? (e.kind == CK_E_USAGE ? 2 : 1) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    /* A peer that hangs up must give an error, not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h"))
+        name = "help";
+    if (!strcmp(name, "--version"))
+        name = "version";
+    const struct command *cmd = find(name);
+    if (!cmd) {
+        fprintf(stderr, "certkeep: unknown command \"%.64s\" (try \"certkeep help\")\n", name);
+        return 2;
+    }
+    if (wants_help(argc - 2, argv + 2)) {
+        command_usage(cmd, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd->name, "version")) {
+        printf("certkeep %s\n", CK_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd->name, "help"))
+        return help(argc - 2, argv + 2);
+    return run_command(cmd, argc - 2, argv + 2);
+}
