@@ -595,6 +595,25 @@ static void test_bundle_errors(void **state)
     assert_int_equal(ck_http_new(&o, &h, &e), -1);
     assert_int_equal(e.kind, CK_E_IO);
 
+    assert_int_equal(sh("printf -- '-----BEGIN CERTIFICATE-----\\n@@@@\\n-----END CERTIFICATE-----\\n' >%s", path), 0);
+    assert_int_equal(ck_http_new(&o, &h, &e), -1);
+    assert_non_null(strstr(e.msg, "bad base64"));
+    /* decodable base64 that is no certificate: skipped, so nothing usable */
+    assert_int_equal(sh("printf -- '-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----\\n' >%s", path), 0);
+    assert_int_equal(ck_http_new(&o, &h, &e), -1);
+    assert_non_null(strstr(e.msg, "no usable certificate"));
+
+    /* other PEM blocks are skipped; CRLF line ends are fine; the anchor really works */
+    snprintf(path, sizeof path, "%s/mixed.pem", dir);
+    assert_int_equal(sh("cd %s && cat ca.key ca2.pem ca.pem | sed 's/$/\\r/' >mixed.pem", dir), 0);
+    assert_int_equal(ck_http_new(&o, &h, &e), 0);
+    struct ck_http_resp r;
+    char u[128];
+    snprintf(u, sizeof u, "https://localhost:%d/", tls_b);
+    assert_int_equal(get(h, u, 0, &r, &e), 0);
+    ck_http_resp_free(&r);
+    ck_http_free(h);
+
     o.ca_bundle = NULL;  /* the system default bundle */
     assert_int_equal(ck_http_new(&o, &h, &e), 0);
     ck_http_free(h);
