@@ -174,15 +174,14 @@ static size_t mul_be(const unsigned char *a, size_t an, const unsigned char *b, 
 }
 
 /* Fills rsa_pk (n, e) and d from the private parts already in k->rsa_sk. */
-static int rsa_derive(struct ck_key *k)
+static int rsa_derive(struct ck_key *k, uint32_t pubexp)
 {
-    uint32_t pubexp = br_rsa_compute_pubexp_get_default()(&k->rsa_sk);
     size_t nlen = mul_be(k->rsa_sk.p, k->rsa_sk.plen, k->rsa_sk.q, k->rsa_sk.qlen, k->rsa_pub, 512);
     unsigned char *ep;
     size_t elen = 0;
     int i;
 
-    if (nlen == 0 || pubexp == 0 || (k->rsa_sk.n_bitlen + 7) / 8 != nlen)
+    if (nlen == 0 || pubexp < 3 || !(pubexp & 1) || (k->rsa_sk.n_bitlen + 7) / 8 != nlen)
         return -1;
     ep = k->rsa_pub + nlen;
     for (i = 24; i >= 0; i -= 8)
@@ -232,7 +231,7 @@ int ck_key_generate(enum ck_key_type t, struct ck_key **out, struct ck_err *e)
     if (bits) {
         ok = br_rsa_keygen_get_default()(&rng.vtable, &k->rsa_sk, k->rsa_priv, &k->rsa_pk,
                                          k->rsa_pub, bits, 65537) == 1;
-        ok = ok && rsa_derive(k) == 0;
+        ok = ok && rsa_derive(k, 65537) == 0;
     } else {
         ok = br_ec_keygen(&rng.vtable, br_ec_get_default(), &k->ec_sk, k->ec_priv, curve) != 0;
         ok = ok && ec_pub(k) == 0;
@@ -259,7 +258,40 @@ static unsigned char *take(struct ck_key *k, size_t *used, const unsigned char *
     return dst;
 }
 
-static int key_from_rsa(struct ck_key *k, const br_rsa_private_key *sk)
+/* The public exponent of an RSAPrivateKey, bare (PKCS#1) or inside PKCS#8:
+ * BearSSL's decoder skips it, and recomputing it from p and dp only works for
+ * p = 3 mod 4 (BearSSL's own keys, not OpenSSL's). 0 when absent or > 32 bits. */
+static uint32_t rsa_pubexp_from_der(const unsigned char *der, size_t len)
+{
+    struct ck_dr in = {der, len}, seq, v, oct;
+    unsigned char tag;
+    uint32_t e = 0;
+
+    if (ck_dr_expect(&in, 0x30, &seq, NULL) < 0 || ck_dr_expect(&seq, 0x02, &v, NULL) < 0 ||
+        ck_dr_next(&seq, &tag, &v, NULL) < 0)
+        return 0;
+    if (tag == 0x30) { /* PKCS#8 privateKeyAlgorithm, then the OCTET STRING */
+        if (ck_dr_expect(&seq, 0x04, &oct, NULL) < 0 || ck_dr_expect(&oct, 0x30, &seq, NULL) < 0 ||
+            ck_dr_expect(&seq, 0x02, &v, NULL) < 0 || ck_dr_expect(&seq, 0x02, &v, NULL) < 0)
+            return 0;
+    } else if (tag != 0x02) {
+        return 0;
+    }
+    /* v is the modulus; the exponent follows */
+    if (ck_dr_expect(&seq, 0x02, &v, NULL) < 0)
+        return 0;
+    while (v.n > 0 && v.p[0] == 0) {
+        v.p++;
+        v.n--;
+    }
+    if (v.n == 0 || v.n > 4)
+        return 0;
+    while (v.n--)
+        e = (e << 8) | *v.p++;
+    return e;
+}
+
+static int key_from_rsa(struct ck_key *k, const br_rsa_private_key *sk, uint32_t pubexp)
 {
     size_t used = 0;
 
@@ -278,7 +310,7 @@ static int key_from_rsa(struct ck_key *k, const br_rsa_private_key *sk)
         !(k->rsa_sk.dq = take(k, &used, sk->dq, sk->dqlen)) ||
         !(k->rsa_sk.iq = take(k, &used, sk->iq, sk->iqlen)))
         return -1;
-    if (rsa_derive(k) < 0)
+    if (rsa_derive(k, pubexp) < 0)
         return -1;
     return 0;
 }
@@ -335,7 +367,7 @@ static int key_cb(void *vctx, const char *name, const unsigned char *der, size_t
     br_skey_decoder_push(&dc, der, len);
     switch (br_skey_decoder_key_type(&dc)) {
     case BR_KEYTYPE_RSA:
-        if (key_from_rsa(c->k, br_skey_decoder_get_rsa(&dc)) < 0) {
+        if (key_from_rsa(c->k, br_skey_decoder_get_rsa(&dc), rsa_pubexp_from_der(der, len)) < 0) {
             ck_fail(e, "%s: unsupported or inconsistent RSA key (want 2048, 3072 or 4096 bits, e < 2^32)",
                     c->what);
             goto out;
