@@ -7,7 +7,7 @@
 /* 1 when `t` is 1..256 base64url characters (nothing that could walk a path). */
 int ck_token_ok(const char *t);
 /* Routes the request head req[0..len): 200 with the token copied into `token`, or the
- * error status (400, 404, 405). *head is set for HEAD requests. */
+ * error status (400, 404, 405, 431). *head is set for HEAD requests. */
 int ck_http01_route(const char *req, size_t len, char *token, size_t tsz, int *head);
 
 #endif

@@ -289,10 +289,13 @@ static void respond(struct conn *c, int status, const char *body, int head)
 
 int ck_http01_route(const char *req, size_t len, char *token, size_t tsz, int *head)
 {
+    *head = 0;
     const char *eol = memchr(req, '\n', len);
     if (!eol)
         return 400;
     size_t llen = (size_t)(eol - req);
+    if (llen > MAX_REQUEST)
+        return 431;
     if (llen > 0 && req[llen - 1] == '\r')
         llen--;
     char line[MAX_REQUEST + 1];

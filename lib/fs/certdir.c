@@ -259,8 +259,7 @@ static int write_version(const struct certdir *c, const char *version,
     }
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(file, sizeof file, "%s/%s", tmp, files[i].file);
-        if (ck_fs_write_new(file, files[i].data ? files[i].data : "", files[i].len,
-                            files[i].mode, e) < 0)
+        if (ck_fs_write_new(file, files[i].data, files[i].len, files[i].mode, e) < 0)
             goto fail;
     }
     if (ck_fs_fsync_dir(tmp, e) < 0)
@@ -357,6 +356,8 @@ int ck_certdir_publish(const char *out_dir, const char *name, const struct ck_ce
     int migrate, lfd = -1;
     if (certdir_init(&c, out_dir, name, e) < 0)
         return -1;
+    if (!f->fullchain || !f->cert || !f->chain || !f->privkey)
+        return ck_failk(e, CK_E_GENERIC, "publish %s: a certificate file is missing", c.link);
     if (ck_fs_mkdir_p(c.out, 0755, e) < 0)
         return -1;
     if (mkdir(c.kdir, DIR_MODE) == 0) {
