@@ -53,6 +53,12 @@ const char *acme_str(const cJSON *o, const char *name, size_t max)
     return v->valuestring;
 }
 
+const char *acme_text(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 int acme_url_ok(const char *s)
 {
     if (!s || (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0))
@@ -100,7 +106,7 @@ static int http_error(struct ck_acme *a, const char *url, const struct ck_http_r
         e->retry_after = resp->retry_after;
         return -1;
     }
-    const char *t = acme_str(j, "type", 256), *d = acme_str(j, "detail", 1024);
+    const char *t = acme_str(j, "type", 256), *d = acme_text(j, "detail");
     acme_clean(a->problem, sizeof a->problem, t ? t : "");
     acme_clean(type, sizeof type, t ? problem_short(t) : "unknown problem");
     acme_clean(detail, sizeof detail, d ? d : "(no detail)");
@@ -115,7 +121,7 @@ static int http_error(struct ck_acme *a, const char *url, const struct ck_http_r
         const char *iv = acme_str(ident, "value", 256), *stt = acme_str(s, "type", 256);
         acme_clean(id, sizeof id, iv ? iv : "?");
         acme_clean(st, sizeof st, stt ? problem_short(stt) : "?");
-        acme_clean(sd, sizeof sd, acme_str(s, "detail", 1024) ? acme_str(s, "detail", 1024) : "");
+        acme_clean(sd, sizeof sd, acme_text(s, "detail") ? acme_text(s, "detail") : "");
         n += snprintf(line + n, sizeof line - (size_t)n, "; %s: %s: %s", id, st, sd);
     }
     if (strcmp(a->problem, "urn:ietf:params:acme:error:rateLimited") == 0)

@@ -40,6 +40,8 @@ int acme_get(struct ck_acme *a, const char *url, const char *accept, size_t max_
 int acme_json(const struct ck_http_resp *resp, const char *url, cJSON **out, struct ck_err *e);
 /* String member bounded to max bytes, with no control characters; NULL when absent or bad. */
 const char *acme_str(const cJSON *o, const char *name, size_t max);
+/* String member as is (for human text, to be passed through acme_clean); NULL when absent. */
+const char *acme_text(const cJSON *o, const char *name);
 /* 1 for an http(s) URL of sane length and bytes. */
 int acme_url_ok(const char *s);
 /* Copies untrusted text into out with control bytes replaced, truncated to cap. */

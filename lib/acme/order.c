@@ -64,7 +64,7 @@ static int status_in(const char *st, const char *const *set)
 static void embedded_problem(const cJSON *p, char *out, size_t cap)
 {
     char t[96], d[256];
-    const char *type = acme_str(p, "type", 256), *detail = acme_str(p, "detail", 1024);
+    const char *type = acme_str(p, "type", 256), *detail = acme_text(p, "detail");
     out[0] = '\0';
     if (!type && !detail)
         return;

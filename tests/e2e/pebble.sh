@@ -107,6 +107,7 @@ pebble_start() {
       exec pebble -config "$PEBBLE_CONFIG" -dnsserver "127.0.0.1:$PEBBLE_DNS_PORT" ) \
         >>"$PEBBLE_LOG" 2>&1 &
     PEBBLE_PID=$!
+    echo "$PEBBLE_PID $PEBBLE_CTS_PID" >"$PEBBLE_HOME/pids"  # for pebble_stop from another shell
     for i in $(seq 1 100); do
         if curl -fsS --cacert "$PEBBLE_WFE_CA" -o /dev/null "$PEBBLE_DIR_URL" 2>/dev/null; then
             return 0
@@ -123,12 +124,17 @@ pebble_start() {
 
 # Stops what pebble_start started (by pid) and waits for it.
 pebble_stop() {
-    local p
-    for p in "$PEBBLE_PID" "$PEBBLE_CTS_PID"; do
-        [ -n "$p" ] || continue
-        kill "$p" 2>/dev/null
+    local p i
+    if [ -z "$PEBBLE_PID" ] && [ -s "$PEBBLE_HOME/pids" ]; then
+        read -r PEBBLE_PID PEBBLE_CTS_PID <"$PEBBLE_HOME/pids"
+    fi
+    for p in $PEBBLE_PID $PEBBLE_CTS_PID; do
+        kill "$p" 2>/dev/null || continue
         wait "$p" 2>/dev/null
+        # not our child (started by another shell): wait for it to go
+        for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     done
+    rm -f "$PEBBLE_HOME/pids"
     PEBBLE_PID="" PEBBLE_CTS_PID=""
 }
 

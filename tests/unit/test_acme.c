@@ -1,0 +1,754 @@
+/* lib/acme against a crafted ACME server (tests/tools/acme_fake.py: problems,
+ * garbage, badNonce, rel="up" chains, ARI) and against a real Pebble
+ * (tests/e2e/pebble.sh: 50% nonce rejection, http-01, dns-01, ARI, revoke). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acme/acme.h"
+
+#define FAKE_PORT 34080
+#define PEBBLE_PORTS "PEBBLE_PORT=34000 PEBBLE_MGMT_PORT=34001 PEBBLE_TLS01_PORT=34002 " \
+                     "PEBBLE_DNS_PORT=34053 PEBBLE_CTS_PORT=34055 PEBBLE_HTTP01_PORT=35002"
+#define PEBBLE_DIR "https://localhost:34000/dir"
+#define PEBBLE_CTS "http://127.0.0.1:34055"
+#define HTTP01_PORT 35002
+
+static char work[256];      /* temp dir of this run */
+static pid_t fake_pid = -1;
+static char pebble_ca[512];
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return strdup("");
+    char *buf = calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int count_lines(const char *path, const char *needle)
+{
+    char *s = slurp(path), *p = s;
+    int n = 0;
+    while ((p = strstr(p, needle))) {
+        n++;
+        p += strlen(needle);
+    }
+    free(s);
+    return n;
+}
+
+static int fake_requests(void)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/fake/requests.log", work);
+    return count_lines(p, "\n");
+}
+
+/* One ck_http + ck_acme with a log captured in a file (for counting events). */
+struct t {
+    struct ck_http *http;
+    struct ck_acme *acme;
+    struct ck_log log;
+    FILE *logf;
+    char logpath[300];
+    struct ck_key *akey, *ckey;
+    struct ck_err e;
+};
+
+static void t_open(struct t *t, const char *dir, const char *ca)
+{
+    static int seq;
+    memset(t, 0, sizeof *t);
+    snprintf(t->logpath, sizeof t->logpath, "%s/log-%d.txt", work, ++seq);
+    t->logf = fopen(t->logpath, "w");
+    assert_non_null(t->logf);
+    setvbuf(t->logf, NULL, _IONBF, 0);
+    ck_log_init(&t->log, t->logf, CK_LOG_DEBUG, 0);
+    struct ck_http_opts ho = {.ca_bundle = ca, .user_agent = "certkeep-test/0"};
+    assert_int_equal(ck_http_new(&ho, &t->http, &t->e), 0);
+    struct ck_acme_opts ao = {.directory_url = dir, .http = t->http, .log = &t->log, .poll_timeout_s = 60};
+    assert_int_equal(ck_acme_new(&ao, &t->acme, &t->e), 0);
+    assert_int_equal(ck_key_generate(CK_KEY_P256, &t->akey, &t->e), 0);
+    assert_int_equal(ck_key_generate(CK_KEY_P256, &t->ckey, &t->e), 0);
+}
+
+static void t_close(struct t *t)
+{
+    ck_acme_free(t->acme);
+    ck_http_free(t->http);
+    ck_key_free(t->akey);
+    ck_key_free(t->ckey);
+    fclose(t->logf);
+}
+
+static int t_log_count(const struct t *t, const char *needle)
+{
+    return count_lines(t->logpath, needle);
+}
+
+static void fake_url(char *out, size_t cap, const char *mode)
+{
+    snprintf(out, cap, "http://127.0.0.1:%d/%s/dir", FAKE_PORT, mode);
+}
+
+/* A solver that must never be called (authorizations of the fake are valid). */
+static int no_present(void *ctx, const char *d, const char *t, const char *k, struct ck_err *e)
+{
+    (void)ctx, (void)d, (void)t, (void)k;
+    return ck_fail(e, "present called");
+}
+static const struct ck_acme_solver no_solver = {.type = "http-01", .present = no_present};
+
+/* ---- the fake server ------------------------------------------------------------ */
+
+static int fake_setup(void **state)
+{
+    (void)state;
+    char dir[300], ready[320];
+    snprintf(dir, sizeof dir, "%s/fake", work);
+    mkdir(dir, 0700);
+    snprintf(ready, sizeof ready, "%s/ready", dir);
+    fake_pid = fork();
+    if (fake_pid == 0) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", FAKE_PORT);
+        char errlog[320];
+        snprintf(errlog, sizeof errlog, "%s/stderr.log", dir);
+        if (!freopen(errlog, "w", stderr))
+            _exit(126);
+        execlp("python3", "python3", "tests/tools/acme_fake.py", port, dir, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        if (access(ready, F_OK) == 0) {
+            usleep(100000);  /* serve_forever starts right after the file */
+            return 0;
+        }
+        usleep(50000);
+    }
+    fprintf(stderr, "acme_fake.py did not start on port %d\n", FAKE_PORT);
+    return -1;
+}
+
+static int fake_teardown(void **state)
+{
+    (void)state;
+    if (fake_pid > 0) {
+        kill(fake_pid, SIGTERM);
+        waitpid(fake_pid, NULL, 0);
+    }
+    return 0;
+}
+
+static void test_garbage_directory(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    fake_url(url, sizeof url, "garbage");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_directory(t.acme, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_PROTOCOL);
+    assert_non_null(strstr(t.e.msg, url));
+    assert_non_null(strstr(t.e.msg, "not a JSON object"));
+    /* and nothing else is attempted */
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c", 1, &t.e), -1);
+    t_close(&t);
+}
+
+static void test_huge_directory(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    fake_url(url, sizeof url, "huge");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_directory(t.acme, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, url));
+    assert_true(strlen(t.e.msg) < 400);
+    t_close(&t);
+}
+
+static void test_unreachable(void **state)
+{
+    (void)state;
+    struct t t;
+    t_open(&t, "http://127.0.0.1:1/dir", NULL);
+    assert_int_equal(ck_acme_directory(t.acme, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_NETWORK);
+    assert_non_null(strstr(t.e.msg, "http://127.0.0.1:1/dir"));
+    t_close(&t);
+}
+
+static void test_directory_meta(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    fake_url(url, sizeof url, "good");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_has_profile(t.acme, "classic"), -1);  /* not fetched yet */
+    assert_int_equal(ck_acme_directory(t.acme, &t.e), 0);
+    int before = fake_requests();
+    assert_int_equal(ck_acme_directory(t.acme, &t.e), 0);  /* once */
+    assert_int_equal(fake_requests(), before);
+    assert_string_equal(ck_acme_tos(t.acme), "https://fake.test/tos-v7.pdf");
+    assert_int_equal(ck_acme_has_profile(t.acme, "classic"), 1);
+    assert_int_equal(ck_acme_has_profile(t.acme, "nope"), 0);
+    assert_int_equal(ck_acme_has_ari(t.acme), 1);
+    t_close(&t);
+}
+
+static void test_problem_document(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    fake_url(url, sizeof url, "problem");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c", 1, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_PROTOCOL);
+    assert_non_null(strstr(t.e.msg, "/problem/acct: rejectedIdentifier: Some names are forbidden"));
+    assert_non_null(strstr(t.e.msg, "; bad.example: rejectedIdentifier: forbidden name"));
+    if (!strstr(t.e.msg, "; caa.example: caa: CAA forbids?issuance"))  /* no raw newline */
+        fail_msg("%s", t.e.msg);
+    assert_null(strchr(t.e.msg, '\n'));
+    t_close(&t);
+}
+
+static void test_rate_limited(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    fake_url(url, sizeof url, "ratelimit");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, NULL, 1, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_RATELIMIT);
+    assert_int_equal(t.e.retry_after, 120);
+    assert_non_null(strstr(t.e.msg, "rateLimited: too many new accounts"));
+    t_close(&t);
+}
+
+static void test_terms_required(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    fake_url(url, sizeof url, "tos");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c", 0, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "https://fake.test/tos-v7.pdf"));
+    assert_non_null(strstr(t.e.msg, "terms of service"));
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c", 1, &t.e), 0);
+    assert_non_null(strstr(ck_acme_account_url(t.acme), "/tos/acct/1"));
+    t_close(&t);
+}
+
+static void test_bad_email(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    fake_url(url, sizeof url, "good");
+    t_open(&t, url, NULL);
+    int before = fake_requests();
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c\r\nX: y", 1, &t.e), -1);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c,x@y.z", 1, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_USAGE);
+    assert_int_equal(fake_requests(), before);
+    t_close(&t);
+}
+
+static void test_bad_nonce_retried(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    fake_url(url, sizeof url, "badnonce3");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c", 1, &t.e), 0);
+    /* 3 refusals on the first POST to newAccount; the account creation then passes */
+    assert_int_equal(t_log_count(&t, "badNonce, retrying"), 3);
+    t_close(&t);
+}
+
+static void test_bad_nonce_bounded(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128], log[300];
+    fake_url(url, sizeof url, "badnonce");
+    t_open(&t, url, NULL);
+    int before = fake_requests();
+    snprintf(log, sizeof log, "%s/fake/requests.log", work);
+    int posts_before = count_lines(log, "POST /badnonce/acct");
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c", 1, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "badNonce"));
+    int posts = count_lines(log, "POST /badnonce/acct") - posts_before;
+    assert_true(posts >= 5 && posts <= 20);
+    assert_true(fake_requests() - before < 50);
+    t_close(&t);
+}
+
+static int names_of(size_t n, char ***out)
+{
+    char **v = calloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = malloc(32);
+        snprintf(v[i], 32, "n%zu.example.com", i);
+    }
+    *out = v;
+    return 0;
+}
+
+static void free_names(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void test_name_limits_before_any_request(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    char url[128], **names;
+    fake_url(url, sizeof url, "good");
+    names_of(101, &names);
+    t_open(&t, url, NULL);
+    struct ck_acme_order_req r = {.names = (const char *const *)names, .n_names = 101,
+                                  .cert_key = t.ckey, .solver = &no_solver};
+    /* no account, no directory: the limit is still what is reported */
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_USAGE);
+    assert_non_null(strstr(t.e.msg, "101 names"));
+    assert_int_equal(ck_acme_account(t.acme, t.akey, NULL, 1, &t.e), 0);
+    int before = fake_requests();
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "at most 100"));
+    r.n_names = 26;
+    r.profile = "tlsserver";
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "profile tlsserver allows at most 25"));
+    r.profile = "shortlived";
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    r.n_names = 3;
+    r.profile = "unheard-of";
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "not offered"));
+    r.profile = NULL;
+    r.n_names = 0;
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    names[0][0] = '\n';
+    r.n_names = 1;
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    assert_int_equal(fake_requests(), before);  /* not one request */
+    free_names(names, 101);
+    t_close(&t);
+}
+
+static void test_up_chain(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    struct ck_der_list l = {0};
+    struct ck_cert_info ci;
+    char url[128];
+    const char *names[] = {"a.example.com"};
+    fake_url(url, sizeof url, "good");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c", 1, &t.e), 0);
+    struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+    if (ck_acme_issue(t.acme, &r, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    assert_non_null(strstr(c.cert_url, "/good/cert"));
+    assert_int_equal(ck_pem_certs(c.fullchain_pem, c.fullchain_len, "chain", &l, &t.e), 0);
+    assert_int_equal(l.n, 2);  /* leaf + intermediate via rel="up"; the root is left out */
+    assert_int_equal(ck_cert_parse(l.items[1].data, l.items[1].len, &ci, &t.e), 0);
+    assert_string_equal(ci.subject_cn, "Fake Intermediate Y");
+    ck_cert_info_free(&ci);
+    assert_int_equal(ck_key_matches_cert(t.ckey, l.items[0].data, l.items[0].len, &t.e), 1);
+    ck_der_list_free(&l);
+    ck_acme_cert_free(&c);
+    t_close(&t);
+}
+
+static void test_order_invalid(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    char url[128];
+    const char *names[] = {"a.example.com"};
+    fake_url(url, sizeof url, "invalid");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, NULL, 1, &t.e), 0);
+    struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "is invalid: badCSR: CSR names a forbidden key"));
+    assert_null(c.fullchain_pem);
+    t_close(&t);
+}
+
+static void test_cert_key_mismatch(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    char url[128];
+    const char *names[] = {"a.example.com"};
+    fake_url(url, sizeof url, "mismatch");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, NULL, 1, &t.e), 0);
+    struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "does not match the certificate key"));
+    t_close(&t);
+}
+
+static void test_ari_window(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    int64_t start = 0, end = 0;
+    long ra = 0;
+    fake_url(url, sizeof url, "good");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_renewal_info(t.acme, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", &start, &end, &ra, &t.e), 0);
+    assert_int_equal(start, 1767319445);  /* 2026-01-02T03:04:05.123+01:00 */
+    assert_int_equal(end, 1767398400);    /* 2026-01-03T00:00:00Z */
+    assert_int_equal(ra, 21600);
+    int before = fake_requests();
+    assert_int_equal(ck_acme_renewal_info(t.acme, "../../etc", &start, &end, &ra, &t.e), -1);
+    assert_int_equal(fake_requests(), before);
+    t_close(&t);
+}
+
+/* ---- Pebble --------------------------------------------------------------------- */
+
+struct responder {
+    int fd;
+    pthread_t th;
+    pthread_mutex_t mu;
+    char token[8][300], ka[8][400];
+    int n;
+};
+
+static void *serve(void *arg)
+{
+    struct responder *r = arg;
+    for (;;) {
+        int c = accept(r->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        char req[2048], path[1024] = "", resp[1024];
+        ssize_t n = recv(c, req, sizeof req - 1, 0);
+        req[n > 0 ? n : 0] = '\0';
+        sscanf(req, "GET /.well-known/acme-challenge/%300s", path);
+        const char *body = NULL;
+        pthread_mutex_lock(&r->mu);
+        for (int i = 0; i < r->n; i++)
+            if (strcmp(r->token[i], path) == 0)
+                body = r->ka[i];
+        if (body)
+            snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     strlen(body), body);
+        else
+            snprintf(resp, sizeof resp, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        pthread_mutex_unlock(&r->mu);
+        ssize_t w = write(c, resp, strlen(resp));
+        (void)w;
+        close(c);
+    }
+}
+
+static int http01_present(void *ctx, const char *d, const char *token, const char *ka, struct ck_err *e)
+{
+    struct responder *r = ctx;
+    (void)d;
+    pthread_mutex_lock(&r->mu);
+    if (r->n < 8) {
+        snprintf(r->token[r->n], sizeof r->token[0], "%s", token);
+        snprintf(r->ka[r->n], sizeof r->ka[0], "%s", ka);
+        r->n++;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return r->n <= 8 ? 0 : ck_fail(e, "full");
+}
+
+static void http01_cleanup(void *ctx, const char *d, const char *token, const char *ka)
+{
+    struct responder *r = ctx;
+    (void)d, (void)token, (void)ka;
+    pthread_mutex_lock(&r->mu);
+    r->n = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void responder_start(struct responder *r)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(HTTP01_PORT)};
+    int one = 1;
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    r->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    assert_int_equal(bind(r->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(r->fd, 16), 0);
+    assert_int_equal(pthread_create(&r->th, NULL, serve, r), 0);
+}
+
+static void responder_stop(struct responder *r)
+{
+    shutdown(r->fd, SHUT_RDWR);
+    close(r->fd);
+    pthread_join(r->th, NULL);
+    pthread_mutex_destroy(&r->mu);
+}
+
+/* dns-01 through challtestsrv's management API. */
+struct dns_ctx {
+    struct ck_http *http;
+    int presented, cleaned;
+};
+
+static int cts_post(struct ck_http *h, const char *path, const char *body, struct ck_err *e)
+{
+    char url[128];
+    struct ck_http_resp resp;
+    snprintf(url, sizeof url, "%s%s", PEBBLE_CTS, path);
+    struct ck_http_req q = {.method = "POST", .url = url, .body = body, .body_len = strlen(body)};
+    if (ck_http_do(h, &q, &resp, e) != 0)
+        return -1;
+    long st = resp.status;
+    ck_http_resp_free(&resp);
+    return st == 200 ? 0 : ck_fail(e, "%s: HTTP %ld", url, st);
+}
+
+static int dns_present(void *ctx, const char *d, const char *token, const char *value, struct ck_err *e)
+{
+    struct dns_ctx *c = ctx;
+    char body[512];
+    (void)token;
+    assert_int_equal(strlen(value), 43);  /* base64url(sha256) */
+    snprintf(body, sizeof body, "{\"host\":\"_acme-challenge.%s.\",\"value\":\"%s\"}", d, value);
+    c->presented++;
+    return cts_post(c->http, "/set-txt", body, e);
+}
+
+static void dns_cleanup(void *ctx, const char *d, const char *token, const char *value)
+{
+    struct dns_ctx *c = ctx;
+    struct ck_err e;
+    char body[512];
+    (void)token, (void)value;
+    snprintf(body, sizeof body, "{\"host\":\"_acme-challenge.%s.\"}", d);
+    c->cleaned++;
+    cts_post(c->http, "/clear-txt", body, &e);
+}
+
+static int pebble_setup(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "bash -c 'export CK_TMP=%s " PEBBLE_PORTS " PEBBLE_WFE_NONCEREJECT=50 PEBBLE_AUTHZREUSE=0; "
+             "source tests/e2e/pebble.sh && pebble_start' >&2",
+             work);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "cannot start Pebble (see above)\n");
+        return -1;
+    }
+    snprintf(pebble_ca, sizeof pebble_ca, "%s/pebble/ca-bundle.pem", work);
+    return 0;
+}
+
+static int pebble_teardown(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash -c 'export CK_TMP=%s " PEBBLE_PORTS "; source tests/e2e/pebble.sh; pebble_stop'",
+             work);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_pebble_terms_not_agreed(void **state)
+{
+    (void)state;
+    struct t t;
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@example.com", 0, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "data:text/plain,Do%20what%20thou%20wilt"));
+    t_close(&t);
+}
+
+static void test_pebble_http01_nonce_reject_ari_revoke(void **state)
+{
+    (void)state;
+    struct t t;
+    struct responder r;
+    struct ck_acme_cert c;
+    struct ck_der_list l = {0};
+    struct ck_cert_info ci;
+    char id[256];
+    const char *names[] = {"one.example.com", "two.example.com", "three.example.com"};
+    responder_start(&r);
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@example.com", 1, &t.e), 0);
+    /* the same key finds the same account */
+    char *first = strdup(ck_acme_account_url(t.acme));
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@example.com", 1, &t.e), 0);
+    assert_string_equal(first, ck_acme_account_url(t.acme));
+    assert_int_equal(t_log_count(&t, "using existing account"), 1);
+    free(first);
+    struct ck_acme_solver sv = {.type = "http-01", .ctx = &r, .present = http01_present,
+                                .cleanup = http01_cleanup};
+    struct ck_acme_order_req q = {.names = names, .n_names = 3, .cert_key = t.ckey, .solver = &sv,
+                                  .profile = "shortlived"};
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    assert_int_equal(r.n, 0);  /* cleaned up */
+    /* 50% rejection over ~15 POSTs: retried transparently, surely at least once */
+    assert_true(t_log_count(&t, "badNonce, retrying") > 0);
+    assert_int_equal(ck_pem_certs(c.fullchain_pem, c.fullchain_len, "chain", &l, &t.e), 0);
+    assert_true(l.n >= 2);
+    assert_int_equal(ck_cert_parse(l.items[0].data, l.items[0].len, &ci, &t.e), 0);
+    assert_true(ci.not_after - ci.not_before < 7 * 86400);  /* the shortlived profile */
+    assert_int_equal(ck_ari_cert_id(&ci, id, sizeof id, &t.e), 0);
+    int64_t start, end;
+    long ra = -2;
+    if (ck_acme_renewal_info(t.acme, id, &start, &end, &ra, &t.e) != 0)
+        fail_msg("ari: %s", t.e.msg);
+    assert_true(start > ci.not_before && end <= ci.not_after && start < end);
+    ck_cert_info_free(&ci);
+    assert_int_equal(ck_acme_revoke(t.acme, l.items[0].data, l.items[0].len, 4, &t.e), 0);
+    assert_int_equal(ck_acme_revoke(t.acme, l.items[0].data, l.items[0].len, 4, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "alreadyRevoked"));
+    ck_der_list_free(&l);
+    ck_acme_cert_free(&c);
+    t_close(&t);
+    responder_stop(&r);
+}
+
+static void test_pebble_dns01(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    const char *names[] = {"dns.example.com", "*.dns.example.com"};
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    struct dns_ctx d = {.http = t.http};
+    assert_int_equal(ck_acme_account(t.acme, t.akey, NULL, 1, &t.e), 0);
+    struct ck_acme_solver sv = {.type = "dns-01", .ctx = &d, .present = dns_present, .cleanup = dns_cleanup};
+    struct ck_acme_order_req q = {.names = names, .n_names = 2, .cert_key = t.ckey, .solver = &sv};
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    assert_int_equal(d.presented, 2);
+    assert_int_equal(d.cleaned, 2);
+    ck_acme_cert_free(&c);
+    t_close(&t);
+}
+
+static void test_pebble_challenge_fails(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    struct responder r = {0};
+    const char *names[] = {"nobody-listens.example.com"};
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, NULL, 1, &t.e), 0);
+    pthread_mutex_init(&r.mu, NULL);
+    struct ck_acme_solver sv = {.type = "http-01", .ctx = &r, .present = http01_present,
+                                .cleanup = http01_cleanup};
+    struct ck_acme_order_req q = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &sv};
+    assert_int_equal(ck_acme_issue(t.acme, &q, &c, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "nobody-listens.example.com: authorization is invalid"));
+    assert_non_null(strstr(t.e.msg, "http-01: connection"));
+    assert_int_equal(r.n, 0);  /* cleaned up on failure too */
+    pthread_mutex_destroy(&r.mu);
+    t_close(&t);
+}
+
+static void test_pebble_dns01_not_offered_for_wildcard_http(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    struct responder r = {0};
+    const char *names[] = {"*.wild.example.com"};
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, NULL, 1, &t.e), 0);
+    struct ck_acme_solver sv = {.type = "http-01", .ctx = &r, .present = http01_present,
+                                .cleanup = http01_cleanup};
+    struct ck_acme_order_req q = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &sv};
+    assert_int_equal(ck_acme_issue(t.acme, &q, &c, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "offers no http-01 challenge"));
+    t_close(&t);
+}
+
+int main(void)
+{
+    snprintf(work, sizeof work, "/tmp/certkeep-test-acme.XXXXXX");
+    if (!mkdtemp(work))
+        return 1;
+    const struct CMUnitTest fake[] = {
+        cmocka_unit_test(test_garbage_directory),
+        cmocka_unit_test(test_huge_directory),
+        cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_directory_meta),
+        cmocka_unit_test(test_problem_document),
+        cmocka_unit_test(test_rate_limited),
+        cmocka_unit_test(test_terms_required),
+        cmocka_unit_test(test_bad_email),
+        cmocka_unit_test(test_bad_nonce_retried),
+        cmocka_unit_test(test_bad_nonce_bounded),
+        cmocka_unit_test(test_name_limits_before_any_request),
+        cmocka_unit_test(test_up_chain),
+        cmocka_unit_test(test_order_invalid),
+        cmocka_unit_test(test_cert_key_mismatch),
+        cmocka_unit_test(test_ari_window),
+    };
+    const struct CMUnitTest pebble[] = {
+        cmocka_unit_test(test_pebble_terms_not_agreed),
+        cmocka_unit_test(test_pebble_http01_nonce_reject_ari_revoke),
+        cmocka_unit_test(test_pebble_dns01),
+        cmocka_unit_test(test_pebble_challenge_fails),
+        cmocka_unit_test(test_pebble_dns01_not_offered_for_wildcard_http),
+    };
+    int failed = cmocka_run_group_tests_name("acme_fake", fake, fake_setup, fake_teardown);
+    failed += cmocka_run_group_tests_name("acme_pebble", pebble, pebble_setup, pebble_teardown);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", work);
+    if (system(cmd) != 0)
+        failed++;
+    return failed;
+}
