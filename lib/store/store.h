@@ -1,0 +1,98 @@
+/* The object store: certificates, account and renewal state shared by every
+ * replica. Two backends behind one interface: a local directory and S3 (SigV4
+ * signed by libcurl). Keys are relative ("certs/example.com/fullchain.pem");
+ * the store adds its prefix. A key is 1..512 bytes of '/'-separated parts, no
+ * part empty or starting with '.', no control character or backslash. */
+#ifndef CK_STORE_H
+#define CK_STORE_H
+
+#include <stddef.h>
+
+#include "../err/err.h"
+
+struct ck_http;
+struct ck_store;
+
+#define CK_STORE_NOTFOUND 1  /* get: no such key */
+#define CK_STORE_CONFLICT 2  /* conditional put lost; lease held by someone else */
+
+#define CK_STORE_KEY_MAX  512
+#define CK_STORE_ETAG_MAX 128 /* etag buffers: this many bytes always suffice */
+
+/* Credentials, owned: ck_s3_creds_free wipes and frees them. */
+struct ck_s3_creds {
+    char *access_key, *secret_key, *session_token; /* session_token may be NULL */
+};
+
+/* Explicit files win (Kubernetes Secret mounts; one value per file, trailing
+ * whitespace dropped); otherwise AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+ * AWS_SESSION_TOKEN from envp. Any file argument may be NULL. */
+int ck_s3_creds_load(struct ck_s3_creds *c, char *const envp[], const char *access_key_file,
+                     const char *secret_key_file, const char *session_token_file,
+                     struct ck_err *e);
+void ck_s3_creds_free(struct ck_s3_creds *c);
+
+struct ck_store_s3 {
+    const char *endpoint;   /* "https://host[:port]"; NULL: https://s3.<region>.amazonaws.com */
+    const char *bucket;
+    const char *prefix;     /* "" or NULL: none; slashes at either end are ignored */
+    const char *region;     /* NULL: us-east-1 */
+    int path_style;         /* 1: endpoint/bucket/key; 0: bucket.host/key */
+    const struct ck_s3_creds *creds; /* copied by open */
+};
+
+/* Creates the directory (0700) when missing. */
+int ck_store_open_dir(const char *dir, struct ck_store **out, struct ck_err *e);
+/* `http` stays owned by the caller and must outlive the store. No request is made. */
+int ck_store_open_s3(const struct ck_store_s3 *o, struct ck_http *http, struct ck_store **out,
+                     struct ck_err *e);
+void ck_store_close(struct ck_store *s);
+/* "dir /var/lib/x" or "s3 bucket/prefix", for messages. */
+const char *ck_store_name(const struct ck_store *s);
+
+/* 0 with *data malloc'd and NUL-terminated (NUL not counted), CK_STORE_NOTFOUND,
+ * or -1; an object larger than `max` is an error. etag may be NULL. */
+int ck_store_get(struct ck_store *s, const char *key, size_t max, char **data, size_t *len,
+                 char *etag, size_t etag_cap, struct ck_err *e);
+int ck_store_put(struct ck_store *s, const char *key, const void *data, size_t len,
+                 struct ck_err *e);
+/* 0 written (new etag copied out when etag_out != NULL), CK_STORE_CONFLICT when
+ * the key exists (S3: If-None-Match: *, 412), or -1. */
+int ck_store_put_if_absent(struct ck_store *s, const char *key, const void *data, size_t len,
+                           char *etag_out, size_t etag_cap, struct ck_err *e);
+/* Same, written only while the object's etag is still `etag` (S3: If-Match);
+ * CK_STORE_CONFLICT when it changed or vanished. */
+int ck_store_put_if_match(struct ck_store *s, const char *key, const void *data, size_t len,
+                          const char *etag, char *etag_out, size_t etag_cap, struct ck_err *e);
+/* Deleting a missing key is success. */
+int ck_store_delete(struct ck_store *s, const char *key, struct ck_err *e);
+/* Keys starting with `prefix` (a plain string prefix, "" for all), sorted
+ * bytewise; free with ck_store_keys_free. */
+int ck_store_list(struct ck_store *s, const char *prefix, char ***keys, size_t *n,
+                  struct ck_err *e);
+void ck_store_keys_free(char **keys, size_t n);
+
+/* A lease: "one issuer at a time across replicas". Stored at "locks/<name>" as
+ * {"owner":..,"expires":unix,"heartbeat":unix}. A missing lease is created with
+ * put_if_absent; an expired (or unreadable) one is taken over with put_if_match
+ * on the etag read, so of several racers exactly one wins. */
+struct ck_lease;
+struct ck_lease_holder {
+    char owner[128];
+    long long expires;    /* Unix seconds */
+    long long heartbeat;
+};
+/* 0 acquired; CK_STORE_CONFLICT held by a live owner (described in *holder when
+ * not NULL, and in e->msg); -1 on error. `owner` is 1..127 printable bytes. */
+int ck_lease_acquire(struct ck_store *s, const char *name, const char *owner, long ttl_s,
+                     struct ck_lease **out, struct ck_lease_holder *holder, struct ck_err *e);
+/* Pushes expiry to now + ttl; CK_STORE_CONFLICT when the lease was lost. */
+int ck_lease_heartbeat(struct ck_lease *l, struct ck_err *e);
+/* Marks the lease free, only if still ours (conditional put of an expired record:
+ * S3 has no portable conditional delete); CK_STORE_CONFLICT when lost. Frees l
+ * in every case. */
+int ck_lease_release(struct ck_lease *l, struct ck_err *e);
+/* Frees without touching the store (the lease then simply expires). */
+void ck_lease_free(struct ck_lease *l);
+
+#endif
