@@ -510,6 +510,58 @@ static void test_certdir_sigkill(void **state)
     assert_true(changed > 5); /* the kills really landed mid-stream */
 }
 
+/* A reader that resolves <out>/<name> once never sees a mixed set while a writer publishes. */
+static void test_certdir_concurrent_reader(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"fullchain", "cert", "chain", "privkey"};
+    char out[PATH_MAX], lnk[PATH_MAX], bufs[4][64];
+    struct ck_cert_files f;
+    struct ck_err e;
+    path_of(out, "race");
+    SNP(lnk, sizeof lnk, "%s/race.test", out);
+    files_for(&f, bufs, "m0-0");
+    assert_int_equal(ck_certdir_publish(out, "race.test", &f, &e), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char marker[32];
+        for (int i = 1; i <= 300; i++) {
+            SNP(marker, sizeof marker, "m%d", i);
+            files_for(&f, bufs, marker);
+            if (ck_certdir_publish(out, "race.test", &f, &e) < 0)
+                _exit(3);
+        }
+        _exit(0);
+    }
+    int reads = 0, status;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        char dir[PATH_MAX], p[PATH_MAX + 32], first[64] = "";
+        if (!realpath(lnk, dir))
+            fail_msg("%s does not resolve: %s", lnk, strerror(errno));
+        int complete = 1;
+        for (int i = 0; i < 4 && complete; i++) {
+            char *data = NULL, m[64];
+            SNP(p, sizeof p, "%s/%s.pem", dir, names[i]);
+            int rc = ck_fs_read(p, 4096, &data, NULL, &e);
+            assert_int_not_equal(rc, -1);
+            if (rc == 1) { /* that version was retired meanwhile (two publishes later) */
+                complete = 0;
+                break;
+            }
+            assert_int_equal(sscanf(data, "%63s", m), 1);
+            free(data);
+            if (i == 0)
+                SNP(first, sizeof first, "%s", m);
+            else
+                assert_string_equal(m, first);
+        }
+        reads += complete;
+    }
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(reads > 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_certdir_migrates_plain_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certdir_cleanup_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certdir_sigkill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certdir_concurrent_reader, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
