@@ -37,7 +37,9 @@ int ck_wrap(struct ck_err *e, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, e->msg, sizeof old);
-    snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old);
+    /* A message too long for the buffer is cut: the prefix matters most. */
+    if (snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old) < 0)
+        e->msg[0] = '\0';
     return -1;
 }
 

@@ -39,6 +39,7 @@ void ck_log(const struct ck_log *l, enum ck_log_level lv, const char *event, con
     gmtime_r(&now, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
     FILE *f = l->out ? l->out : stderr;
+    flockfile(f); /* the http-01 thread logs too: keep lines whole */
     if (l->json) {
         fprintf(f, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"", ts, level_name[lv]);
         put_escaped(f, event, 1);
@@ -51,4 +52,5 @@ void ck_log(const struct ck_log *l, enum ck_log_level lv, const char *event, con
         fputc('\n', f);
     }
     fflush(f);
+    funlockfile(f);
 }
