@@ -50,12 +50,11 @@ static int cmd_revoke(const struct ck_config *c, const struct ck_log *l, struct 
 
 static const struct command commands[] = {
     {"init", cmd_init,
-     "make sure the output directory holds a usable certificate (volume, store, or issue), "
-     "then exit"},
+     "ensure a usable certificate in --out (from the volume, the store, or issued), exit"},
     {"run", cmd_run, "do what init does, then stay: renew when due, reload the app"},
     {"issue", ck_cmd_issue, "obtain a new certificate now and write it to the output directory"},
     {"renew", cmd_renew, "renew the certificate if it is due (--force: now)"},
-    {"status", cmd_status, "show what is held where, names, expiry, next renewal, last failure"},
+    {"status", cmd_status, "what is held where: names, expiry, next renewal, last failure"},
     {"revoke", cmd_revoke, "revoke the current certificate"},
     {"version", NULL, "print the version"},
     {"help", NULL, "show this help, or a command's"},

@@ -846,23 +846,10 @@ static int load_env(struct ck_config *c, char *const envp[], struct ck_err *e)
     return 0;
 }
 
-/* Standard AWS variables: credentials, and better defaults for region and endpoint. */
+/* Standard AWS variables give better defaults for region and endpoint (the
+ * credentials are lib/store's business: ck_s3_creds_load). */
 static int load_aws_env(struct ck_config *c, char *const envp[], struct ck_err *e)
 {
-    const struct { const char *var; char **slot; } creds[] = {
-        {"AWS_ACCESS_KEY_ID", &c->s3.access_key},
-        {"AWS_SECRET_ACCESS_KEY", &c->s3.secret_key},
-        {"AWS_SESSION_TOKEN", &c->s3.session_token},
-    };
-    for (size_t i = 0; i < sizeof creds / sizeof creds[0]; i++) {
-        const char *v = env_get(envp, creds[i].var);
-        if (!v || !*v)
-            continue;
-        if (strlen(v) > MAX_VALUE)
-            return ck_failk(e, CK_E_USAGE, "%s: longer than 4096 bytes", creds[i].var);
-        if (!(*creds[i].slot = strdup(v)))
-            return ck_fail(e, "out of memory");
-    }
     const char *region = env_get(envp, "AWS_REGION");
     if (!region || !*region)
         region = env_get(envp, "AWS_DEFAULT_REGION");
@@ -1073,17 +1060,6 @@ void ck_config_print_flags(FILE *out)
     }
 }
 
-static void free_secret(char **p)
-{
-    if (*p) {
-        volatile char *v = *p;
-        for (size_t i = 0; v[i]; i++)
-            v[i] = 0;
-        free(*p);
-        *p = NULL;
-    }
-}
-
 void ck_config_free(struct ck_config *c)
 {
     list_clear(c);
@@ -1096,9 +1072,6 @@ void ck_config_free(struct ck_config *c)
         }
     }
     free(c->config_file);
-    free_secret(&c->s3.access_key);
-    free_secret(&c->s3.secret_key);
-    free_secret(&c->s3.session_token);
     free(c->args);
     memset(c, 0, sizeof *c);
 }

@@ -48,10 +48,9 @@ struct ck_config {
     struct {
         char *endpoint, *bucket, *prefix, *region;  /* region default us-east-1 */
         int path_style;
+        /* Credentials come from these files, else from AWS_ACCESS_KEY_ID,
+         * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (ck_s3_creds_load in lib/store). */
         char *access_key_file, *secret_key_file, *session_token_file;
-        /* From AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN only;
-         * wiped on free, never printed. */
-        char *access_key, *secret_key, *session_token;
     } s3;
     int store_required;              /* default 1: no store, no start */
     int64_t min_valid;               /* seconds; default 3600 */
