@@ -835,8 +835,8 @@ static int load_env(struct ck_config *c, char *const envp[], struct ck_err *e)
             v = va;
             name = k->alias;
         }
-        if (!v)
-            continue;
+        if (!v || !*v)
+            continue;  /* empty is unset: compose files expand missing ${VAR} to "" */
         struct origin o;
         snprintf(o.where, sizeof o.where, "%s", name);
         int rc = k->type == T_LIST ? env_list(c, &o, v, e) : set_value(c, k, &o, v, e);

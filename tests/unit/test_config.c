@@ -371,6 +371,13 @@ static void test_env(void **state)
     assert_string_equal(c.s3.region, "eu-central-1");
     ck_config_free(&c);
 
+    /* an empty variable is unset */
+    char *empty[] = {"CERTKEEP_OUT=", "CERTKEEP_DOMAINS=", "CERTKEEP_AGREE_TOS=", NULL};
+    assert_int_equal(load(&c, "out: /file\ndomains: [f.example]\n", empty, 0, NULL, &e), 0);
+    assert_string_equal(c.out_dir, "/file");
+    assert_int_equal(c.n_domains, 1);
+    ck_config_free(&c);
+
     /* the file's region beats AWS_REGION, which is only a better default */
     char *env2[] = {"AWS_REGION=eu-central-1", NULL};
     assert_int_equal(load(&c, "store: {s3: {region: ap-south-1}}\n", env2, 0, NULL, &e), 0);
@@ -417,7 +424,7 @@ static void test_durations(void **state)
         assert_int_equal(c.min_valid, ok[i].secs);
         ck_config_free(&c);
     }
-    static const char *const bad[] = {"", "h", "1", "1.5h", "1 h", "1w", "3651d", "99999999999999999999s", "1h-"};
+    static const char *const bad[] = {"h", "1", "1.5h", "1 h", "1w", "3651d", "99999999999999999999s", "1h-"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char var[64];
         snprintf(var, sizeof var, "CERTKEEP_MIN_VALID=%s", bad[i]);
