@@ -434,6 +434,9 @@ int ck_cert_signed_by(const unsigned char *cert, size_t cert_len, const unsigned
     if (is_rsa) {
         if (pk->key_type != BR_KEYTYPE_RSA)
             return 0;
+        /* BearSSL verifies up to RSA-4096: a bigger issuer is "cannot tell", not "no" */
+        if (pk->key.rsa.nlen > 513)
+            return ck_fail(e, "issuer certificate: RSA key larger than 4096 bits");
         return br_rsa_pkcs1_vrfy_get_default()(c.sig_bits.p, c.sig_bits.n, hash_oid, hlen,
                                                &pk->key.rsa, rec) == 1 &&
                memcmp(rec, hash, hlen) == 0;

@@ -93,8 +93,8 @@ int ck_jws_sign(const struct ck_key *k, const char *protected_json, const char *
     size_t plen = 0, ylen = 0, slen = 0, n, cap;
     int rc = -1;
 
-    if (!k || k->type == CK_KEY_NONE)
-        return ck_fail(e, "JWS: no key");
+    if (!k || k->type == CK_KEY_NONE || !protected_json)
+        return ck_fail(e, "JWS: no key or no protected header");
     if (payload_len > (64u << 20))
         return ck_fail(e, "JWS: payload of %zu bytes is too large", payload_len);
     prot = b64u_dup(protected_json, strlen(protected_json), &plen);
