@@ -122,6 +122,8 @@ static const char *server_py =
     "        elif p == '/redirect': self.send(302, b'', [('Location', '/small')])\n"
     "        elif p == '/links': self.send(200, b'', [('Link', '<https://a.example/x>;rel=\"alternate\"'),\n"
     "                 ('Link', '</cert/up>; rel=\"up\", <https://b.example/y>; rel=\"alternate\"')])\n"
+    "        elif p == '/auth': self.send(200, (self.headers.get('Authorization') or '-').encode())\n"
+    "        elif p == '/slow': time.sleep(3); self.send(200, b'late')\n"
     "        elif p == '/hugeheaders':\n"
     "            self.send_response(200)\n"
     "            for i in range(100): self.send_header('X-Pad-%d' % i, 'p' * 1000)\n"
@@ -476,6 +478,16 @@ static void test_methods(void **state)
     assert_non_null(strstr(r.body, " 0 certkeep-test/1.0 - "));
     ck_http_resp_free(&r);
 
+    /* a 100 Continue before the answer: only the final header block is kept */
+    const char *expect[] = { "Expect: 100-continue" };
+    struct ck_http_req ex = { .method = "POST", .url = u, .headers = expect, .n_headers = 1,
+                              .body = "abc", .body_len = 3 };
+    assert_int_equal(ck_http_do(h, &ex, &r, &e), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(strncmp(r.headers, "HTTP/1.1 200", 12) == 0);
+    assert_null(strstr(r.headers, "100 Continue"));
+    ck_http_resp_free(&r);
+
     const char *bad[] = { "X-Test: a\r\nX-Injected: b" };
     struct ck_http_req inj = { .method = "GET", .url = u, .headers = bad, .n_headers = 1 };
     assert_int_equal(ck_http_do(h, &inj, &r, &e), -1);
@@ -489,6 +501,38 @@ static void test_methods(void **state)
     assert_int_equal(get(h, u, 0, &r, &e), -1);
     assert_int_equal(e.kind, CK_E_NETWORK);
     assert_non_null(strstr(e.msg, u));
+    ck_http_free(h);
+}
+
+static void test_sigv4_and_timeout(void **state)
+{
+    (void)state;
+    struct ck_http *h = new_http("ca.pem");
+    struct ck_http_resp r;
+    struct ck_err e;
+    char u[128];
+    url(u, sizeof u, "/auth");
+    struct ck_http_req q = { .method = "GET", .url = u, .aws_sigv4 = "aws:amz:us-east-1:s3",
+                             .aws_userpwd = "AKIDEXAMPLE:s3cr3tKEY" };
+    assert_int_equal(ck_http_do(h, &q, &r, &e), 0);
+    assert_true(strncmp(r.body, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 40) == 0);
+    assert_null(strstr(r.body, "s3cr3tKEY"));
+    ck_http_resp_free(&r);
+    /* the credentials do not stick to the handle */
+    assert_int_equal(get(h, u, 0, &r, &e), 0);
+    assert_string_equal(r.body, "-");
+    ck_http_resp_free(&r);
+    ck_http_free(h);
+
+    char path[128];
+    snprintf(path, sizeof path, "%s/ca.pem", dir);
+    struct ck_http_opts o = { .ca_bundle = path, .user_agent = "t", .timeout_ms = 500 };
+    assert_int_equal(ck_http_new(&o, &h, &e), 0);
+    url(u, sizeof u, "/slow");
+    assert_int_equal(get(h, u, 0, &r, &e), -1);
+    assert_int_equal(e.kind, CK_E_NETWORK);
+    assert_non_null(strstr(e.msg, u));
+    assert_non_null(strstr(e.msg, "imed out"));
     ck_http_free(h);
 }
 
@@ -629,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_keepalive_ua_redirect),
         cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_sigv4_and_timeout),
         cmocka_unit_test(test_tls_trusted_parsed_once),
         cmocka_unit_test(test_tls_unknown_ca),
         cmocka_unit_test(test_tls_wrong_name),
