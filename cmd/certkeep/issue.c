@@ -253,10 +253,11 @@ static int issue(const struct ck_config *c, const struct ck_log *log, struct iss
         return -1;
     if (ck_key_same(s->account, s->cert_key))
         return ck_fail(e, "the certificate key is the account key; refusing");
+    /* The solver first: a busy port fails before anything is asked of the CA. */
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log};
-    if (ck_acme_new(&ao, &s->acme, e) ||
+    if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
         ck_acme_account(s->acme, s->account, c->email, c->agree_tos, e) ||
-        save_account(c, ck_acme_account_url(s->acme), e) || start_solver(c, log, s, e))
+        save_account(c, ck_acme_account_url(s->acme), e))
         return -1;
     struct ck_acme_order_req req = {
         .names = (const char *const *)c->domains,
