@@ -669,7 +669,9 @@ static int yaml_map(struct yaml_ctx *y, yaml_node_t *map, const char *prefix)
             return yaml_fail(y, kn, prefix, "a key must be a plain word");
         const char *name = scalar(kn);
         int n = snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
-        if (n < 0 || (size_t)n >= sizeof path || (!key_by_path(path) && !is_section(path))) {
+        /* A dotted key would reach a nested setting past the duplicate check. */
+        if (n < 0 || (size_t)n >= sizeof path || strchr(name, '.') ||
+            (!key_by_path(path) && !is_section(path))) {
             char shown[200], esc[100];
             escape(esc, sizeof esc, name, 0);
             snprintf(shown, sizeof shown, "%s%s%s", prefix, *prefix ? "." : "", esc);

@@ -294,6 +294,8 @@ static void test_file_errors(void **state)
     expect_error("email: a@b.c\nstore:\n  s3:\n    buckt: x\n", NULL, 0, NULL,
                  "%s:4: store.s3.buckt: unknown key");
     expect_error("emial: a@b.c\n", NULL, 0, NULL, "%s:1: emial: unknown key");
+    expect_error("store: {s3: {bucket: a}}\nstore.s3.bucket: b\n", NULL, 0, NULL,
+                 "%s:2: store.s3.bucket: unknown key");
     expect_error("email: a@b.c\nout: /a\nemail: c@d.e\n", NULL, 0, NULL,
                  "%s:3: email: duplicate key (first on line 1)");
     expect_error("domains:\n  - a.example\n  -\n", NULL, 0, NULL, "%s:3: domains: expected a name");
