@@ -231,8 +231,10 @@ fi
 echo "-- Pebble: VA sleeps (polling), Retry-After 1 s on authorizations"
 if PEBBLE_VA_NOSLEEP="" PEBBLE_RETRY_AUTHZ=1 pebble_start; then
     pebble_root "$CK_TMP/sleep-root.pem"
-    if ck_issue sleep --domain sleepy.example.com; then
+    if ck_issue sleep --domain sleepy.example.com --log-level debug; then
         pass "sleeping VA: exit 0"
+        check_match "sleeping VA: Retry-After honoured while polling" 'next look in 1000 ms' \
+            "$(cat "$CK_TMP/last.log")"
         check_certdir sleepy.example.com "$CK_TMP/sleep-root.pem" "sleeping VA"
     else
         fail "sleeping VA: exit 0" "$(err_line)"
