@@ -368,8 +368,19 @@ const char *ck_acme_account_url(const struct ck_acme *a)
     return a->kid;
 }
 
-/* Account URL from Location; checks the account object's status. */
-static int account_from(struct ck_acme *a, const struct ck_http_resp *resp, struct ck_err *e)
+/* 1 when the account lists exactly "mailto:<email>" as its contact. */
+static int contact_is(const cJSON *acct, const char *email)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(acct, "contact");
+    const cJSON *first = cJSON_IsArray(c) ? cJSON_GetArrayItem(c, 0) : NULL;
+    return cJSON_GetArraySize(c) == 1 && cJSON_IsString(first) &&
+           strncmp(first->valuestring, "mailto:", 7) == 0 && strcmp(first->valuestring + 7, email) == 0;
+}
+
+/* Account URL from Location; checks the account object's status. *contact_ok
+ * tells whether its contact is already `email` (1 when email is NULL). */
+static int account_from(struct ck_acme *a, const struct ck_http_resp *resp, const char *email,
+                        int *contact_ok, struct ck_err *e)
 {
     char loc[ACME_URL_MAX + 1];
     cJSON *acct = NULL;
@@ -385,6 +396,7 @@ static int account_from(struct ck_acme *a, const struct ck_http_resp *resp, stru
         cJSON_Delete(acct);
         return ck_failk(e, CK_E_PROTOCOL, "account %s: status is %s", loc, s);
     }
+    *contact_ok = !email || !*email || contact_is(acct, email);
     cJSON_Delete(acct);
     free(a->kid);
     return (a->kid = strdup(loc)) ? 0 : ck_fail(e, "out of memory");
@@ -410,6 +422,24 @@ out:
     return s;
 }
 
+/* The guide wants a reachable contact: bring an existing account's up to date.
+ * Not fatal: the certificate matters more than the mail address. */
+static void update_contact(struct ck_acme *a, const char *email)
+{
+    struct ck_http_resp resp;
+    struct ck_err e;
+    char *payload = new_account_payload(email, 0);
+    if (!payload)
+        return;
+    if (acme_post(a, a->kid, payload, 0, NULL, ACME_JSON_MAX, &resp, &e) == 0) {
+        ck_http_resp_free(&resp);
+        ck_info(a->log, "acme.account", "account contact set to mailto:%s", email);
+    } else {
+        ck_warn(a->log, "acme.account", "cannot update the account contact: %s", e.msg);
+    }
+    free(payload);
+}
+
 static int contains_nocase(const char *hay, const char *needle)
 {
     for (size_t n = strlen(needle); *hay; hay++)
@@ -430,7 +460,7 @@ int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *ema
 {
     struct ck_http_resp resp;
     char *payload = NULL;
-    int rc;
+    int rc, contact_ok = 1;
     if (email && (strlen(email) > 254 || !text_ok(email, 254) || strchr(email, ',') || !strchr(email, '@')))
         return ck_failk(e, CK_E_USAGE, "contact email '%.64s' is not an address", email);
     if (ck_acme_directory(a, e) != 0)
@@ -442,10 +472,12 @@ int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *ema
         return ck_wrap(e, "account key");
     rc = acme_post(a, a->new_account, "{\"onlyReturnExisting\":true}", 1, NULL, ACME_JSON_MAX, &resp, e);
     if (rc == 0) {
-        rc = account_from(a, &resp, e);
+        rc = account_from(a, &resp, email, &contact_ok, e);
         ck_http_resp_free(&resp);
         if (rc == 0)
             ck_info(a->log, "acme.account", "using existing account %s", a->kid);
+        if (rc == 0 && !contact_ok)
+            update_contact(a, email);
         return rc;
     }
     if (strcmp(a->problem, "urn:ietf:params:acme:error:accountDoesNotExist") != 0)
@@ -461,7 +493,7 @@ int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *ema
                             "set agree_tos (--agree-tos)", a->tos ? a->tos : "URL not in directory");
         return -1;
     }
-    rc = account_from(a, &resp, e);
+    rc = account_from(a, &resp, email, &contact_ok, e);
     ck_http_resp_free(&resp);
     if (rc == 0)
         ck_info(a->log, "acme.account", "created account %s", a->kid);

@@ -628,6 +628,13 @@ static void test_pebble_http01_nonce_reject_ari_revoke(void **state)
     assert_int_equal(ck_acme_account(t.acme, t.akey, "a@example.com", 1, &t.e), 0);
     assert_string_equal(first, ck_acme_account_url(t.acme));
     assert_int_equal(t_log_count(&t, "using existing account"), 1);
+    assert_int_equal(t_log_count(&t, "account contact set"), 0);
+    /* a new address reaches the existing account, once */
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "b@example.com", 1, &t.e), 0);
+    assert_string_equal(first, ck_acme_account_url(t.acme));
+    assert_int_equal(t_log_count(&t, "account contact set to mailto:b@example.com"), 1);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "b@example.com", 1, &t.e), 0);
+    assert_int_equal(t_log_count(&t, "account contact set"), 1);
     free(first);
     struct ck_acme_solver sv = {.type = "http-01", .ctx = &r, .present = http01_present,
                                 .cleanup = http01_cleanup};
