@@ -21,6 +21,9 @@ Modes:
   badnonce   every nonce is refused
   invalid    the order goes invalid after finalize with an order error
   mismatch   the certificate served is for another key
+  manyauthz  the order lists 1000 authorizations
+  badtoken   the pending authorization's http-01 token is "../../etc/passwd"
+  notjson    newOrder answers 201 with a body that is not JSON
 """
 import base64
 import hashlib
@@ -202,7 +205,16 @@ class H(BaseHTTPRequestHandler):
             return self.send(201, {"status": "valid", "contact": body.get("contact", [])},
                              headers=[("Location", u + "/acct/1")])
         if p == "/order":
-            return self.send(201, self.order(u, "pending"), headers=[("Location", u + "/order/1")])
+            o = self.order(u, "pending")
+            if mode == "manyauthz":
+                o["authorizations"] = [f"{u}/authz/{i}" for i in range(1000)]
+            if mode == "notjson":
+                return self.send(201, "{\"status\": \"pending\", ", headers=[("Location", u + "/order/1")])
+            return self.send(201, o, headers=[("Location", u + "/order/1")])
+        if p == "/authz/1" and mode == "badtoken":
+            return self.send(200, {"status": "pending", "identifier": {"type": "dns", "value": "a.example.com"},
+                                   "challenges": [{"type": "http-01", "url": u + "/chall/1", "status": "pending",
+                                                   "token": "../../etc/passwd"}]})
         if p == "/authz/1":
             return self.send(200, {"status": "valid", "identifier": {"type": "dns", "value": "a.example.com"},
                                    "challenges": []})

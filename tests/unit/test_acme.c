@@ -432,6 +432,34 @@ static void test_cert_key_mismatch(void **state)
     t_close(&t);
 }
 
+/* Hostile order/authorization objects: each a clear error, nothing presented. */
+static void test_hostile_orders(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *mode, *want;
+    } cases[] = {
+        {"manyauthz", "order with 1000 authorizations"},
+        {"badtoken", "without a base64url token"},
+        {"notjson", "/notjson/order: the response (HTTP 201"},
+    };
+    const char *names[] = {"a.example.com"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct t t;
+        struct ck_acme_cert c;
+        char url[128];
+        fake_url(url, sizeof url, cases[i].mode);
+        t_open(&t, url, NULL);
+        assert_int_equal(ck_acme_account(t.acme, t.akey, NULL, 1, &t.e), 0);
+        struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+        assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+        if (!strstr(t.e.msg, cases[i].want))
+            fail_msg("%s: %s", cases[i].mode, t.e.msg);
+        assert_int_equal(t.e.kind, CK_E_PROTOCOL);
+        t_close(&t);
+    }
+}
+
 static void test_ari_window(void **state)
 {
     (void)state;
@@ -742,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_up_chain),
         cmocka_unit_test(test_order_invalid),
         cmocka_unit_test(test_cert_key_mismatch),
+        cmocka_unit_test(test_hostile_orders),
         cmocka_unit_test(test_ari_window),
     };
     const struct CMUnitTest pebble[] = {
