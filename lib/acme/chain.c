@@ -76,7 +76,6 @@ static int follow_up(struct ck_acme *a, const struct ck_http_resp *first, const 
         resp = next;
         cur = &resp;
         snprintf(base, sizeof base, "%s", url);
-        size_t before = l->n;
         if (add_body(&resp, url, l, e) != 0)
             goto out;
         struct ck_cert_info ci;
@@ -88,9 +87,7 @@ static int follow_up(struct ck_acme *a, const struct ck_http_resp *first, const 
         ck_cert_info_free(&ci);
         ck_debug(a->log, "acme.chain", "followed rel=up to %s", url);
         if (root) {  /* trust anchors are not served in a chain */
-            while (l->n > before) {
-                free(l->items[--l->n].data);
-            }
+            free(l->items[--l->n].data);
             break;
         }
     }

@@ -441,9 +441,15 @@ static int finalize(struct ck_acme *a, const struct ck_acme_order_req *r, struct
         memcpy(payload + 8 + n, "\"}", 3);
         if (acme_post(a, o->finalize, payload, 0, NULL, ACME_JSON_MAX, &resp, e) != 0)
             goto out;
-        ck_http_resp_free(&resp);
         ck_info(a->log, "acme.finalize", "order %s finalized", o->url);
+        /* the answer is the order itself: often valid already, saving a poll */
+        struct ck_err ignored;
+        cJSON_Delete(j);
+        j = NULL;
         st = "processing";
+        if (acme_json(&resp, o->finalize, &j, &ignored) == 0 && acme_str(j, "status", 32))
+            st = acme_str(j, "status", 32);
+        ck_http_resp_free(&resp);
     }
     if (strcmp(st, "processing") == 0) {
         cJSON_Delete(j);
