@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# make bench: binary size, and wall time, CPU and peak RSS of each path, as a table.
+# Medians over N runs against Pebble on loopback with PEBBLE_VA_NOSLEEP=1.
+set -eu
+cd "$(dirname "$0")/.."
+N=${N:-11}
+export CK_TMP=${CK_TMP:-$(mktemp -d /tmp/certkeep-bench.XXXXXX)}
+PEBBLE_PORT=24000 PEBBLE_MGMT_PORT=24001 PEBBLE_TLS01_PORT=24002 PEBBLE_DNS_PORT=24053 \
+    PEBBLE_CTS_PORT=24055 PEBBLE_HTTP01_PORT=24080
+export PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_TLS01_PORT PEBBLE_DNS_PORT PEBBLE_CTS_PORT PEBBLE_HTTP01_PORT
+source tests/e2e/pebble.sh
+cleanup() { pebble_stop || true; [ -z "${S3_PID:-}" ] || kill "$S3_PID" 2>/dev/null || true; }
+trap cleanup EXIT
+PEBBLE_VA_NOSLEEP=1 pebble_start >/dev/null
+BIN=build/certkeep
+RUSAGE=$CK_TMP/rusage
+musl-gcc -static -O2 -o "$RUSAGE" bench/rusage.c
+ONLY_CA=$PEBBLE_WFE_CA          # one certificate: the trust store costs nothing
+FULL_CA=$PEBBLE_CA_BUNDLE       # Debian's bundle plus Pebble's CA
+
+
+# measure NAME CMD...: median wall ms, CPU ms, peak RSS KiB of CMD itself over N runs.
+measure() {
+    local name=$1; shift
+    local r
+    r=$(BENCH_ERR=$CK_TMP/last.err "$RUSAGE" "$N" "$@") \
+        || { echo "bench: $name failed: $(tail -n1 "$CK_TMP/last.err")" >&2; return 1; }
+    printf '%-46s %9s %9s %9s\n' "$name" $r
+    eval "R_${name//[^a-zA-Z0-9]/_}=\"$r\""
+}
+
+# issue_args KEYTYPE CAFILE [ACCOUNT_KEYTYPE]: a fresh state directory each run, so a new account each time.
+issue_args() {
+    ARGS=(issue --domain bench.example.com --email b@example.com --agree-tos
+        --directory "$PEBBLE_DIR_URL" --ca-bundle "$2" --out "$CK_TMP/out"
+        --state "$CK_TMP/state" --key-type "$1" --account-key-type "${3:-$1}"
+        --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" --log-level error)
+}
+export BENCH_BEFORE="rm -rf $CK_TMP/state"
+
+size=$(stat -c %s "$BIN")
+echo "binary: $BIN $size bytes ($(file -b "$BIN" | cut -d, -f1-2 | tr -d '\n'))"
+echo "runs per row: $N (median)"
+echo
+printf '%-46s %9s %9s %9s\n' "path" "wall ms" "CPU ms" "RSS KiB"
+issue_args p256 "$ONLY_CA"; measure "issue p256, new account, CA = Pebble only" "$BIN" "${ARGS[@]}"
+issue_args p256 "$FULL_CA"; measure "issue p256, new account, full trust store" "$BIN" "${ARGS[@]}"
+issue_args p384 "$FULL_CA"; measure "issue p384, new account, full trust store" "$BIN" "${ARGS[@]}"
+issue_args rsa2048 "$FULL_CA" p256; measure "issue rsa2048 (p256 account), full trust store" "$BIN" "${ARGS[@]}"
+issue_args rsa2048 "$FULL_CA"; measure "issue rsa2048 (rsa2048 account), full store" "$BIN" "${ARGS[@]}"
+echo
+read -r _ c_only _ <<<"$R_issue_p256__new_account__CA___Pebble_only"
+read -r w_full c_full rss_full <<<"$R_issue_p256__new_account__full_trust_store"
+read -r _ c_rsa _ <<<"$R_issue_rsa2048__p256_account___full_trust_store"
+load=$(awk -v a="$c_full" -v b="$c_only" 'BEGIN {print a-b}')
+echo "trust-store load (full minus Pebble-only CPU): ${load} ms; the rest of a p256 issuance: ${c_only} ms CPU"
+verdict() { if awk "BEGIN {exit !($2)}"; then echo "  ok    $1"; else echo "  MISS  $1"; fi; }
+echo "targets (issue 2):"
+verdict "stripped binary <= 700 KB ($size bytes)" "$size <= 700000"
+verdict "p256 issuance median wall <= 150 ms (${w_full})" "$w_full <= 150"
+verdict "p256 issuance CPU beyond the trust store <= 40 ms (${c_only})" "$c_only <= 40"
+verdict "p256 issuance peak RSS <= 3 MB (${rss_full} KiB)" "$rss_full <= 3072"
+verdict "rsa2048 issuance CPU <= 300 ms (${c_rsa})" "$c_rsa <= 300"
