@@ -33,8 +33,8 @@ int ck_pem_each(const char *pem, size_t len, const char *what, size_t max_obj, c
 {
     br_pem_decoder_context pc;
     struct pem_acc acc = {0};
-    char name[128] = "";
-    size_t off = 0;
+    char name[128] = "", chunk[512];
+    size_t off = 0, clen = 0, cpos = 0;
     int in_obj = 0, tail_done = 0, rc = -1, r;
 
     acc.cap = max_obj;
@@ -43,28 +43,32 @@ int ck_pem_each(const char *pem, size_t len, const char *what, size_t max_obj, c
         return ck_fail(e, "%s: out of memory", what);
     br_pem_decoder_init(&pc);
     for (;;) {
-        const char *src;
-        size_t n;
         int ev;
 
-        if (off < len) {
-            src = pem + off;
-            n = len - off;
-        } else if (!tail_done) {
-            /* BearSSL ends an object only at the newline after its END line. */
-            src = "\n";
-            n = 1;
-        } else {
-            break;
+        if (cpos == clen) {
+            /* BearSSL 0.6 mangles the block name of a CRLF BEGIN line: feed it LF only. */
+            clen = cpos = 0;
+            while (off < len && clen < sizeof chunk) {
+                if (pem[off] != '\r')
+                    chunk[clen++] = pem[off];
+                off++;
+            }
+            if (clen == 0) {
+                if (tail_done)
+                    break;
+                /* BearSSL ends an object only at the newline after its END line. */
+                chunk[clen++] = '\n';
+                tail_done = 1;
+            }
         }
-        n = br_pem_decoder_push(&pc, src, n);
-        if (off < len)
-            off += n;
-        else if (n == 1)
-            tail_done = 1;
+        cpos += br_pem_decoder_push(&pc, chunk + cpos, clen - cpos);
         ev = br_pem_decoder_event(&pc);
         if (ev == BR_PEM_BEGIN_OBJ) {
+            char *q;
             snprintf(name, sizeof name, "%s", br_pem_decoder_name(&pc));
+            for (q = name; *q; q++) /* the name ends up in messages */
+                if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+                    *q = '?';
             acc.len = 0;
             acc.overflow = 0;
             br_pem_decoder_setdest(&pc, acc_append, &acc);
@@ -95,6 +99,7 @@ out:
     ck_wipe(acc.buf, acc.cap);
     free(acc.buf);
     ck_wipe(&pc, sizeof pc);
+    ck_wipe(chunk, sizeof chunk);
     return rc;
 }
 

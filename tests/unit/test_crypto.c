@@ -477,6 +477,11 @@ static void expect_key_error(const char *pem, size_t len, const char *what, cons
         fail_msg("message \"%s\" lacks \"%s\"", e.msg, needle);
 }
 
+#define BAD64_KEY "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n"
+#define SHORT_KEY "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+#define BAD64_CERT "-----BEGIN CERTIFICATE-----\nMIIB*\n-----END CERTIFICATE-----\n"
+#define NOTDER_CERT "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+
 static void test_bad_keys(void **state)
 {
     static const char *files[] = {"rsa1024.pem", "p521.pem", "ed25519.pem", "p256_enc.pem", "ca.pem"};
@@ -491,10 +496,10 @@ static void test_bad_keys(void **state)
         free(pem);
     }
     expect_key_error("", 0, "empty.pem", "no private key");
-    expect_key_error("garbage\x01\x02 not pem at all", 25, "garbage.pem", "no private key");
-    expect_key_error("-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n", 61, "bad64.pem",
+    expect_key_error("garbage\x01\x02 not pem at all", 24, "garbage.pem", "no private key");
+    expect_key_error(BAD64_KEY, strlen(BAD64_KEY), "bad64.pem",
                      "malformed");
-    expect_key_error("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", 61, "short.pem",
+    expect_key_error(SHORT_KEY, strlen(SHORT_KEY), "short.pem",
                      "not a valid");
 
     /* Every truncation of a key file fails, unless all its base64 is there. */
@@ -785,6 +790,15 @@ static void test_pem_certs(void **state)
     free(pem);
     ck_der_list_free(&l);
 
+    /* CRLF line ends and text around the blocks (openssl -text output) are fine. */
+    assert_int_equal(sh("cd %s && { echo 'subject=CN = x'; sed 's/$/\\r/' chain.pem; echo trailer; } > crlf.pem", dir), 0);
+    pem = slurp("crlf.pem", &n);
+    assert_non_null(strstr((char *)pem, "-----\r\n"));
+    assert_int_equal(ck_pem_certs((char *)pem, n, "crlf.pem", &l, &e), 0);
+    assert_int_equal(l.n, 2);
+    ck_der_list_free(&l);
+    free(pem);
+
     /* A key among the certificates, garbage, nothing at all. */
     pem = slurp("cert_and_key.pem", &n);
     assert_int_equal(ck_pem_certs((char *)pem, n, "mixed.pem", &l, &e), -1);
@@ -794,11 +808,11 @@ static void test_pem_certs(void **state)
     assert_int_equal(ck_pem_certs("", 0, "empty.pem", &l, &e), -1);
     assert_non_null(strstr(e.msg, "no certificate"));
     assert_int_equal(ck_pem_certs("\x00\xff garbage", 10, "garbage.pem", &l, &e), -1);
-    assert_int_equal(ck_pem_certs("-----BEGIN CERTIFICATE-----\nMIIB*\n-----END CERTIFICATE-----\n", 60,
+    assert_int_equal(ck_pem_certs(BAD64_CERT, strlen(BAD64_CERT),
                                   "bad64.pem", &l, &e),
                      -1);
     /* valid base64, but not a DER SEQUENCE */
-    assert_int_equal(ck_pem_certs("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", 60,
+    assert_int_equal(ck_pem_certs(NOTDER_CERT, strlen(NOTDER_CERT),
                                   "notder.pem", &l, &e),
                      -1);
     assert_non_null(strstr(e.msg, "notder.pem"));
