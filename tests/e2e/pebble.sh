@@ -128,9 +128,10 @@ pebble_stop() {
     if [ -z "$PEBBLE_PID" ] && [ -s "$PEBBLE_HOME/pids" ]; then
         read -r PEBBLE_PID PEBBLE_CTS_PID <"$PEBBLE_HOME/pids"
     fi
+    # every status is swallowed: this runs from EXIT traps of `set -e` scripts
     for p in $PEBBLE_PID $PEBBLE_CTS_PID; do
         kill "$p" 2>/dev/null || continue
-        wait "$p" 2>/dev/null
+        wait "$p" 2>/dev/null || true
         # not our child (started by another shell): wait for it to go
         for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     done
