@@ -196,11 +196,13 @@ static int walk(struct ck_store *s, const char *rel, const char *prefix, int dep
         if (strncmp(key, prefix, (size_t)n < pl ? (size_t)n : pl) != 0)
             continue;
         struct stat st;
+        struct ck_err ignored;
         if (key_path(s, key, path, sizeof path, e) != 0 || lstat(path, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode))
             rc = walk(s, key, prefix, depth + 1, l, e);
-        else if (S_ISREG(st.st_mode) && (size_t)n >= pl && ck_store_key_check(key, 0, NULL) == 0)
+        else if (S_ISREG(st.st_mode) && (size_t)n >= pl &&
+                 ck_store_key_check(key, 0, &ignored) == 0)
             rc = ck_keylist_add(l, key, (size_t)n, e);
     }
     if (rc == 0 && errno != 0)

@@ -13,7 +13,7 @@
 #define S3_LIST_BODY  (4u << 20)   /* one ListObjectsV2 page of 1000 keys */
 #define S3_TOKEN_MAX  4096
 #define S3_MAX_PAGES  1000
-#define S3_URL_MAX    (CK_STORE_KEY_MAX * 2 * 3 + 1024)
+#define S3_URL_MAX    (32u << 10) /* base + encoded key + encoded query, with room */
 
 struct s3_store {
     struct ck_http *http;
@@ -222,7 +222,7 @@ static int s3_do(struct ck_store *s, const struct s3_call *c, struct ck_http_res
 {
     struct s3_store *x = S(s);
     char path[CK_STORE_KEY_MAX * 2 * 3 + 8];
-    char *url = malloc(S3_URL_MAX + S3_TOKEN_MAX * 3);
+    char *url = malloc(S3_URL_MAX);
     char sha_hdr[96], cond_hdr[CK_STORE_ETAG_MAX + 16];
     int rc = -1;
     if (url == NULL)
@@ -231,7 +231,7 @@ static int s3_do(struct ck_store *s, const struct s3_call *c, struct ck_http_res
         ck_failk(e, CK_E_USAGE, "s3 %s/%s: key too long", x->bucket, c->fkey);
         goto out;
     }
-    size_t cap = S3_URL_MAX + S3_TOKEN_MAX * 3;
+    size_t cap = S3_URL_MAX;
     int n = snprintf(url, cap, "%s/%s%s%s", x->base, path, c->query ? "?" : "",
                      c->query ? c->query : "");
     if (n < 0 || (size_t)n >= cap) {
@@ -377,13 +377,14 @@ static int parse_page(struct ck_store *s, const struct ck_http_resp *r, struct c
     const char *b = r->body;
     size_t plen = strlen(S(s)->prefix);
     char key[1100], trunc[8];
+    struct ck_err ignored;
     const char *from = b;
     int got;
     while ((got = ck_s3_xml_next(b, r->body_len, &from, "Key", key, sizeof key)) == 1) {
         if (strncmp(key, S(s)->prefix, plen) != 0)
             return ck_failk(e, CK_E_PROTOCOL, "%s: listing returned %.80s outside the prefix",
                             s->name, key);
-        if (ck_store_key_check(key + plen, 0, NULL) != 0)
+        if (ck_store_key_check(key + plen, 0, &ignored) != 0)
             continue; /* written by something else; not a key we can address */
         if (ck_keylist_add(l, key + plen, strlen(key + plen), e) != 0)
             return ck_wrap(e, "%s", s->name);

@@ -30,6 +30,9 @@ int ck_store_key_check(const char *key, int is_prefix, struct ck_err *e)
             return ck_failk(e, CK_E_USAGE, "store: key %.80s has an empty part", key);
         if (i > part && key[part] == '.')
             return ck_failk(e, CK_E_USAGE, "store: key %.80s has a part starting with '.'", key);
+        if (i - part > CK_STORE_PART_MAX)
+            return ck_failk(e, CK_E_USAGE, "store: key %.80s… has a part longer than %d bytes", key,
+                            CK_STORE_PART_MAX);
         part = i + 1;
     }
     return 0;

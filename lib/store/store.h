@@ -1,8 +1,9 @@
 /* The object store: certificates, account and renewal state shared by every
  * replica. Two backends behind one interface: a local directory and S3 (SigV4
  * signed by libcurl). Keys are relative ("certs/example.com/fullchain.pem");
- * the store adds its prefix. A key is 1..512 bytes of '/'-separated parts, no
- * part empty or starting with '.', no control character or backslash. */
+ * the store adds its prefix. A key is 1..512 bytes of '/'-separated parts of
+ * 1..200 bytes (a file name on the directory backend), none starting with '.',
+ * no control character or backslash. */
 #ifndef CK_STORE_H
 #define CK_STORE_H
 
@@ -17,6 +18,7 @@ struct ck_store;
 #define CK_STORE_CONFLICT 2  /* conditional put lost; lease held by someone else */
 
 #define CK_STORE_KEY_MAX  512
+#define CK_STORE_PART_MAX 200
 #define CK_STORE_ETAG_MAX 128 /* etag buffers: this many bytes always suffice */
 
 /* Credentials, owned: ck_s3_creds_free wipes and frees them. */
