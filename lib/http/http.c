@@ -517,11 +517,13 @@ static int transfer_error(const struct ck_http *h, const struct ck_http_req *q, 
     if (x->hdr_too_big)
         return ck_failk(e, CK_E_NETWORK, "%s %s: response headers larger than %zu bytes", m, q->url,
                         MAX_HEADER_BYTES);
-    const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
     enum ck_err_kind k = CK_E_NETWORK;
     if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
         k = CK_E_PROTOCOL;
-    return ck_failk(e, k, "%s %s: %s", m, q->url, why);
+    /* curl built without verbose strings has only "Error" in strerror: keep the code. */
+    if (h->errbuf[0] != '\0')
+        return ck_failk(e, k, "%s %s: %s", m, q->url, h->errbuf);
+    return ck_failk(e, k, "%s %s: %s (curl error %d)", m, q->url, curl_easy_strerror(rc), (int)rc);
 }
 
 int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_resp *resp,
