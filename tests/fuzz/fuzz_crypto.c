@@ -1,10 +1,14 @@
 /* libFuzzer harness for the untrusted-input readers of lib/crypto:
  * ck_cert_parse (+ ARI id, key match, signature check), ck_pem_certs, ck_key_from_pem.
  *
- * Build and run (from the repository root):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib tests/fuzz/fuzz_crypto.c \
- *       lib/crypto/[a-z]*.c lib/err/err.c -lbearssl -o build/fuzz_crypto
- *   mkdir -p build/fuzz-corpus && build/fuzz_crypto -max_total_time=120 build/fuzz-corpus tests/fuzz/seeds
+ * Build and run (from the repository root; the corpus directory must come first,
+ * libFuzzer writes new inputs there, the seeds are only read):
+ *   clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
+ *       -fsanitize=fuzzer,address,undefined -Ibuild/deps/glibc/include -Ilib \
+ *       tests/fuzz/fuzz_crypto.c lib/crypto/[a-z]*.c lib/err/err.c \
+ *       -Lbuild/deps/glibc/lib -lbearssl -o build/fuzz/fuzz_crypto
+ *   mkdir -p build/fuzz/corpus
+ *   build/fuzz/fuzz_crypto -max_total_time=120 build/fuzz/corpus tests/fuzz/seeds
  * The first input byte picks the target; the rest is the data. */
 #include <stddef.h>
 #include <stdint.h>
