@@ -1,5 +1,5 @@
 /* libFuzzer harness for the untrusted-input readers of lib/crypto:
- * ck_cert_parse (+ ARI id, key match, signature check), ck_pem_certs, ck_key_from_pem.
+ * ck_cert_parse (+ ARI id, self-signature check), ck_pem_certs, ck_key_from_pem (+ round trip).
  *
  * Build and run (from the repository root; the corpus directory must come first,
  * libFuzzer writes new inputs there, the seeds are only read):
