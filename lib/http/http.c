@@ -536,6 +536,8 @@ int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_
     int rc = -1;
     struct curl_slist *hdrs = NULL;
     struct xfer x = { .max_body = req->max_body ? req->max_body : DEFAULT_MAX_BODY };
+    if (x.max_body > SIZE_MAX / 2)
+        x.max_body = SIZE_MAX / 2;  /* keeps body_len + len + 1 from wrapping */
     x.hdr = malloc(MAX_HEADER_BYTES + 1);
     if (x.hdr == NULL || grow(&x.body, &x.body_cap, 1) != 0) {
         ck_fail(e, "http: out of memory for %s", req->url);
