@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -570,6 +571,161 @@ static void test_s3_virtual_host(void **state)
     t_close(&t);
 }
 
+/* A fake S3 on loopback: answers each request (one per connection) with the
+ * next canned response and keeps what it received, to check the wire format. */
+struct fake {
+    int fd, port;
+    const char *const *replies;
+    size_t n;
+    char got[8][4096];
+    pthread_t th;
+};
+
+static void *fake_run(void *arg)
+{
+    struct fake *f = arg;
+    for (size_t i = 0; i < f->n; i++) {
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        size_t len = 0;
+        char *g = f->got[i];
+        while (len < sizeof f->got[i] - 1) {
+            ssize_t r = recv(c, g + len, sizeof f->got[i] - 1 - len, 0);
+            if (r <= 0)
+                break;
+            len += (size_t)r;
+            g[len] = '\0';
+            char *end = strstr(g, "\r\n\r\n");
+            const char *cl = strstr(g, "Content-Length: ");
+            if (end != NULL && (size_t)(end + 4 - g) + (cl ? strtoul(cl + 16, NULL, 10) : 0) <= len)
+                break;
+        }
+        if (send(c, f->replies[i], strlen(f->replies[i]), MSG_NOSIGNAL) < 0)
+            fprintf(stderr, "fake s3: send failed\n");
+        close(c);
+    }
+    return NULL;
+}
+
+static void fake_start(struct fake *f, const char *const *replies, size_t n)
+{
+    memset(f, 0, sizeof *f);
+    f->replies = replies;
+    f->n = n;
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &al), 0);
+    assert_int_equal(listen(f->fd, 8), 0);
+    f->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&f->th, NULL, fake_run, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+    shutdown(f->fd, SHUT_RDWR);
+    pthread_join(f->th, NULL);
+    close(f->fd);
+}
+
+#define assert_prefix(got, want)                                                       \
+    do {                                                                               \
+        if (strncmp((got), (want), strlen(want)) != 0)                                 \
+            fail_msg("request starts with %.120s, want %s", (got), (want));             \
+    } while (0)
+
+static int has_line(const char *req, const char *line)
+{
+    char l[600];
+    snprintf(l, sizeof l, "\r\n%s\r\n", line);
+    return strstr(req, l) != NULL;
+}
+
+/* What goes on the wire: canonical path encoding, real payload hash, session
+ * token, conditional headers, canonical list query; and how answers map to
+ * errors (503 + Retry-After, NoSuchBucket, truncated listing without token). */
+static void test_s3_wire(void **state)
+{
+    (void)state;
+    static const char *const replies[] = {
+        "HTTP/1.1 200 OK\r\nETag: \"e1\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 180\r\nConnection: close\r\n\r\n"
+        "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>pfx/a&amp;b</Key>"
+        "</Contents><NextContinuationToken>t/1+=</NextContinuationToken></ListBucketResult>"
+        "                       ",
+        "HTTP/1.1 200 OK\r\nContent-Length: 62\r\nConnection: close\r\n\r\n"
+        "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+        "HTTP/1.1 503 Slow Down\r\nRetry-After: 7\r\nContent-Length: 35\r\nConnection: close\r\n\r\n"
+        "<Error><Code>SlowDown</Code></Error>",
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 39\r\nConnection: close\r\n\r\n"
+        "<Error><Code>NoSuchBucket</Code></Error>",
+    };
+    struct fake f;
+    fake_start(&f, replies, 6);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", f.port);
+    struct ck_http *http = NULL;
+    struct ck_http_opts ho = { .timeout_ms = 5000 };
+    struct ck_err e;
+    assert_int_equal(ck_http_new(&ho, &http, &e), 0);
+    struct ck_s3_creds c = { "AKIDWIRE", "wire-secret", "SESSIONTOKEN" };
+    struct ck_store_s3 o = { .endpoint = ep, .bucket = "bkt", .prefix = "pfx", .path_style = 1,
+                             .region = "eu-central-1", .creds = &c };
+    struct ck_store *s = NULL;
+    assert_int_equal(ck_store_open_s3(&o, http, &s, &e), 0);
+
+    const char *key = "a b/\xc3\xa9+~.pem", *body = "hello body";
+    char etag[CK_STORE_ETAG_MAX], hex[65], line[200];
+    assert_int_equal(ck_store_put_if_absent(s, key, body, strlen(body), etag, sizeof etag, &e), 0);
+    assert_string_equal(etag, "\"e1\"");
+    assert_int_equal(ck_store_put_if_match(s, key, body, strlen(body), "\"e1\"", NULL, 0, &e),
+                     CK_STORE_CONFLICT);
+    char **k;
+    size_t n;
+    assert_int_equal(ck_store_list(s, "a b/", &k, &n, &e), -1); /* page 2 has no token */
+    assert_int_equal(e.kind, CK_E_PROTOCOL);
+    assert_non_null(strstr(e.msg, "continuation token"));
+    assert_int_equal(ck_store_delete(s, "x", &e), -1);
+    assert_int_equal(e.kind, CK_E_NETWORK);
+    assert_int_equal(e.retry_after, 7);
+    assert_non_null(strstr(e.msg, "s3 bkt/pfx/x: server error (503 SlowDown)"));
+    char *d = NULL;
+    assert_int_equal(ck_store_get(s, "y", 100, &d, &n, NULL, 0, &e), -1);
+    assert_int_equal(e.kind, CK_E_PROTOCOL);
+    assert_non_null(strstr(e.msg, "no such bucket"));
+    fake_stop(&f);
+    ck_store_close(s);
+    ck_http_free(http);
+
+    const char *put = f.got[0];
+    assert_prefix(put, "PUT /bkt/pfx/a%20b/%C3%A9%2B~.pem HTTP/1.1\r\n");
+    ck_store_sha256_hex(body, strlen(body), hex);
+    snprintf(line, sizeof line, "x-amz-content-sha256: %s", hex);
+    assert_true(has_line(put, line));
+    assert_true(has_line(put, "x-amz-security-token: SESSIONTOKEN"));
+    assert_true(has_line(put, "If-None-Match: *"));
+    assert_non_null(strstr(put, "Authorization: AWS4-HMAC-SHA256 Credential=AKIDWIRE/"));
+    assert_non_null(strstr(put, "/eu-central-1/s3/aws4_request, SignedHeaders="));
+    const char *sh = strstr(put, "SignedHeaders=");
+    assert_non_null(strstr(sh, "x-amz-content-sha256"));
+    assert_non_null(strstr(sh, "x-amz-security-token"));
+    assert_null(strstr(put, "wire-secret"));
+    assert_null(strstr(put, "UNSIGNED-PAYLOAD"));
+    assert_true(strstr(put, "\r\n\r\nhello body") != NULL);
+    assert_true(has_line(f.got[1], "If-Match: \"e1\""));
+    assert_prefix(f.got[2], "GET /bkt/?list-type=2&prefix=pfx%2Fa%20b%2F HTTP/1.1\r\n");
+    ck_store_sha256_hex("", 0, hex);
+    snprintf(line, sizeof line, "x-amz-content-sha256: %s", hex);
+    assert_true(has_line(f.got[2], line));
+    assert_prefix(f.got[3],
+                  "GET /bkt/?continuation-token=t%2F1%2B%3D&list-type=2&prefix=pfx%2Fa%20b%2F "
+                  "HTTP/1.1\r\n");
+    assert_prefix(f.got[4], "DELETE /bkt/pfx/x HTTP/1.1\r\n");
+}
+
 /* A closed port (connection refused) and a listener that never answers. */
 static void test_s3_down(void **state)
 {
@@ -783,6 +939,7 @@ int main(void)
         ONE(test_s3_list_pages, S3_NOAUTH),
         ONE(test_dir_files, DIR_STORE),
         cmocka_unit_test(test_s3_wrong_secret),
+        cmocka_unit_test(test_s3_wire),
         cmocka_unit_test(test_s3_virtual_host),
         cmocka_unit_test(test_s3_down),
         cmocka_unit_test(test_xml),
