@@ -770,8 +770,10 @@ static void test_s3_list_pages(void **state)
              "b = bucket\n"
              "if %d:\n"
              "    b = 'flat-keys'; s3.create_bucket(Bucket=b)\n"
-             "for i in range(1003):\n"
-             "    s3.put_object(Bucket=b, Key='%s' + 'k%%04d' %% i, Body=b'')\n"
+             "import concurrent.futures as cf\n"
+             "with cf.ThreadPoolExecutor(16) as ex:\n"
+             "    list(ex.map(lambda i: s3.put_object(Bucket=b, Key='%s' + 'k%%04d' %% i, Body=b''),"
+             " range(1003)))\n"
              "print('ok')\n",
              t->kind == S3_STORE, t->kind == S3_STORE ? "" : t->prefix + 1);
     assert_int_equal(boto3(m, code, out, sizeof out), 0);
