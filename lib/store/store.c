@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,22 +224,122 @@ static int cred_one(char **dst, char *const envp[], const char *file, const char
     return cred_set(dst, v, strlen(v), var, e);
 }
 
+/* Trims blanks at both ends of [*b, *end). */
+static void trim(const char **b, const char **end)
+{
+    while (*b < *end && (**b == ' ' || **b == '\t'))
+        (*b)++;
+    while (*end > *b && ((*end)[-1] == ' ' || (*end)[-1] == '\t' || (*end)[-1] == '\r'))
+        (*end)--;
+}
+
+/* Sets the credential named by `k` (other keys are ignored). */
+static int ini_pair(struct ck_s3_creds *c, const char *k, size_t kl, const char *v, size_t vl,
+                    const char *path, struct ck_err *e)
+{
+    static const char *const names[] = { "aws_access_key_id", "aws_secret_access_key",
+                                         "aws_session_token" };
+    char **dst[] = { &c->access_key, &c->secret_key, &c->session_token };
+    for (size_t i = 0; i < 3; i++) {
+        if (kl != strlen(names[i]) || memcmp(k, names[i], kl) != 0)
+            continue;
+        if (*dst[i] != NULL)
+            return ck_failk(e, CK_E_USAGE, "s3 credentials: %s: %s given twice", path, names[i]);
+        if (cred_set(dst[i], v, vl, names[i], e) != 0)
+            return ck_wrap(e, "%s", path);
+    }
+    return 0;
+}
+
+/* The shared credentials file (INI): [profile] then "key = value" lines. */
+static int shared_file(struct ck_s3_creds *c, const char *path, const char *profile,
+                       int must_exist, struct ck_err *e)
+{
+    char *d = NULL;
+    size_t n = 0;
+    int rc = ck_fs_read(path, 64 << 10, &d, &n, e);
+    if (rc == 1)
+        return must_exist ? ck_failk(e, CK_E_USAGE, "s3 credentials: %s does not exist", path)
+                          : ck_failk(e, CK_E_USAGE,
+                                     "s3 credentials: set AWS_ACCESS_KEY_ID and "
+                                     "AWS_SECRET_ACCESS_KEY, key files, or %s",
+                                     path);
+    if (rc != 0)
+        return ck_wrap(e, "s3 credentials");
+    size_t pl = strlen(profile);
+    int in = 0;
+    rc = 0;
+    for (const char *l = d, *end = d + n; rc == 0 && l < end;) {
+        const char *nl = memchr(l, '\n', (size_t)(end - l));
+        const char *b = l, *le = nl ? nl : end;
+        l = nl ? nl + 1 : end;
+        trim(&b, &le);
+        if (b == le || *b == '#' || *b == ';')
+            continue;
+        if (*b == '[') {
+            const char *nb = b + 1, *ne = le - 1;
+            if (le - b < 2 || *ne != ']') {
+                rc = ck_failk(e, CK_E_USAGE, "s3 credentials: %s: malformed section line", path);
+                break;
+            }
+            trim(&nb, &ne);
+            in = (size_t)(ne - nb) == pl && memcmp(nb, profile, pl) == 0;
+            continue;
+        }
+        const char *eq = memchr(b, '=', (size_t)(le - b));
+        if (!in || eq == NULL)
+            continue;
+        const char *kb = b, *ke = eq, *vb = eq + 1, *ve = le;
+        trim(&kb, &ke);
+        trim(&vb, &ve);
+        rc = ini_pair(c, kb, (size_t)(ke - kb), vb, (size_t)(ve - vb), path, e);
+    }
+    ck_secret_free(d, n);
+    if (rc == 0 && (c->access_key == NULL || c->secret_key == NULL))
+        rc = ck_failk(e, CK_E_USAGE,
+                      "s3 credentials: %s: profile [%.64s] lacks aws_access_key_id or "
+                      "aws_secret_access_key",
+                      path, profile);
+    return rc;
+}
+
+/* Used only when neither key files nor AWS_ACCESS_KEY_ID are given. */
+static int shared_creds(struct ck_s3_creds *c, char *const envp[], struct ck_err *e)
+{
+    char path[4096];
+    const char *f = env_get(envp, "AWS_SHARED_CREDENTIALS_FILE");
+    const char *home = env_get(envp, "HOME");
+    const char *profile = env_get(envp, "AWS_PROFILE");
+    if (profile == NULL || profile[0] == '\0')
+        profile = "default";
+    if (f != NULL && f[0] != '\0')
+        return shared_file(c, f, profile, 1, e);
+    int n = snprintf(path, sizeof path, "%s/.aws/credentials", home ? home : "");
+    if (home == NULL || home[0] == '\0' || n < 0 || (size_t)n >= sizeof path)
+        return ck_failk(e, CK_E_USAGE,
+                        "s3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or key "
+                        "files");
+    return shared_file(c, path, profile, 0, e);
+}
+
 int ck_s3_creds_load(struct ck_s3_creds *c, char *const envp[], const char *access_key_file,
                      const char *secret_key_file, const char *session_token_file,
                      struct ck_err *e)
 {
     memset(c, 0, sizeof *c);
-    if (cred_one(&c->access_key, envp, access_key_file, "AWS_ACCESS_KEY_ID", 1, e) != 0 ||
-        cred_one(&c->secret_key, envp, secret_key_file, "AWS_SECRET_ACCESS_KEY", 1, e) != 0 ||
-        cred_one(&c->session_token, envp, session_token_file, "AWS_SESSION_TOKEN", 0, e) != 0) {
+    const char *id = env_get(envp, "AWS_ACCESS_KEY_ID");
+    int rc = 0;
+    if (access_key_file == NULL && secret_key_file == NULL && (id == NULL || id[0] == '\0'))
+        rc = shared_creds(c, envp, e);
+    else if (cred_one(&c->access_key, envp, access_key_file, "AWS_ACCESS_KEY_ID", 1, e) != 0 ||
+             cred_one(&c->secret_key, envp, secret_key_file, "AWS_SECRET_ACCESS_KEY", 1, e) != 0 ||
+             cred_one(&c->session_token, envp, session_token_file, "AWS_SESSION_TOKEN", 0, e) != 0)
+        rc = -1;
+    if (rc == 0 && strchr(c->access_key, ':') != NULL)
+        rc = ck_failk(e, CK_E_USAGE, "s3 credentials: the access key id contains ':'");
+    if (rc != 0)
         ck_s3_creds_free(c);
-        return -1;
-    }
-    if (strchr(c->access_key, ':') != NULL) {
-        ck_s3_creds_free(c);
-        return ck_failk(e, CK_E_USAGE, "s3 credentials: the access key id contains ':'");
-    }
-    return 0;
+    return rc;
 }
 
 static void wipe_str(char **p)

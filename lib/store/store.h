@@ -27,8 +27,10 @@ struct ck_s3_creds {
 };
 
 /* Explicit files win (Kubernetes Secret mounts; one value per file, trailing
- * whitespace dropped); otherwise AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
- * AWS_SESSION_TOKEN from envp. Any file argument may be NULL. */
+ * whitespace dropped); then AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+ * AWS_SESSION_TOKEN from envp; then the shared credentials file
+ * (AWS_SHARED_CREDENTIALS_FILE or $HOME/.aws/credentials, profile AWS_PROFILE or
+ * "default"). Any file argument may be NULL. */
 int ck_s3_creds_load(struct ck_s3_creds *c, char *const envp[], const char *access_key_file,
                      const char *secret_key_file, const char *session_token_file,
                      struct ck_err *e);

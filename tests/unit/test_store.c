@@ -867,6 +867,64 @@ static void test_creds(void **state)
     assert_null(strstr(e.msg, "two"));
 }
 
+static void test_creds_shared_file(void **state)
+{
+    (void)state;
+    struct ck_s3_creds c;
+    struct ck_err e;
+    char f[300], home[300], envf[400], envh[400];
+    snprintf(f, sizeof f, "%s/credentials", work);
+    FILE *fp = fopen(f, "w");
+    fputs("# comment\n[default]\naws_access_key_id = AKDEF\naws_secret_access_key=sdef\r\n"
+          "\n[ other ]\n; note\n  aws_access_key_id=AKOTHER  \naws_secret_access_key = s/o+x\n"
+          "aws_session_token = TOK\nregion = eu-west-1\n[half]\naws_access_key_id = AKHALF\n",
+          fp);
+    fclose(fp);
+    snprintf(envf, sizeof envf, "AWS_SHARED_CREDENTIALS_FILE=%s", f);
+    char *env1[] = { envf, NULL };
+    assert_int_equal(ck_s3_creds_load(&c, env1, NULL, NULL, NULL, &e), 0);
+    assert_string_equal(c.access_key, "AKDEF");
+    assert_string_equal(c.secret_key, "sdef");
+    assert_null(c.session_token);
+    ck_s3_creds_free(&c);
+    char *env2[] = { envf, "AWS_PROFILE=other", NULL };
+    assert_int_equal(ck_s3_creds_load(&c, env2, NULL, NULL, NULL, &e), 0);
+    assert_string_equal(c.access_key, "AKOTHER");
+    assert_string_equal(c.secret_key, "s/o+x");
+    assert_string_equal(c.session_token, "TOK");
+    ck_s3_creds_free(&c);
+    char *env3[] = { envf, "AWS_PROFILE=half", NULL };
+    assert_int_equal(ck_s3_creds_load(&c, env3, NULL, NULL, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "[half] lacks"));
+    assert_null(c.access_key);
+    /* the environment wins over the file */
+    char *env4[] = { envf, "AWS_ACCESS_KEY_ID=AKENV", "AWS_SECRET_ACCESS_KEY=senv", NULL };
+    assert_int_equal(ck_s3_creds_load(&c, env4, NULL, NULL, NULL, &e), 0);
+    assert_string_equal(c.access_key, "AKENV");
+    ck_s3_creds_free(&c);
+    /* $HOME/.aws/credentials */
+    snprintf(home, sizeof home, "%s/home", work);
+    snprintf(envh, sizeof envh, "HOME=%s", home);
+    char *env5[] = { envh, NULL };
+    assert_int_equal(ck_s3_creds_load(&c, env5, NULL, NULL, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "AWS_ACCESS_KEY_ID"));
+    assert_non_null(strstr(e.msg, "/home/.aws/credentials"));
+    char cmd[1000];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/.aws && cp %s %s/.aws/credentials", home, f, home);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(ck_s3_creds_load(&c, env5, NULL, NULL, NULL, &e), 0);
+    assert_string_equal(c.access_key, "AKDEF");
+    ck_s3_creds_free(&c);
+    char *env6[] = { NULL };
+    assert_int_equal(ck_s3_creds_load(&c, env6, NULL, NULL, NULL, &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    fp = fopen(f, "w");
+    fputs("[default\naws_access_key_id=x\n", fp);
+    fclose(fp);
+    assert_int_equal(ck_s3_creds_load(&c, env1, NULL, NULL, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "malformed section"));
+}
+
 static void test_s3_open_errors(void **state)
 {
     (void)state;
@@ -946,6 +1004,7 @@ int main(void)
         cmocka_unit_test(test_s3_down),
         cmocka_unit_test(test_xml),
         cmocka_unit_test(test_creds),
+        cmocka_unit_test(test_creds_shared_file),
         cmocka_unit_test(test_s3_open_errors),
     };
     return cmocka_run_group_tests_name("store", tests, group_setup, group_teardown);
