@@ -57,6 +57,22 @@ build/asan/tests/%: tests/unit/%.c build/asan/libcertkeep.a
 
 asan: build/asan/certkeep $(UNIT_BIN)
 
+# Coverage-guided fuzzing of every parser of untrusted input (clang's libFuzzer).
+FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TIME ?= 60
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
+	@mkdir -p $(@D)
+	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -I$(GLIBC_DEPS)/include \
+	    -o $@ $< $(LIB_SRC) -L$(GLIBC_DEPS)/lib $(LIBS)
+
+fuzz:
+	@command -v clang >/dev/null || apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
+	$(MAKE) $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do echo "== $$f ($(FUZZ_TIME) s)"; mkdir -p build/fuzz/corpus-$${f##*/}; \
+	    $$f -max_total_time=$(FUZZ_TIME) build/fuzz/corpus-$${f##*/} \
+	        $$(test -d tests/fuzz/seeds && echo tests/fuzz/seeds) >build/fuzz/$${f##*/}.log 2>&1 \
+	        || { tail -n 30 build/fuzz/$${f##*/}.log; exit 1; }; tail -n 1 build/fuzz/$${f##*/}.log; done
+
 setup:
 	scripts/setup.sh
 
@@ -80,4 +96,4 @@ bench: setup
 	bench/run.sh
 
 clean:
-	rm -rf build/musl build/asan build/certkeep
+	rm -rf build/musl build/asan build/fuzz build/certkeep
