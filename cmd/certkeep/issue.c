@@ -8,11 +8,13 @@
 #include <cjson/cJSON.h>
 
 #include "../../lib/acme/acme.h"
+#include "../../lib/bundle/bundle.h"
 #include "../../lib/cert/cert.h"
 #include "../../lib/challenge/challenge.h"
 #include "../../lib/crypto/crypto.h"
 #include "../../lib/fs/fs.h"
 #include "../../lib/http/http.h"
+#include "../../lib/store/store.h"
 #include "cmd.h"
 
 #define MAX_KEY_FILE (64 * 1024)
@@ -27,12 +29,77 @@ static int state_path(char *out, size_t cap, const struct ck_config *c, const ch
     return 0;
 }
 
+/* Where the account lives in the store: accounts/<directory host>/. */
+static int account_prefix(const struct ck_config *c, char *out, size_t cap, struct ck_err *e)
+{
+    const char *h = strstr(c->directory_url, "://");
+    h = h ? h + 3 : c->directory_url;
+    size_t n = strcspn(h, "/?#");
+    if (n == 0 || n > 200)
+        return ck_failk(e, CK_E_USAGE, "acme.directory %.80s: no host", c->directory_url);
+    if ((size_t)snprintf(out, cap, "accounts/") >= cap || n + 10 > cap)
+        return ck_fail(e, "account key path too long");
+    size_t o = strlen(out);
+    for (size_t i = 0; i < n; i++) {  /* a safe key part: host_port */
+        char ch = h[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || (ch == '.' && i > 0);
+        out[o++] = ok ? ch : '_';
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* The shared account key in the store; a new one is created with put_if_absent,
+ * so replicas racing end with one key (the loser reads the winner's). */
+static int store_account_key(const struct ck_config *c, const struct ck_log *log,
+                             struct ck_store *st, struct ck_key **out, struct ck_err *e)
+{
+    char key[CK_STORE_KEY_MAX + 1], *pem = NULL;
+    size_t len = 0;
+    if (account_prefix(c, key, sizeof key - 16, e))
+        return -1;
+    strcat(key, "/account.key");
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int rc = ck_store_get(st, key, MAX_KEY_FILE, &pem, &len, NULL, 0, e);
+        if (rc < 0)
+            return ck_wrap(e, "account key");
+        if (rc == 0) {
+            rc = ck_key_from_pem(pem, len, key, out, e);
+            ck_secret_free(pem, len);
+            return rc;
+        }
+        if (ck_key_generate(c->account_key_type, out, e) || ck_key_to_pem(*out, &pem, &len, e))
+            goto fail;
+        rc = ck_store_put_if_absent(st, key, pem, len, NULL, 0, e);
+        ck_secret_free(pem, len);
+        pem = NULL;
+        if (rc == 0) {
+            ck_info(log, "account.key", "created %s in %s (%s)", key, ck_store_name(st),
+                    ck_key_type_name(c->account_key_type));
+            return 0;
+        }
+        ck_key_free(*out);
+        *out = NULL;
+        if (rc < 0)
+            return ck_wrap(e, "account key");
+        /* CK_STORE_CONFLICT: another replica created it first; use theirs */
+    }
+    return ck_fail(e, "%s: account key vanished after a lost create race", key);
+fail:
+    ck_key_free(*out);
+    *out = NULL;
+    return -1;
+}
+
 /* <state>/account.key, created (0600) with account_key_type when absent. */
-static int account_key(const struct ck_config *c, const struct ck_log *log, struct ck_key **out,
-                       struct ck_err *e)
+static int account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                       struct ck_key **out, struct ck_err *e)
 {
     char path[PATH_MAX], *pem = NULL;
     size_t len = 0;
+    if (st)
+        return store_account_key(c, log, st, out, e);
     if (state_path(path, sizeof path, c, "account.key", e) ||
         ck_fs_mkdir_p(c->state_dir, 0700, e))
         return -1;
@@ -62,30 +129,46 @@ fail:
     return -1;
 }
 
-/* <state>/account.json {"url":…,"directory":…}, rewritten only when it changes. */
-static int save_account(const struct ck_config *c, const char *url, struct ck_err *e)
+static char *account_json(const struct ck_config *c, const char *url, struct ck_err *e)
+{
+    char *text = NULL;
+    cJSON *j = cJSON_CreateObject();
+    if (!j || !cJSON_AddStringToObject(j, "url", url) ||
+        !cJSON_AddStringToObject(j, "directory", c->directory_url) ||
+        !(text = cJSON_PrintUnformatted(j)))
+        ck_fail(e, "account.json: out of memory");
+    cJSON_Delete(j);
+    return text;
+}
+
+/* account.json {"url":…,"directory":…} in the store or <state>, rewritten only when it changes. */
+static int save_account(const struct ck_config *c, struct ck_store *st, const char *url,
+                        struct ck_err *e)
 {
     char path[PATH_MAX], *old = NULL, *text = NULL;
     size_t old_len = 0;
-    int rc = -1;
-    cJSON *j = cJSON_CreateObject();
-    if (state_path(path, sizeof path, c, "account.json", e))
-        goto out;
-    if (!j || !cJSON_AddStringToObject(j, "url", url) ||
-        !cJSON_AddStringToObject(j, "directory", c->directory_url) ||
-        !(text = cJSON_PrintUnformatted(j))) {
-        ck_fail(e, "%s: out of memory", path);
-        goto out;
+    int rc = -1, r;
+    if (!(text = account_json(c, url, e)))
+        return -1;
+    if (st) {
+        if (account_prefix(c, path, sizeof path - 16, e))
+            goto out;
+        strcat(path, "/account.json");
+        r = ck_store_get(st, path, MAX_STATE_FILE, &old, &old_len, NULL, 0, e);
+    } else {
+        if (state_path(path, sizeof path, c, "account.json", e))
+            goto out;
+        r = ck_fs_read(path, MAX_STATE_FILE, &old, &old_len, e);
     }
-    int r = ck_fs_read(path, MAX_STATE_FILE, &old, &old_len, e);
     if (r == 0 && old_len == strlen(text) && !memcmp(old, text, old_len))
         rc = 0;
+    else if (st)
+        rc = ck_store_put(st, path, text, strlen(text), e);
     else
         rc = ck_fs_write_atomic(path, text, strlen(text), 0600, e);
 out:
     free(old);
     free(text);
-    cJSON_Delete(j);
     return rc;
 }
 
@@ -128,67 +211,13 @@ static void webroot_cleanup(void *ctx, const char *domain, const char *token,
         ck_warn(w->log, "webroot", "%s: %s", domain, e.msg);
 }
 
-/* ---- the order's result ---- */
-
-struct material {
-    char *cert, *chain, *fullchain, *privkey;
-    size_t cert_len, chain_len, fullchain_len, privkey_len;
-};
-
-static void material_free(struct material *m)
-{
-    free(m->cert);
-    free(m->chain);
-    free(m->fullchain);
-    if (m->privkey)
-        ck_secret_free(m->privkey, m->privkey_len);
-    memset(m, 0, sizeof *m);
-}
-
-/* fullchain → cert (first block) + chain (the rest) + fullchain (both), re-encoded. */
-static int split_chain(const struct ck_acme_cert *got, const struct ck_key *key,
-                       struct material *m, struct ck_err *e)
-{
-    struct ck_der_list l = {0};
-    int rc = -1;
-    if (ck_pem_certs(got->fullchain_pem, got->fullchain_len, "issued certificate", &l, e))
-        return -1;
-    if (l.n < 2) {
-        ck_fail(e, "issued certificate: the CA sent no chain (%zu certificate)", l.n);
-        goto out;
-    }
-    if (ck_pem_append(&m->cert, &m->cert_len, "CERTIFICATE", l.items[0].data, l.items[0].len, e))
-        goto out;
-    for (size_t i = 1; i < l.n; i++)
-        if (ck_pem_append(&m->chain, &m->chain_len, "CERTIFICATE", l.items[i].data,
-                          l.items[i].len, e))
-            goto out;
-    m->fullchain_len = m->cert_len + m->chain_len;
-    if (!(m->fullchain = malloc(m->fullchain_len + 1))) {
-        ck_fail(e, "out of memory");
-        goto out;
-    }
-    memcpy(m->fullchain, m->cert, m->cert_len);
-    memcpy(m->fullchain + m->cert_len, m->chain, m->chain_len + 1);
-    rc = ck_key_to_pem(key, &m->privkey, &m->privkey_len, e);
-out:
-    ck_der_list_free(&l);
-    return rc;
-}
-
 /* Everything SPEC section 4 asks of the volume, checked before anything is published. */
-static int verify(const struct ck_config *c, const struct material *m,
+static int verify(const struct ck_config *c, const struct ck_bundle *b,
                   struct ck_cert_summary *sum, struct ck_err *e)
 {
-    struct ck_cert_want want = {
-        .names = (const char *const *)c->domains,
-        .n_names = c->n_domains,
-        .key_type = c->key_type,
-        .min_valid = (long)c->min_valid,
-        .now = (int64_t)time(NULL),
-    };
-    if (ck_cert_check("issued certificate", m->fullchain, m->fullchain_len, m->privkey,
-                      m->privkey_len, &want, sum, e))
+    struct ck_cert_want want = ck_cmd_want(c);
+    if (ck_cert_check("issued certificate", b->fullchain, b->fullchain_len, b->privkey,
+                      b->privkey_len, &want, sum, e))
         return -1;
     return 0;
 }
@@ -219,7 +248,6 @@ struct issue {
     struct webroot webroot;
     struct ck_acme_solver solver;
     struct ck_acme_cert got;
-    struct material m;
 };
 
 static int start_solver(const struct ck_config *c, const struct ck_log *log, struct issue *s,
@@ -243,11 +271,12 @@ static int start_solver(const struct ck_config *c, const struct ck_log *log, str
     return 0;
 }
 
-static int issue(const struct ck_config *c, const struct ck_log *log, struct issue *s,
+static int order(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                 struct issue *s, struct ck_bundle *out, struct ck_cert_summary *sum,
                  struct ck_err *e)
 {
     struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION};
-    if (ck_http_new(&ho, &s->http, e) || account_key(c, log, &s->account, e))
+    if (ck_http_new(&ho, &s->http, e) || account_key(c, log, st, &s->account, e))
         return -1;
     if (ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
@@ -257,7 +286,7 @@ static int issue(const struct ck_config *c, const struct ck_log *log, struct iss
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log};
     if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
         ck_acme_account(s->acme, s->account, c->email, c->agree_tos, e) ||
-        save_account(c, ck_acme_account_url(s->acme), e))
+        save_account(c, st, ck_acme_account_url(s->acme), e))
         return -1;
     struct ck_acme_order_req req = {
         .names = (const char *const *)c->domains,
@@ -272,34 +301,66 @@ static int issue(const struct ck_config *c, const struct ck_log *log, struct iss
     /* The responder is no longer needed; free the port before the disk work. */
     ck_http01_stop(s->http01);
     s->http01 = NULL;
-    struct ck_cert_summary sum;
-    if (split_chain(&s->got, s->cert_key, &s->m, e) || verify(c, &s->m, &sum, e))
+    char *key_pem = NULL;
+    size_t key_len = 0;
+    if (ck_key_to_pem(s->cert_key, &key_pem, &key_len, e))
         return -1;
-    struct ck_cert_files f = {
-        .fullchain = s->m.fullchain, .fullchain_len = s->m.fullchain_len,
-        .cert = s->m.cert, .cert_len = s->m.cert_len,
-        .chain = s->m.chain, .chain_len = s->m.chain_len,
-        .privkey = s->m.privkey, .privkey_len = s->m.privkey_len,
-    };
-    if (ck_certdir_publish(c->out_dir, c->cert_name, &f, e))
-        return -1;
-    log_issued(c, log, &sum);
-    return 0;
+    int rc = ck_bundle_from_fullchain(s->got.fullchain_pem, s->got.fullchain_len, key_pem,
+                                      key_len, out, e);
+    ck_secret_free(key_pem, key_len);
+    if (rc)
+        return ck_wrap(e, "issued certificate");
+    return verify(c, out, sum, e);
 }
 
-int ck_cmd_issue(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
+int ck_cmd_obtain(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                  struct ck_bundle *out, struct ck_cert_summary *sum, struct ck_err *e)
 {
     struct issue s;
     memset(&s, 0, sizeof s);
-    if (ck_config_validate_for(c, "issue", e))
-        return -1;
-    int rc = issue(c, log, &s, e);
+    memset(out, 0, sizeof *out);
+    int rc = order(c, log, st, &s, out, sum, e);
+    if (rc)
+        ck_bundle_free(out);
     ck_http01_stop(s.http01);
-    material_free(&s.m);
     ck_acme_cert_free(&s.got);
     ck_acme_free(s.acme);
     ck_key_free(s.cert_key);
     ck_key_free(s.account);
     ck_http_free(s.http);
+    return rc;
+}
+
+int ck_cmd_save(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                const struct ck_bundle *b, const struct ck_cert_summary *sum, struct ck_err *e)
+{
+    if (st) {
+        struct ck_bundle_record r;
+        if (ck_bundle_record_make(b, sum, (const char *const *)c->domains, c->n_domains,
+                                  (int64_t)time(NULL), &r, e))
+            return -1;
+        int rc = ck_bundle_store_put(st, c->cert_name, b, &r, e);
+        ck_bundle_record_free(&r);
+        if (rc)
+            return ck_wrap(e, "writing the certificate to %s", ck_store_name(st));
+    }
+    if (ck_bundle_publish(c->out_dir, c->cert_name, b, e))
+        return -1;
+    log_issued(c, log, sum);
+    return 0;
+}
+
+int ck_cmd_issue(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
+{
+    struct ck_cmd_store st;
+    struct ck_bundle b;
+    struct ck_cert_summary sum;
+    if (ck_config_validate_for(c, "issue", e) || ck_cmd_store_open(c, &st, e))
+        return -1;
+    int rc = ck_cmd_obtain(c, log, st.store, &b, &sum, e);
+    if (!rc)
+        rc = ck_cmd_save(c, log, st.store, &b, &sum, e);
+    ck_bundle_free(&b);
+    ck_cmd_store_close(&st);
     return rc;
 }

@@ -1,0 +1,59 @@
+/* What several commands share: the configured store, the usability wish. */
+#include <string.h>
+#include <time.h>
+
+#include "../../lib/http/http.h"
+#include "../../lib/store/store.h"
+#include "cmd.h"
+
+extern char **environ;
+
+struct ck_cert_want ck_cmd_want(const struct ck_config *c)
+{
+    struct ck_cert_want w = {
+        .names = (const char *const *)c->domains,
+        .n_names = c->n_domains,
+        .key_type = c->key_type,
+        .min_valid = (long)c->min_valid,
+        .now = (int64_t)time(NULL),
+    };
+    return w;
+}
+
+int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struct ck_err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (c->store_dir)
+        return ck_store_open_dir(c->store_dir, &out->store, e);
+    if (!c->s3.bucket)
+        return 0;
+    struct ck_s3_creds creds = {0};
+    if (ck_s3_creds_load(&creds, environ, c->s3.access_key_file, c->s3.secret_key_file,
+                         c->s3.session_token_file, e))
+        return -1;
+    /* Short timeouts: a store that is down must not hold the app's start for long. */
+    struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION,
+                              .connect_timeout_ms = 3000, .timeout_ms = 15000};
+    struct ck_store_s3 o = {
+        .endpoint = c->s3.endpoint,
+        .bucket = c->s3.bucket,
+        .prefix = c->s3.prefix,
+        .region = c->s3.region,
+        .path_style = c->s3.path_style,
+        .creds = &creds,
+    };
+    int rc = ck_http_new(&ho, &out->http, e);
+    if (!rc)
+        rc = ck_store_open_s3(&o, out->http, &out->store, e);
+    ck_s3_creds_free(&creds);
+    if (rc)
+        ck_cmd_store_close(out);
+    return rc;
+}
+
+void ck_cmd_store_close(struct ck_cmd_store *s)
+{
+    ck_store_close(s->store);
+    ck_http_free(s->http);
+    memset(s, 0, sizeof *s);
+}

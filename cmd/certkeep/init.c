@@ -1,0 +1,330 @@
+/* certkeep init: the volume, else the store, else issue (one issuer across
+ * replicas, under a lease in the store). Exit 0 only when the volume then
+ * holds a usable certificate. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../lib/store/store.h"
+#include "cmd.h"
+
+#define STORE_TRIES 3       /* reads of an unreachable store when the volume has nothing */
+#define LEASE_TTL_S 600     /* longer than an issuance (ACME polls give up after 300 s) */
+#define LEASE_MARGIN_S 30   /* waiting past the holder's expiry before taking over */
+
+/* One place a certificate may come from, and the verdict on it. */
+struct source {
+    int present;            /* something was read */
+    int usable;
+    struct ck_bundle b;
+    struct ck_cert_summary sum;
+    char why[512];          /* reason when not usable */
+};
+
+static void source_free(struct source *s)
+{
+    ck_bundle_free(&s->b);
+    memset(s, 0, sizeof *s);
+}
+
+static void judge(const struct ck_config *c, const char *where, struct source *s)
+{
+    struct ck_err e;
+    struct ck_cert_want w = ck_cmd_want(c);
+    ck_err_clear(&e);
+    s->present = 1;
+    /* the certificate's own verdict first: its reasons are the specific ones */
+    if (ck_cert_check(where, s->b.fullchain, s->b.fullchain_len, s->b.privkey, s->b.privkey_len,
+                      &w, &s->sum, &e) == 0 &&
+        ck_bundle_consistent(&s->b, where, &e) == 0) {
+        s->usable = 1;
+        return;
+    }
+    snprintf(s->why, sizeof s->why, "%s", e.msg);
+}
+
+static void read_volume(const struct ck_config *c, struct source *s)
+{
+    struct ck_err e;
+    ck_err_clear(&e);
+    memset(s, 0, sizeof *s);
+    int rc = ck_bundle_read_volume(c->out_dir, c->cert_name, &s->b, &e);
+    if (rc == CK_BUNDLE_ABSENT) {
+        snprintf(s->why, sizeof s->why, "volume: nothing at %s/%s", c->out_dir, c->cert_name);
+        return;
+    }
+    if (rc) {
+        s->present = 1;
+        snprintf(s->why, sizeof s->why, "%s", e.msg);
+        return;
+    }
+    judge(c, "volume", s);
+}
+
+/* 0 with s judged (or empty), -1 when the store could not be read (e). */
+static int read_store_once(const struct ck_config *c, struct ck_store *st, struct source *s,
+                           struct ck_err *e)
+{
+    memset(s, 0, sizeof *s);
+    int rc = ck_bundle_store_get(st, c->cert_name, &s->b, NULL, e);
+    if (rc < 0)
+        return -1;
+    if (rc == CK_BUNDLE_ABSENT) {
+        snprintf(s->why, sizeof s->why, "store: no certificate %s in %s", c->cert_name,
+                 ck_store_name(st));
+        return 0;
+    }
+    if (rc == CK_BUNDLE_BROKEN) {
+        s->present = 1;
+        snprintf(s->why, sizeof s->why, "%s", e->msg);
+        return 0;
+    }
+    judge(c, "store", s);
+    return 0;
+}
+
+/* Bounded retries (1 s, 2 s, ...) when the store does not answer. */
+static int read_store(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                      int tries, struct source *s, struct ck_err *e)
+{
+    for (int i = 0; i < tries; i++) {
+        if (read_store_once(c, st, s, e) == 0)
+            return 0;
+        if (i + 1 < tries) {
+            ck_warn(log, "store.retry", "%s (try %d of %d; again in %d s)", e->msg, i + 1, tries,
+                    1 << i);
+            sleep(1u << i);
+        }
+    }
+    if (tries > 1)
+        ck_wrap(e, "store unreachable after %d tries", tries);
+    return -1;
+}
+
+/* Reads the volume back: the only proof that the app gets a usable pair. */
+static int volume_usable(const struct ck_config *c, struct ck_err *e)
+{
+    struct source v;
+    read_volume(c, &v);
+    int ok = v.usable;
+    if (!ok)
+        ck_fail(e, "after writing: %s", v.why);
+    source_free(&v);
+    return ok ? 0 : -1;
+}
+
+static int publish(const struct ck_config *c, const struct ck_bundle *b, struct ck_err *e)
+{
+    if (ck_bundle_publish(c->out_dir, c->cert_name, b, e))
+        return -1;
+    return volume_usable(c, e);
+}
+
+static void describe(const struct source *s, char *out, size_t cap)
+{
+    char when[32];
+    ck_time_format(s->sum.not_after, when);
+    snprintf(out, cap, "serial %s, notAfter %s", s->sum.serial_hex, when);
+}
+
+/* Records a failed issuance in state.json (best effort: `run` backs off from it). */
+static void note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                         const struct ck_err *failure)
+{
+    struct ck_bundle_state s;
+    struct ck_err e;
+    if (!st)
+        return;
+    if (ck_bundle_state_get(st, c->cert_name, &s, &e) < 0)
+        return;
+    s.failures++;
+    s.last_failure = (int64_t)time(NULL);
+    snprintf(s.last_error, sizeof s.last_error, "%s", failure->msg);
+    if (ck_bundle_state_put(st, c->cert_name, &s, &e))
+        ck_warn(log, "state", "%s", e.msg);
+}
+
+static void clear_failures(const struct ck_config *c, struct ck_store *st)
+{
+    struct ck_bundle_state s;
+    struct ck_err e;
+    if (st && ck_bundle_state_get(st, c->cert_name, &s, &e) == 0 && s.failures) {
+        memset(&s, 0, sizeof s);
+        ck_bundle_state_put(st, c->cert_name, &s, &e);
+    }
+}
+
+/* Obtains and writes (store first when st is set). */
+static int issue_now(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                     const char *refused, struct ck_err *e)
+{
+    struct ck_bundle b;
+    struct ck_cert_summary sum;
+    ck_info(log, "init.issue", "issuing: nothing usable (%s)", refused);
+    int rc = ck_cmd_obtain(c, log, st, &b, &sum, e);
+    if (!rc)
+        rc = ck_cmd_save(c, log, st, &b, &sum, e);
+    ck_bundle_free(&b);
+    if (rc) {
+        note_failure(c, log, st, e);
+        return -1;
+    }
+    clear_failures(c, st);
+    return volume_usable(c, e);
+}
+
+static void make_owner(char *out, size_t cap)
+{
+    char host[64] = "";
+    unsigned char r[4] = {0};
+    struct ck_err e;
+    if (gethostname(host, sizeof host - 1) || !host[0])
+        snprintf(host, sizeof host, "unknown");
+    for (char *p = host; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '_';
+    ck_random(r, sizeof r, &e);
+    snprintf(out, cap, "%s/%ld/%02x%02x%02x%02x", host, (long)getpid(), r[0], r[1], r[2], r[3]);
+}
+
+/* Restores from the store when it now holds a usable certificate: 1 done, 0 not there, -1 error. */
+static int restore_if_there(const struct ck_config *c, const struct ck_log *log,
+                            struct ck_store *st, const char *why, struct ck_err *e)
+{
+    struct source s;
+    struct ck_err ignored;
+    if (read_store_once(c, st, &s, &ignored) || !s.usable) {
+        source_free(&s);
+        return 0;
+    }
+    int rc = publish(c, &s.b, e);
+    if (!rc) {
+        char d[160];
+        describe(&s, d, sizeof d);
+        ck_info(log, "init.store", "restored from %s: %s (%s)", ck_store_name(st), d, why);
+    }
+    source_free(&s);
+    return rc ? -1 : 1;
+}
+
+/* Neither source usable: one replica issues under the lease, the others wait
+ * for its certificate. */
+static int issue_under_lease(const struct ck_config *c, const struct ck_log *log,
+                             struct ck_store *st, const char *refused, struct ck_err *e)
+{
+    char owner[128];
+    struct ck_lease *lease = NULL;
+    struct ck_lease_holder holder;
+    time_t deadline = time(NULL) + LEASE_TTL_S + LEASE_MARGIN_S;
+    int said = 0;
+    make_owner(owner, sizeof owner);
+    for (;;) {
+        int rc = ck_lease_acquire(st, c->cert_name, owner, LEASE_TTL_S, &lease, &holder, e);
+        if (rc < 0)
+            return ck_wrap(e, "taking the issuer lease");
+        if (rc == 0)
+            break;
+        if (!said++)
+            ck_info(log, "init.wait", "%s; waiting for its certificate", e->msg);
+        if (holder.expires + LEASE_MARGIN_S < (long long)deadline)
+            deadline = (time_t)(holder.expires + LEASE_MARGIN_S);
+        if (time(NULL) > deadline)
+            return ck_fail(e, "no certificate from the lease holder %s before %lld", holder.owner,
+                           holder.expires);
+        sleep(1);
+        rc = restore_if_there(c, log, st, "written by another replica while we waited", e);
+        if (rc)
+            return rc < 0 ? -1 : 0;
+    }
+    /* Someone may have finished between our read and the lease. */
+    int rc = restore_if_there(c, log, st, "written by another replica before we took the lease", e);
+    if (rc == 0)
+        rc = issue_now(c, log, st, refused, e);
+    else
+        rc = rc < 0 ? -1 : 0;
+    struct ck_err re;
+    if (ck_lease_release(lease, &re))
+        ck_warn(log, "lease", "releasing: %s", re.msg);
+    return rc;
+}
+
+static int init(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                struct ck_err *e)
+{
+    struct source vol, sto;
+    char refused[1100], d[160];
+    int rc = -1;
+    memset(&sto, 0, sizeof sto);
+    read_volume(c, &vol);
+    if (!st) {
+        if (vol.usable) {
+            describe(&vol, d, sizeof d);
+            ck_info(log, "init.volume", "using the volume: %s (no store configured)", d);
+            rc = 0;
+        } else {
+            rc = issue_now(c, log, NULL, vol.why, e);
+        }
+        goto out;
+    }
+    if (read_store(c, log, st, vol.usable ? 1 : STORE_TRIES, &sto, e)) {
+        if (vol.usable) {
+            describe(&vol, d, sizeof d);
+            ck_warn(log, "init.volume", "using the volume: %s (%s)", d, e->msg);
+            rc = 0;
+        } else if (c->store_required) {
+            ck_wrap(e, "no usable certificate (%s), and the store is required", vol.why);
+        } else {
+            ck_warn(log, "init.nostore", "%s; store.required is false: issuing without the "
+                    "store, the certificate goes to the volume only", e->msg);
+            rc = issue_now(c, log, NULL, vol.why, e);
+        }
+        goto out;
+    }
+    if (vol.usable && sto.usable && sto.sum.not_after > vol.sum.not_after) {
+        if ((rc = publish(c, &sto.b, e)) == 0) {
+            describe(&sto, d, sizeof d);
+            ck_info(log, "init.store", "restored from %s: %s (newer than the volume's)",
+                    ck_store_name(st), d);
+        }
+    } else if (vol.usable) {
+        describe(&vol, d, sizeof d);
+        ck_info(log, "init.volume", "using the volume: %s (%s)", d,
+                sto.usable ? "the store's is not newer" : sto.why);
+        rc = 0;
+        if (!sto.present) { /* seed an empty store so other replicas need not issue */
+            struct ck_bundle_record r;
+            struct ck_err se;
+            if (ck_bundle_record_make(&vol.b, &vol.sum, (const char *const *)c->domains,
+                                      c->n_domains, vol.sum.not_before, &r, &se) == 0 &&
+                ck_bundle_store_put(st, c->cert_name, &vol.b, &r, &se) == 0)
+                ck_info(log, "init.seed", "copied the volume's certificate to %s",
+                        ck_store_name(st));
+            else
+                ck_warn(log, "init.seed", "%s", se.msg);
+            ck_bundle_record_free(&r);
+        }
+    } else if (sto.usable) {
+        if ((rc = publish(c, &sto.b, e)) == 0) {
+            describe(&sto, d, sizeof d);
+            ck_info(log, "init.store", "restored from %s: %s (%s)", ck_store_name(st), d, vol.why);
+        }
+    } else {
+        snprintf(refused, sizeof refused, "%s; %s", vol.why, sto.why);
+        rc = issue_under_lease(c, log, st, refused, e);
+    }
+out:
+    source_free(&vol);
+    source_free(&sto);
+    return rc;
+}
+
+int ck_cmd_init(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
+{
+    struct ck_cmd_store st;
+    if (ck_config_validate_for(c, "init", e) || ck_cmd_store_open(c, &st, e))
+        return -1;
+    int rc = init(c, log, st.store, e);
+    ck_cmd_store_close(&st);
+    return rc;
+}
