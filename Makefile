@@ -6,7 +6,7 @@ GLIBC_DEPS := build/deps/glibc
 WARN    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
            -Wshadow -Wformat=2 -Wno-format-nonliteral
 DEFS    := -DCK_VERSION=\"$(VERSION)\"
-CFLAGS  ?= -O2
+CFLAGS  ?= -Os  # size over speed: the heavy lifting is in BearSSL
 LIBS    := -lcurl -lbearssl -lcjson -lyaml -lpthread
 
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
