@@ -1,0 +1,53 @@
+/* Telling the app that its certificate files changed (SPEC section 7): a signal
+ * to processes found by name in /proc or to the pid in a pidfile, a command to
+ * exec, a POST to a URL; any combination. The caller decides when (only after
+ * the files are fully switched, only when they changed); this only tells. */
+#ifndef CK_RELOAD_H
+#define CK_RELOAD_H
+
+#include "../config/config.h"
+#include "../err/err.h"
+#include "../http/http.h"
+#include "../log/log.h"
+
+#define CK_RELOAD_TIMEOUT_MS 60000L
+
+/* Every pointer is borrowed; NULL means "not this way". */
+struct ck_reload_target {
+    int signal;               /* 0: SIGHUP */
+    const char *process;      /* name: /proc/<pid>/comm, else basename of argv[0] */
+    const char *pidfile;
+    const char *command;      /* split on blanks, no shell; CERTKEEP_CERT_DIR set */
+    const char *url;          /* POST, empty body; 2xx is success */
+    long timeout_ms;          /* command: killed after this; 0: CK_RELOAD_TIMEOUT_MS */
+    struct ck_http *http;     /* for url; NULL: a temporary one per call */
+    const char *proc_root;    /* NULL: "/proc" (tests point elsewhere) */
+    char cert_dir[1024];      /* value of CERTKEEP_CERT_DIR; "" leaves it unset */
+};
+
+/* Fills t from the config (reload.* keys, out/cert_name for the cert dir). */
+void ck_reload_from_config(struct ck_reload_target *t, const struct ck_config *c);
+/* 1 when at least one way is configured. */
+int ck_reload_configured(const struct ck_reload_target *t);
+
+/* Does every configured way, logging one line each (event "reload" or
+ * "reload.failed"). When several fail, e holds the first failure and the others
+ * are logged; returns -1 when any failed, 0 when all worked (or none is set). */
+int ck_reload(const struct ck_reload_target *t, const struct ck_log *log, struct ck_err *e);
+
+/* Signals every process named `name` whose parent is not also named `name`
+ * (nginx's master, not its workers), never this process; *n_signalled gets the
+ * count. None found is -1 naming the process. proc_root NULL: "/proc". */
+int ck_reload_signal_name(const char *proc_root, const char *name, int sig, int *n_signalled,
+                          struct ck_err *e);
+/* Signals the pid in `pidfile`: decimal, optional trailing newline, > 1, alive. */
+int ck_reload_signal_pidfile(const char *pidfile, int sig, int *pid_out, struct ck_err *e);
+/* Runs `command` (absolute path or a name looked up in PATH, then arguments,
+ * split on blanks, at most 32 words, no quoting), stdout/stderr inherited, in its
+ * own process group; the group is killed after timeout_ms (0: default). Exit 0
+ * is success. cert_dir NULL or "": CERTKEEP_CERT_DIR left as it is. */
+int ck_reload_exec(const char *command, const char *cert_dir, long timeout_ms, struct ck_err *e);
+/* POSTs an empty body to url; 2xx is success. h NULL: a temporary handle. */
+int ck_reload_post(struct ck_http *h, const char *url, struct ck_err *e);
+
+#endif
