@@ -62,12 +62,27 @@ static void read_volume(const struct ck_config *c, struct source *s)
     judge(c, "volume", s);
 }
 
-/* 0 with s judged (or empty), -1 when the store could not be read (e). */
-static int read_store_once(const struct ck_config *c, struct ck_store *st, struct source *s,
-                           struct ck_err *e)
+/* 0 with s judged (or empty), -1 when the store could not be read (e). With
+ * newer_than set, the store's certificate is fetched only when its record's
+ * notAfter is later (one small GET when the volume is current). */
+static int read_store_once(const struct ck_config *c, struct ck_store *st, int64_t newer_than,
+                           struct source *s, struct ck_err *e)
 {
     memset(s, 0, sizeof *s);
-    int rc = ck_bundle_store_get(st, c->cert_name, &s->b, NULL, e);
+    int rc = 0;
+    if (newer_than) {
+        struct ck_bundle_record r;
+        rc = ck_bundle_store_record(st, c->cert_name, &r, e);
+        if (rc == 0 && r.not_after <= newer_than) {
+            s->present = 1;
+            snprintf(s->why, sizeof s->why, "store: serial %s is not newer", r.serial);
+        }
+        ck_bundle_record_free(&r);
+        if (rc == 0 && s->present)
+            return 0;
+    }
+    if (rc == 0)
+        rc = ck_bundle_store_get(st, c->cert_name, &s->b, NULL, e);
     if (rc < 0)
         return -1;
     if (rc == CK_BUNDLE_ABSENT) {
@@ -86,10 +101,10 @@ static int read_store_once(const struct ck_config *c, struct ck_store *st, struc
 
 /* Bounded retries (1 s, 2 s, ...) when the store does not answer. */
 static int read_store(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                      int tries, struct source *s, struct ck_err *e)
+                      int tries, int64_t newer_than, struct source *s, struct ck_err *e)
 {
     for (int i = 0; i < tries; i++) {
-        if (read_store_once(c, st, s, e) == 0)
+        if (read_store_once(c, st, newer_than, s, e) == 0)
             return 0;
         if (i + 1 < tries) {
             ck_warn(log, "store.retry", "%s (try %d of %d; again in %d s)", e->msg, i + 1, tries,
@@ -194,7 +209,7 @@ static int restore_if_there(const struct ck_config *c, const struct ck_log *log,
 {
     struct source s;
     struct ck_err ignored;
-    if (read_store_once(c, st, &s, &ignored) || !s.usable) {
+    if (read_store_once(c, st, 0, &s, &ignored) || !s.usable) {
         source_free(&s);
         return 0;
     }
@@ -267,7 +282,8 @@ static int init(const struct ck_config *c, const struct ck_log *log, struct ck_s
         }
         goto out;
     }
-    if (read_store(c, log, st, vol.usable ? 1 : STORE_TRIES, &sto, e)) {
+    if (read_store(c, log, st, vol.usable ? 1 : STORE_TRIES, vol.usable ? vol.sum.not_after : 0,
+                   &sto, e)) {
         if (vol.usable) {
             describe(&vol, d, sizeof d);
             ck_warn(log, "init.volume", "using the volume: %s (%s)", d, e->msg);
@@ -290,7 +306,7 @@ static int init(const struct ck_config *c, const struct ck_log *log, struct ck_s
     } else if (vol.usable) {
         describe(&vol, d, sizeof d);
         ck_info(log, "init.volume", "using the volume: %s (%s)", d,
-                sto.usable ? "the store's is not newer" : sto.why);
+                sto.usable ? "store: not newer" : sto.why);
         rc = 0;
         if (!sto.present) { /* seed an empty store so other replicas need not issue */
             struct ck_bundle_record r;

@@ -349,13 +349,12 @@ static int key_of(char *out, size_t cap, const char *name, const char *serial, c
     return 0;
 }
 
-/* One attempt. Same codes as ck_bundle_store_get; *mismatch set on a hash mismatch. */
-static int store_get_once(struct ck_store *s, const char *name, struct ck_bundle *b,
-                          struct ck_bundle_record *r, int *mismatch, struct ck_err *e)
+int ck_bundle_store_record(struct ck_store *s, const char *name, struct ck_bundle_record *r,
+                           struct ck_err *e)
 {
     char key[CK_STORE_KEY_MAX + 1], *text = NULL;
     size_t len = 0;
-    *mismatch = 0;
+    memset(r, 0, sizeof *r);
     if (key_of(key, sizeof key, name, NULL, "current.json", e))
         return -1;
     int rc = ck_store_get(s, key, CK_BUNDLE_JSON_MAX, &text, &len, NULL, 0, e);
@@ -365,8 +364,18 @@ static int store_get_once(struct ck_store *s, const char *name, struct ck_bundle
         return -1;
     rc = ck_bundle_record_parse(text, len, "store: current.json", r, e);
     free(text);
+    return rc ? CK_BUNDLE_BROKEN : 0;
+}
+
+/* One attempt. Same codes as ck_bundle_store_get; *mismatch set on a hash mismatch. */
+static int store_get_once(struct ck_store *s, const char *name, struct ck_bundle *b,
+                          struct ck_bundle_record *r, int *mismatch, struct ck_err *e)
+{
+    char key[CK_STORE_KEY_MAX + 1];
+    *mismatch = 0;
+    int rc = ck_bundle_store_record(s, name, r, e);
     if (rc)
-        return CK_BUNDLE_BROKEN;
+        return rc;
     for (int i = 0; i < 4; i++) {
         size_t *l;
         char **data = slot(b, i, &l);

@@ -77,6 +77,9 @@ int ck_bundle_publish(const char *out_dir, const char *name, const struct ck_bun
  * (e->kind from lib/store: CK_E_NETWORK, CK_E_AUTH, ...). */
 int ck_bundle_store_get(struct ck_store *s, const char *name, struct ck_bundle *b,
                         struct ck_bundle_record *r, struct ck_err *e);
+/* current.json alone (cheap: is the store's newer than what we hold?); same codes. */
+int ck_bundle_store_record(struct ck_store *s, const char *name, struct ck_bundle_record *r,
+                           struct ck_err *e);
 /* Writes the four objects, then current.json. */
 int ck_bundle_store_put(struct ck_store *s, const char *name, const struct ck_bundle *b,
                         const struct ck_bundle_record *r, struct ck_err *e);

@@ -35,7 +35,8 @@ ck() { ( ckx "$@" ); }
 # Same, but exec'd: run in the background, $! is certkeep itself (for kill -9).
 ckx() {
     local cmd=$1 log=$CK_TMP/$2.log vol=$3 prefix=$4; shift 4
-    exec "$CK_BIN" "$cmd" --domain "$NAME" --email e2e@example.com --agree-tos \
+    # --profile default: 90-day certificates, so a later issuance has the later notAfter
+    exec "$CK_BIN" "$cmd" --domain "$NAME" --email e2e@example.com --agree-tos --profile default \
         --directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA_BUNDLE" \
         --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" --state "$CK_TMP/state" --out "$vol" \
         --s3-endpoint "$S3_ENDPOINT" --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix "$prefix" \
@@ -176,8 +177,7 @@ CASES="truncated garbage otherkey expired missingname wrongkeytype emptyfile dir
 
 # The throwaway "good" case is usable on its own (so each case fails for its own reason).
 rm -rf "$CK_TMP/vb"; mkdir -p "$CK_TMP/vb"; cp -r "$BAD/good" "$CK_TMP/vb/$NAME"
-check "init: crafted good material is usable" ck init bgood "$CK_TMP/vb" p1
-check_match "init: crafted good material kept" "using the volume" "$(logof bgood)"
+check "init: crafted good material is usable (status exits 0)" ck status bgood "$CK_TMP/vb" p1
 
 for c in $CASES; do
     rm -rf "$CK_TMP/vb"; mkdir -p "$CK_TMP/vb"; cp -r "$BAD/$c" "$CK_TMP/vb/$NAME"
@@ -229,6 +229,27 @@ for c in $CASES; do
     check_eq "init: store $c: store now holds the new one" "$(serial "$CK_TMP/vs/$NAME" | tr A-F a-f | sed 's/^0*//')" \
         "$(s3_py "import json; print(json.loads(s3.get_object(Bucket=bucket, Key='bad-$c/certs/$NAME/current.json')['Body'].read())['serial'].lstrip('0'))" 2>/dev/null)"
 done
+
+# ---- 4b. issue writes the store first; a newer certificate in the store wins ---------------
+echo "-- issue, then a newer certificate in the store"
+check "issue: with a store, exits 0" ck issue iss "$CK_TMP/vi" p1
+NEWER=$(serial "$CK_TMP/vi/$NAME")
+check_eq "issue: the store holds the new certificate" "$(echo "$NEWER" | tr A-F a-f | sed 's/^0*//')" \
+    "$(s3_py "import json; print(json.loads(s3.get_object(Bucket=bucket, Key='p1/certs/$NAME/current.json')['Body'].read())['serial'].lstrip('0'))" 2>/dev/null)"
+before=$(issued)
+check "init: newer in the store, exits 0" ck init newer "$CK_TMP/v1" p1
+check_match "init: newer in the store wins" "restored from s3 .*newer than the volume" "$(logof newer)"
+check_eq "init: the volume now holds the newer certificate" "$NEWER" "$(serial "$CK_TMP/v1/$NAME")"
+check_eq "init: newer in the store, no issuance" 0 $(($(issued) - before))
+
+# ---- 4c. a failed issuance is recorded and shown by status -------------------------------
+echo "-- a failed issuance"
+if ck init ifail "$CK_TMP/vf" pfail --directory "https://localhost:1/dir"; then
+    fail "init: failed issuance exits 1" "exit 0"; else pass "init: failed issuance exits 1"; fi
+check_match "init: failed issuance, one clear line" "^certkeep: .*localhost:1" "$(grep '^certkeep:' "$CK_TMP/ifail.log")"
+ck status sfail "$CK_TMP/vf" pfail
+check_eq "status: empty volume exits 1" 1 "$?"
+check_match "status: shows the last failure" "last failure: 20.*\(1 in a row\): .*localhost:1" "$(logof sfail)"
 
 # ---- 5. kill -9 while writing: the old complete pair or the new complete pair ---------------
 echo "-- kill -9 while writing"
