@@ -48,10 +48,10 @@ int ck_bundle_from_fullchain(const char *fullchain, size_t fullchain_len, const 
     struct ck_der_list l = {0};
     int rc = -1;
     memset(b, 0, sizeof *b);
-    if (ck_pem_certs(fullchain, fullchain_len, "fullchain", &l, e))
+    if (ck_pem_certs(fullchain, fullchain_len, "fullchain.pem", &l, e))
         return -1;
     if (l.n < 2) {
-        ck_fail(e, "fullchain: no chain after the certificate (%zu certificate)", l.n);
+        ck_fail(e, "fullchain.pem: no chain after the certificate (%zu certificate)", l.n);
         goto out;
     }
     if (ck_pem_append(&b->cert, &b->cert_len, "CERTIFICATE", l.items[0].data, l.items[0].len, e))
@@ -376,30 +376,53 @@ static int store_get_once(struct ck_store *s, const char *name, struct ck_bundle
     int rc = ck_bundle_store_record(s, name, r, e);
     if (rc)
         return rc;
-    for (int i = 0; i < 4; i++) {
-        size_t *l;
-        char **data = slot(b, i, &l);
-        if (key_of(key, sizeof key, name, r->serial, FILES[i], e))
-            return -1;
-        rc = ck_store_get(s, key, CK_BUNDLE_FILE_MAX, data, l, NULL, 0, e);
+    /* fullchain and privkey only: the hashes cover them, cert and chain follow from fullchain */
+    char *full = NULL, *priv = NULL;
+    size_t full_len = 0, priv_len = 0;
+    char **data[2] = {&full, &priv};
+    size_t *lens[2] = {&full_len, &priv_len};
+    const char *files[2] = {"fullchain.pem", "privkey.pem"};
+    for (int i = 0; i < 2; i++) {
+        if (key_of(key, sizeof key, name, r->serial, files[i], e))
+            goto fail;
+        rc = ck_store_get(s, key, CK_BUNDLE_FILE_MAX, data[i], lens[i], NULL, 0, e);
         if (rc == CK_STORE_NOTFOUND) {
             *mismatch = 1; /* a writer may have replaced the version meanwhile */
             ck_fail(e, "store: %s is missing", key);
-            return CK_BUNDLE_BROKEN;
+            rc = CK_BUNDLE_BROKEN;
+            goto out;
         }
         if (rc)
-            return -1;
+            goto fail;
     }
     char fh[65], ph[65];
-    ck_bundle_sha256_hex(b->fullchain, b->fullchain_len, fh);
-    ck_bundle_sha256_hex(b->privkey, b->privkey_len, ph);
+    ck_bundle_sha256_hex(full, full_len, fh);
+    ck_bundle_sha256_hex(priv, priv_len, ph);
     if (strcmp(fh, r->fullchain_sha256) || strcmp(ph, r->privkey_sha256)) {
         *mismatch = 1;
         ck_fail(e, "store: certs/%s/%s does not match the hashes of current.json", name,
                 r->serial);
-        return CK_BUNDLE_BROKEN;
+        rc = CK_BUNDLE_BROKEN;
+        goto out;
     }
-    return 0;
+    if (priv_len == 0) {
+        ck_fail(e, "store: privkey.pem is empty");
+        rc = CK_BUNDLE_BROKEN;
+        goto out;
+    }
+    rc = 0;
+    if (ck_bundle_from_fullchain(full, full_len, priv, priv_len, b, e)) {
+        ck_wrap(e, "store");
+        rc = CK_BUNDLE_BROKEN;
+    }
+    goto out;
+fail:
+    rc = -1;
+out:
+    free(full);
+    if (priv)
+        ck_secret_free(priv, priv_len);
+    return rc;
 }
 
 int ck_bundle_store_get(struct ck_store *s, const char *name, struct ck_bundle *b,

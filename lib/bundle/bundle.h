@@ -70,8 +70,9 @@ int ck_bundle_read_volume(const char *out_dir, const char *name, struct ck_bundl
 int ck_bundle_publish(const char *out_dir, const char *name, const struct ck_bundle *b,
                       struct ck_err *e);
 
-/* Store: reads current.json, then the version it names, checks the hashes (and
- * retries once on a mismatch: a writer may have been switching). 0 read (r
+/* Store: reads current.json, then fullchain and privkey of the version it
+ * names, checks their hashes (retrying once on a mismatch: a writer may have
+ * been switching) and derives cert and chain from the fullchain. 0 read (r
  * filled, may be NULL); CK_BUNDLE_ABSENT when there is no current.json;
  * CK_BUNDLE_BROKEN for bad content; -1 when the store could not be read
  * (e->kind from lib/store: CK_E_NETWORK, CK_E_AUTH, ...). */

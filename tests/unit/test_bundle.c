@@ -221,9 +221,9 @@ static void test_store_round_trip_and_hash_check(void **state)
     ck_bundle_record_free(&gr);
 
     /* current.json naming a version whose objects are missing */
-    assert_int_equal(ck_store_delete(s, "certs/example.com/02/cert.pem", &e), 0);
+    assert_int_equal(ck_store_delete(s, "certs/example.com/02/fullchain.pem", &e), 0);
     assert_int_equal(ck_bundle_store_get(s, "example.com", &got, NULL, &e), CK_BUNDLE_BROKEN);
-    assert_non_null(strstr(e.msg, "cert.pem is missing"));
+    assert_non_null(strstr(e.msg, "fullchain.pem is missing"));
 
     /* garbage current.json */
     assert_int_equal(ck_store_put(s, "certs/example.com/current.json", "{\"x\":", 5, &e), 0);
