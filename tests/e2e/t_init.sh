@@ -281,6 +281,26 @@ check "init: after the kills, init completes" ck init kafter "$CK_TMP/vk" pnew
 check_eq "init: after the kills, the store's certificate" "$Y" "$(serial "$CK_TMP/vk/$NAME")"
 check "init: after the kills, the pair matches" pair_ok "$CK_TMP/vk/$NAME"
 
+# The same during an issuance (each on its own prefix: a killed issuer leaves its lease behind).
+rm -rf "$CK_TMP/vk"; cp -a "$CK_TMP/vk.snap" "$CK_TMP/vk"
+t0=$(date +%s%N); ck init kitime "$CK_TMP/vk" pktime; span=$((($(date +%s%N) - t0) / 1000))
+echo "   an issuance takes ${span} us"
+old=0 new=0 bad=0
+for i in $(seq 1 6); do
+    rm -rf "$CK_TMP/vk"; cp -a "$CK_TMP/vk.snap" "$CK_TMP/vk"
+    delay=$(( span * (4 + i) / 10 + RANDOM % 20000 ))  # the second half: order, download, writes
+    ckx init "ikill$i" "$CK_TMP/vk" "pk$i" &
+    p=$!; BG_PIDS=$p
+    sleep "$(printf '%d.%06d' $((delay / 1000000)) $((delay % 1000000)))"
+    kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; BG_PIDS=""
+    s=$(serial "$CK_TMP/vk/$NAME")
+    if pair_ok "$CK_TMP/vk/$NAME" && [ "$s" = "$X" ]; then old=$((old + 1))
+    elif pair_ok "$CK_TMP/vk/$NAME" && [ -n "$s" ]; then new=$((new + 1))
+    else bad=$((bad + 1)); fi
+done
+echo "   kill -9 during issuance: $old old, $new new, $bad broken"
+check_eq "init: kill -9 during 6 issuances leaves a complete pair" 0 "$bad"
+
 # ---- 6. wrong credentials, then the store down --------------------------------------------
 echo "-- wrong credentials"
 store_trouble() {  # LABEL [VAR=VALUE...]: the environment of every run
