@@ -158,7 +158,7 @@ k = ec.generate_private_key(ec.SECP256R1())
 good = pem_cert(leaf(k, [name], now - datetime.timedelta(hours=1), now + datetime.timedelta(days=30)))
 write("good", good, pem_key(k))  # usable by itself: proves the cases below fail for their reason only
 full = good + pem_cert(ca)
-write("truncated", good, pem_key(k), full[:len(full) // 2])
+write("truncated", good, pem_key(k), full[:len(good) * 2 // 3])  # inside the leaf
 write("garbage", good, pem_key(k), os.urandom(1500))
 write("otherkey", good, pem_key(ec.generate_private_key(ec.SECP256R1())))
 write("expired", pem_cert(leaf(k, [name], now - datetime.timedelta(days=10), now - datetime.timedelta(days=1))), pem_key(k))
@@ -169,7 +169,7 @@ write("emptyfile", good, b"")
 write("directory", good, None)
 EOF
 declare -A WHY=(
-    [truncated]="fullchain.pem" [garbage]="fullchain.pem" [otherkey]="privkey.pem does not match the certificate"
+    [truncated]="fullchain.pem: (malformed|truncated)" [garbage]="fullchain.pem" [otherkey]="privkey.pem does not match the certificate"
     [expired]="expired 20" [missingname]="missing name $NAME" [wrongkeytype]="key type is rsa2048, configured p256"
     [emptyfile]="privkey.pem is empty" [directory]="privkey.pem.*is a directory"
 )
