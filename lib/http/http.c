@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define DEFAULT_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define MAX_BUNDLE_BYTES (16u << 20)  /* Debian's bundle is ~220 KB */
@@ -21,6 +22,8 @@
 
 struct ck_http {
     CURL *curl;
+    char *bundle;                   /* parsed at the first https request, then never again */
+    int anchors_loaded;
     br_x509_trust_anchor *anchors;  /* each anchor's dn.data also holds its key bytes */
     size_t n_anchors;
     br_x509_minimal_context x509;   /* used by one handshake at a time (one easy handle) */
@@ -320,12 +323,15 @@ int ck_http_new(const struct ck_http_opts *o, struct ck_http **out, struct ck_er
     struct ck_http *h = calloc(1, sizeof *h);
     if (h == NULL)
         return ck_fail(e, "http: out of memory");
-    const char *bundle = o->ca_bundle ? o->ca_bundle : DEFAULT_CA_BUNDLE;
-    if (load_anchors(h, bundle, e) != 0)
+    /* A named bundle that cannot be read is a configuration error now, not at the first https request. */
+    if (o->ca_bundle && access(o->ca_bundle, R_OK) != 0) {
+        ck_failk(e, CK_E_IO, "CA bundle %s: %s", o->ca_bundle, strerror(errno));
         goto fail;
+    }
+    h->bundle = strdup(o->ca_bundle ? o->ca_bundle : DEFAULT_CA_BUNDLE);
     h->user_agent = strdup(o->user_agent ? o->user_agent : "certkeep");
     h->curl = curl_easy_init();
-    if (h->user_agent == NULL || h->curl == NULL) {
+    if (h->bundle == NULL || h->user_agent == NULL || h->curl == NULL) {
         ck_fail(e, "http: cannot create a curl handle");
         goto fail;
     }
@@ -345,8 +351,22 @@ void ck_http_free(struct ck_http *h)
     if (h->curl != NULL)
         curl_easy_cleanup(h->curl);
     free_anchors(h->anchors, h->n_anchors);
+    free(h->bundle);
     free(h->user_agent);
     free(h);
+}
+
+/* TLS is needed for an https URL, and may be for any proxy. */
+static int may_need_tls(const char *url)
+{
+    static const char *const proxies[] = {"https_proxy", "HTTPS_PROXY", "http_proxy",
+                                          "all_proxy", "ALL_PROXY"};
+    if (strncasecmp(url, "https://", 8) == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++)
+        if (getenv(proxies[i]) != NULL)
+            return 1;
+    return 0;
 }
 
 typedef int (*header_fn)(const char *v, size_t vlen, void *arg);
@@ -558,6 +578,12 @@ int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_
     curl_easy_reset(h->curl);
     h->errbuf[0] = '\0';
     e->msg[0] = '\0';
+    /* The trust store costs ~12 ms of CPU: only a process that speaks TLS pays it, once. */
+    if (!h->anchors_loaded && may_need_tls(req->url)) {
+        if (load_anchors(h, h->bundle, e) != 0)
+            goto out;
+        h->anchors_loaded = 1;
+    }
     if (set_options(h, req, &x, hdrs, e) != 0)
         goto out;
     CURLcode cr = curl_easy_perform(h->curl);
