@@ -1,6 +1,8 @@
 /* certkeep init: the volume, else the store, else issue (one issuer across
  * replicas, under a lease in the store). Exit 0 only when the volume then
  * holds a usable certificate. */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,8 +12,9 @@
 #include "cmd.h"
 
 #define STORE_TRIES 3       /* reads of an unreachable store when the volume has nothing */
-#define LEASE_TTL_S 600     /* longer than an issuance (ACME polls give up after 300 s) */
-#define LEASE_MARGIN_S 30   /* waiting past the holder's expiry before taking over */
+#define LEASE_TTL_S 120     /* kept alive by a heartbeat every LEASE_BEAT_S while issuing */
+#define LEASE_BEAT_S 30
+#define WAIT_MAX_S 900      /* longest wait for another replica's certificate */
 
 /* One place a certificate may come from, and the verdict on it. */
 struct source {
@@ -223,44 +226,114 @@ static int restore_if_there(const struct ck_config *c, const struct ck_log *log,
     return rc ? -1 : 1;
 }
 
-/* Neither source usable: one replica issues under the lease, the others wait
- * for its certificate. */
-static int issue_under_lease(const struct ck_config *c, const struct ck_log *log,
-                             struct ck_store *st, const char *refused, struct ck_err *e)
+/* Keeps the lease alive while we issue, on a store handle of its own (one
+ * ck_http is not shared between threads), so that the TTL can be short and a
+ * killed issuer blocks the others for little more than a TTL. */
+struct beat {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    struct ck_lease *lease;
+    const struct ck_log *log;
+};
+
+static void *beat_main(void *arg)
 {
-    char owner[128];
-    struct ck_lease *lease = NULL;
-    struct ck_lease_holder holder;
-    time_t deadline = time(NULL) + LEASE_TTL_S + LEASE_MARGIN_S;
-    int said = 0;
-    make_owner(owner, sizeof owner);
-    for (;;) {
-        int rc = ck_lease_acquire(st, c->cert_name, owner, LEASE_TTL_S, &lease, &holder, e);
-        if (rc < 0)
-            return ck_wrap(e, "taking the issuer lease");
-        if (rc == 0)
-            break;
-        if (!said++)
-            ck_info(log, "init.wait", "%s; waiting for its certificate", e->msg);
-        if (holder.expires + LEASE_MARGIN_S < (long long)deadline)
-            deadline = (time_t)(holder.expires + LEASE_MARGIN_S);
-        if (time(NULL) > deadline)
-            return ck_fail(e, "no certificate from the lease holder %s before %lld", holder.owner,
-                           holder.expires);
-        sleep(1);
-        rc = restore_if_there(c, log, st, "written by another replica while we waited", e);
-        if (rc)
-            return rc < 0 ? -1 : 0;
+    struct beat *b = arg;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += LEASE_BEAT_S;
+        if (pthread_cond_timedwait(&b->cv, &b->mu, &until) != ETIMEDOUT || b->stop)
+            continue;
+        pthread_mutex_unlock(&b->mu);
+        struct ck_err e;
+        if (ck_lease_heartbeat(b->lease, &e))
+            ck_warn(b->log, "lease", "heartbeat: %s", e.msg);
+        pthread_mutex_lock(&b->mu);
     }
-    /* Someone may have finished between our read and the lease. */
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Holding the lease: re-check the store (someone may have just finished), else issue. */
+static int issue_holding(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                         struct ck_lease *lease, const char *refused, struct ck_err *e)
+{
+    struct beat b = {.lease = lease, .log = log};
+    pthread_t t;
+    int beating = 0;
+    if (pthread_mutex_init(&b.mu, NULL) == 0) {
+        if (pthread_cond_init(&b.cv, NULL) == 0) {
+            beating = pthread_create(&t, NULL, beat_main, &b) == 0;
+            if (!beating)
+                pthread_cond_destroy(&b.cv);
+        }
+        if (!beating)
+            pthread_mutex_destroy(&b.mu);
+    }
+    if (!beating)
+        ck_warn(log, "lease", "no heartbeat thread; the lease lasts %d s", LEASE_TTL_S);
     int rc = restore_if_there(c, log, st, "written by another replica before we took the lease", e);
     if (rc == 0)
         rc = issue_now(c, log, st, refused, e);
     else
         rc = rc < 0 ? -1 : 0;
+    if (beating) {
+        pthread_mutex_lock(&b.mu);
+        b.stop = 1;
+        pthread_cond_signal(&b.cv);
+        pthread_mutex_unlock(&b.mu);
+        pthread_join(t, NULL);
+        pthread_cond_destroy(&b.cv);
+        pthread_mutex_destroy(&b.mu);
+    }
+    return rc;
+}
+
+/* Neither source usable: one replica issues under the lease, the others wait
+ * for its certificate (bounded) and restore it. */
+static int issue_under_lease(const struct ck_config *c, const struct ck_log *log,
+                             struct ck_store *st, const char *refused, struct ck_err *e)
+{
+    char owner[128];
+    struct ck_cmd_store ls;
+    struct ck_lease *lease = NULL;
+    struct ck_lease_holder holder;
+    time_t deadline = time(NULL) + WAIT_MAX_S;
+    int said = 0, rc;
+    make_owner(owner, sizeof owner);
+    if (ck_cmd_store_open(c, &ls, e))
+        return -1;
+    for (;;) {
+        rc = ck_lease_acquire(ls.store, c->cert_name, owner, LEASE_TTL_S, &lease, &holder, e);
+        if (rc < 0) {
+            ck_wrap(e, "taking the issuer lease");
+            goto out;
+        }
+        if (rc == 0)
+            break;
+        if (!said++)
+            ck_info(log, "init.wait", "%s; waiting for its certificate", e->msg);
+        if (time(NULL) > deadline) {
+            rc = ck_fail(e, "no certificate from the lease holder %s within %d s", holder.owner,
+                         WAIT_MAX_S);
+            goto out;
+        }
+        sleep(1);
+        rc = restore_if_there(c, log, st, "written by another replica while we waited", e);
+        if (rc) {
+            rc = rc < 0 ? -1 : 0;
+            goto out;
+        }
+    }
+    rc = issue_holding(c, log, st, lease, refused, e);
     struct ck_err re;
     if (ck_lease_release(lease, &re))
         ck_warn(log, "lease", "releasing: %s", re.msg);
+out:
+    ck_cmd_store_close(&ls);
     return rc;
 }
 
