@@ -115,6 +115,35 @@ if [ -n "$s1" ] && [ "$s1" = "$s2" ] && [ "$s1" = "$s3" ]; then pass "init: thre
 else fail "init: three replicas, same serial" "$s1 $s2 $s3"; fi
 for i in 1 2 3; do check "init: replica $i pair matches" pair_ok "$CK_TMP/race$i/$NAME"; done
 
+# ---- 3b. the lease: a stale one is taken over; a live one is waited on -------------------
+echo "-- leases"
+s3_py "import json, time; s3.put_object(Bucket=bucket, Key='pstale/locks/$NAME', Body=json.dumps({'owner': 'gone/1/dead', 'expires': int(time.time()) - 5, 'heartbeat': int(time.time()) - 200}))"
+before=$(issued)
+check "init: stale lease, exits 0" ck init stale "$CK_TMP/vstale" pstale
+check_eq "init: stale lease taken over, one issuance" 1 $(($(issued) - before))
+check_match "init: stale lease, released after" '"expires": ?0' \
+    "$(s3_py "print(s3.get_object(Bucket=bucket, Key='pstale/locks/$NAME')['Body'].read().decode())")"
+# A live holder that writes its certificate 3 s later (copied from p1 by boto3).
+s3_py "import json, time; s3.put_object(Bucket=bucket, Key='plive/locks/$NAME', Body=json.dumps({'owner': 'other/7/live', 'expires': int(time.time()) + 60, 'heartbeat': int(time.time())}))"
+before=$(issued)
+ck init live "$CK_TMP/vlive" plive &
+p=$!; BG_PIDS=$p
+sleep 3
+s3_py "
+cur = s3.get_object(Bucket=bucket, Key='p1/certs/$NAME/current.json')['Body'].read()
+import json; serial = json.loads(cur)['serial']
+for f in ('fullchain.pem', 'cert.pem', 'chain.pem', 'privkey.pem'):
+    s3.copy_object(Bucket=bucket, Key='plive/certs/$NAME/%s/%s' % (serial, f),
+                   CopySource={'Bucket': bucket, 'Key': 'p1/certs/$NAME/%s/%s' % (serial, f)})
+s3.put_object(Bucket=bucket, Key='plive/certs/$NAME/current.json', Body=cur)
+"
+wait "$p"; rc=$?; BG_PIDS=""
+check_eq "init: live lease, exits 0" 0 "$rc"
+check_match "init: live lease, waits for the holder" "init.wait: .*held by other/7/live" "$(logof live)"
+check_match "init: live lease, restores what the holder wrote" "restored from s3 .*while we waited" "$(logof live)"
+check_eq "init: live lease, no issuance" 0 $(($(issued) - before))
+check_eq "init: live lease, the holder's certificate" "$GOOD_SERIAL" "$(serial "$CK_TMP/vlive/$NAME")"
+
 # ---- 4. bad material, on the volume and in the store ----------------------------------------
 echo "-- bad material"
 BAD=$CK_TMP/bad
