@@ -227,6 +227,14 @@ check_match "status: shows the store's certificate" "serial: +(00)?$(echo "$GOOD
 check "status: good volume exits 0" ck status st-good "$CK_TMP/v1" p1
 check_match "status: usable, with the renewal window" "usable: +yes" "$(logof st-good)"
 check_match "status: renewal window" "renewal: +between 20" "$(logof st-good)"
+ck status st-json "$CK_TMP/v1" p1 --log-format json 2>/dev/null
+check "status: --log-format json is one JSON object" python3 -c "
+import json, sys
+o = json.load(open('$CK_TMP/st-json.log'))
+assert o['volume']['usable'] is True and o['store']['usable'] is True, o
+assert o['volume']['names'] == '$NAME' and o['volume']['key_type'] == 'p256', o
+assert o['volume']['renewal_start'] < o['volume']['renewal_end'] < o['volume']['not_after'], o
+"
 
 # In the store: bad but self-consistent material (hashes right) under its own prefix.
 store_put_bad() {  # CASE PREFIX
