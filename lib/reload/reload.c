@@ -335,7 +335,8 @@ static int spawn_attrs(posix_spawnattr_t *a)
 }
 
 /* Waits for pid until the deadline; kills its group then. */
-static int wait_child(pid_t pid, long timeout_ms, const char *argv0, struct ck_err *e)
+static int wait_child(pid_t pid, long timeout_ms, void (*idle)(void *, int), void *idle_ctx,
+                      const char *argv0, struct ck_err *e)
 {
     long long deadline = now_ms() + timeout_ms;
     long nap = 1;
@@ -353,8 +354,11 @@ static int wait_child(pid_t pid, long timeout_ms, const char *argv0, struct ck_e
             return ck_fail(e, "reload command %s: still running after %ld ms, killed", argv0,
                            timeout_ms);
         }
-        sleep_ms(nap);
-        nap = nap < 50 ? nap * 2 : 50;
+        if (idle)
+            idle(idle_ctx, (int)nap);
+        else
+            sleep_ms(nap);
+        nap = nap < 25 ? nap * 2 : 50;
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
@@ -364,7 +368,8 @@ static int wait_child(pid_t pid, long timeout_ms, const char *argv0, struct ck_e
                    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-int ck_reload_exec(const char *command, const char *cert_dir, long timeout_ms, struct ck_err *e)
+int ck_reload_exec(const char *command, const char *cert_dir, long timeout_ms,
+                   void (*idle)(void *ctx, int max_ms), void *idle_ctx, struct ck_err *e)
 {
     char buf[MAX_COMMAND], *argv[MAX_ARGS + 1], *cert_var = NULL, **env = NULL;
     size_t len = command ? strlen(command) : 0;
@@ -409,7 +414,7 @@ int ck_reload_exec(const char *command, const char *cert_dir, long timeout_ms, s
         ck_fail(e, "reload command %s: %s", argv[0], strerror(err));
         goto out;
     }
-    rc = wait_child(pid, timeout_ms, argv[0], e);
+    rc = wait_child(pid, timeout_ms, idle, idle_ctx, argv[0], e);
 out:
     posix_spawnattr_destroy(&attr);
     free(env);
@@ -423,7 +428,9 @@ int ck_reload_post(struct ck_http *h, const char *url, struct ck_err *e)
 {
     struct ck_http *own = NULL;
     if (!h) {
-        struct ck_http_opts o = { .user_agent = "certkeep" };
+        /* the app is local: a slow answer should not hold the caller long */
+        struct ck_http_opts o = { .user_agent = "certkeep", .connect_timeout_ms = 5000,
+                                  .timeout_ms = 10000 };
         if (ck_http_new(&o, &own, e) != 0)
             return ck_wrap(e, "reload url %s", url);
         h = own;
@@ -478,7 +485,8 @@ int ck_reload(const struct ck_reload_target *t, const struct ck_log *log, struct
             failed_one(log, e, &one, &failed);
     }
     if (t->command) {
-        if (ck_reload_exec(t->command, t->cert_dir, t->timeout_ms, &one) == 0)
+        if (ck_reload_exec(t->command, t->cert_dir, t->timeout_ms, t->idle, t->idle_ctx,
+                           &one) == 0)
             ck_info(log, "reload", "command %.*s exited 0", (int)strcspn(t->command, " \t"),
                     t->command); /* its arguments may hold a secret */
         else

@@ -22,6 +22,10 @@ struct ck_reload_target {
     long timeout_ms;          /* command: killed after this; 0: CK_RELOAD_TIMEOUT_MS */
     struct ck_http *http;     /* for url; NULL: a temporary one per call */
     const char *proc_root;    /* NULL: "/proc" (tests point elsewhere) */
+    /* Called while a command runs, instead of sleeping, for at most max_ms: lets
+     * the caller's loop go on (e.g. ck_health_serve). NULL: plain sleeps. */
+    void (*idle)(void *ctx, int max_ms);
+    void *idle_ctx;
     char cert_dir[1024];      /* value of CERTKEEP_CERT_DIR; "" leaves it unset */
 };
 
@@ -45,8 +49,11 @@ int ck_reload_signal_pidfile(const char *pidfile, int sig, int *pid_out, struct 
 /* Runs `command` (absolute path or a name looked up in PATH, then arguments,
  * split on blanks, at most 32 words, no quoting), stdout/stderr inherited, in its
  * own process group; the group is killed after timeout_ms (0: default). Exit 0
- * is success. cert_dir NULL or "": CERTKEEP_CERT_DIR left as it is. */
-int ck_reload_exec(const char *command, const char *cert_dir, long timeout_ms, struct ck_err *e);
+ * is success. cert_dir NULL or "": CERTKEEP_CERT_DIR left as it is. idle: as in
+ * struct ck_reload_target. The child is reaped with waitpid: SIGCHLD must not be
+ * SIG_IGN. */
+int ck_reload_exec(const char *command, const char *cert_dir, long timeout_ms,
+                   void (*idle)(void *ctx, int max_ms), void *idle_ctx, struct ck_err *e);
 /* POSTs an empty body to url; 2xx is success. h NULL: a temporary handle. */
 int ck_reload_post(struct ck_http *h, const char *url, struct ck_err *e);
 

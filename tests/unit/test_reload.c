@@ -75,12 +75,14 @@ static struct counter start_counter(const char *name, int with_worker)
     assert_true(pid >= 0);
     if (pid == 0) {
         setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed assertion must not leave it behind */
         prctl(PR_SET_NAME, name, 0, 0, 0);
         close(p[0]);
         close(ready[0]);
         if (with_worker) {
             pid_t w = fork();
             if (w == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (write(ready[1], "w", 1) != 1)
                     _exit(1);
                 hup_counter(p[1], 'w');
@@ -203,6 +205,7 @@ static void test_name_truncated_comm(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execl(script, script, (char *)NULL);
         _exit(127);
     }
@@ -241,6 +244,7 @@ static void test_name_argv0(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execl("/bin/sleep", argv0, "30", (char *)NULL);
         _exit(127);
     }
@@ -378,31 +382,31 @@ static void test_exec(void **state)
 {
     (void)state;
     struct ck_err e;
-    assert_int_equal(ck_reload_exec("/bin/true", NULL, 0, &e), 0);
-    assert_int_equal(ck_reload_exec("  true  ", NULL, 0, &e), 0); /* looked up in PATH */
-    assert_int_equal(ck_reload_exec("/bin/false", NULL, 0, &e), -1);
+    assert_int_equal(ck_reload_exec("/bin/true", NULL, 0, NULL, NULL, &e), 0);
+    assert_int_equal(ck_reload_exec("  true  ", NULL, 0, NULL, NULL, &e), 0); /* looked up in PATH */
+    assert_int_equal(ck_reload_exec("/bin/false", NULL, 0, NULL, NULL, &e), -1);
     assert_non_null(strstr(e.msg, "/bin/false"));
     assert_non_null(strstr(e.msg, "status 1"));
-    assert_int_equal(ck_reload_exec("/bin/sh -c exit${IFS}7", NULL, 0, &e), -1);
+    assert_int_equal(ck_reload_exec("/bin/sh -c exit${IFS}7", NULL, 0, NULL, NULL, &e), -1);
     assert_non_null(strstr(e.msg, "status 7"));
-    assert_int_equal(ck_reload_exec("/nonexistent/reload-me now", NULL, 0, &e), -1);
+    assert_int_equal(ck_reload_exec("/nonexistent/reload-me now", NULL, 0, NULL, NULL, &e), -1);
     assert_non_null(strstr(e.msg, "/nonexistent/reload-me"));
-    assert_int_equal(ck_reload_exec("", NULL, 0, &e), -1);
-    assert_int_equal(ck_reload_exec(" \t ", NULL, 0, &e), -1);
+    assert_int_equal(ck_reload_exec("", NULL, 0, NULL, NULL, &e), -1);
+    assert_int_equal(ck_reload_exec(" \t ", NULL, 0, NULL, NULL, &e), -1);
     char many[256] = "/bin/true";
     for (int i = 0; i < 40; i++)
         strcat(many, " x");
-    assert_int_equal(ck_reload_exec(many, NULL, 0, &e), -1);
+    assert_int_equal(ck_reload_exec(many, NULL, 0, NULL, NULL, &e), -1);
     assert_non_null(strstr(e.msg, "words"));
     char *longcmd = malloc(8192);
     assert_non_null(longcmd);
     memset(longcmd, 'a', 8191);
     longcmd[0] = '/';
     longcmd[8191] = '\0';
-    assert_int_equal(ck_reload_exec(longcmd, NULL, 0, &e), -1);
+    assert_int_equal(ck_reload_exec(longcmd, NULL, 0, NULL, NULL, &e), -1);
     free(longcmd);
     /* killed by a signal */
-    assert_int_equal(ck_reload_exec("/bin/sh -c kill${IFS}-9${IFS}$$", NULL, 0, &e), -1);
+    assert_int_equal(ck_reload_exec("/bin/sh -c kill${IFS}-9${IFS}$$", NULL, 0, NULL, NULL, &e), -1);
     assert_non_null(strstr(e.msg, "signal 9"));
 }
 
@@ -418,7 +422,7 @@ static void test_exec_env_and_args(void **state)
     setenv("CERTKEEP_CERT_DIR", "/stale", 1);
     snprintf(cmd, sizeof cmd, "%s %s  second\targ3", script, out);
     struct ck_err e;
-    assert_int_equal(ck_reload_exec(cmd, "/certs/example.com", 0, &e), 0);
+    assert_int_equal(ck_reload_exec(cmd, "/certs/example.com", 0, NULL, NULL, &e), 0);
     char got[256] = "";
     FILE *f = fopen(out, "r");
     assert_non_null(f);
@@ -426,7 +430,7 @@ static void test_exec_env_and_args(void **state)
     fclose(f);
     assert_string_equal(got, "/certs/example.com|second|3\n");
     /* no cert_dir: the environment is passed as it is */
-    assert_int_equal(ck_reload_exec(cmd, NULL, 0, &e), 0);
+    assert_int_equal(ck_reload_exec(cmd, NULL, 0, NULL, NULL, &e), 0);
     f = fopen(out, "r");
     assert_non_null(f);
     assert_non_null(fgets(got, sizeof got, f));
@@ -448,7 +452,7 @@ static void test_exec_timeout_kills_group(void **state)
     snprintf(cmd, sizeof cmd, "%s %s", script, pidf);
     struct ck_err e;
     long long t0 = now_ms();
-    assert_int_equal(ck_reload_exec(cmd, NULL, 400, &e), -1);
+    assert_int_equal(ck_reload_exec(cmd, NULL, 400, NULL, NULL, &e), -1);
     long long took = now_ms() - t0;
     assert_true(took >= 400 && took < 3000);
     assert_non_null(strstr(e.msg, "killed"));
@@ -477,6 +481,43 @@ static void test_exec_timeout_kills_group(void **state)
             usleep(20 * 1000);
     }
     assert_false(alive);
+}
+
+struct idle_count {
+    int calls;
+    long long max_ms;
+};
+
+static void count_idle(void *ctx, int max_ms)
+{
+    struct idle_count *c = ctx;
+    c->calls++;
+    if (max_ms > c->max_ms)
+        c->max_ms = max_ms;
+    usleep((useconds_t)max_ms * 1000);
+}
+
+static void test_exec_idle(void **state)
+{
+    (void)state;
+    struct idle_count ic = { 0, 0 };
+    struct ck_err e;
+    long long t0 = now_ms();
+    assert_int_equal(ck_reload_exec("/bin/sleep 0.3", NULL, 0, count_idle, &ic, &e), 0);
+    assert_true(now_ms() - t0 >= 300);
+    assert_true(ic.calls >= 5);
+    assert_true(ic.max_ms > 0 && ic.max_ms <= 50);
+    /* through ck_reload as well, and with the timeout */
+    struct ck_reload_target t;
+    memset(&t, 0, sizeof t);
+    t.command = "/bin/sleep 5";
+    t.timeout_ms = 200;
+    t.idle = count_idle;
+    t.idle_ctx = &ic;
+    ic.calls = 0;
+    assert_int_equal(ck_reload(&t, NULL, &e), -1);
+    assert_true(ic.calls >= 3);
+    assert_non_null(strstr(e.msg, "killed"));
 }
 
 /* ---- URL ------------------------------------------------------------------------ */
@@ -528,6 +569,7 @@ static int start_py(void)
     snprintf(port, sizeof port, "%d", py_port);
     py_pid = fork();
     if (py_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execlp("python3", "python3", script, port, log, (char *)NULL);
         _exit(127);
     }
@@ -698,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_exec),
         cmocka_unit_test(test_exec_env_and_args),
         cmocka_unit_test(test_exec_timeout_kills_group),
+        cmocka_unit_test(test_exec_idle),
         cmocka_unit_test(test_post),
         cmocka_unit_test(test_reload_all),
         cmocka_unit_test(test_from_config),
