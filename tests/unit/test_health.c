@@ -454,6 +454,62 @@ static void test_metrics(void **state)
     ck_health_stop(h);
 }
 
+/* A response far larger than the socket buffers: written over many poll rounds. */
+static char *big_buf;
+static size_t big_len;
+
+static void big_fetch(struct client *c)
+{
+    int s = connect_to(c->port);
+    if (s < 0)
+        return;
+    const char *req = "GET /metrics HTTP/1.1\r\n\r\n";
+    ssize_t n = -1;
+    if (send_all(s, req, strlen(req)) == 0) {
+        usleep(200 * 1000); /* let the server fill the buffers and wait for POLLOUT */
+        n = read_all(s, big_buf, 1 << 21);
+    }
+    close(s);
+    big_len = n < 0 ? 0 : (size_t)n;
+    c->ok = n > 0;
+}
+
+static void test_large_metrics(void **state)
+{
+    (void)state;
+    struct ck_health *h = start();
+    struct ck_err e;
+    for (int i = 0; i < CK_HEALTH_MAX_NAMES; i++) {
+        char nm[256];
+        int k = snprintf(nm, sizeof nm, "%03d.", i);
+        memset(nm + k, 'x', 250 - (size_t)k);
+        nm[250] = '\0';
+        struct ck_health_cert *m = ck_health_cert(h, nm, &e);
+        assert_non_null(m);
+        m->not_after = 1797776000 + i;
+        m->not_before = m->next_renewal = m->last_success = 1790000000;
+    }
+    char *want = NULL;
+    size_t want_len = 0;
+    assert_int_equal(ck_health_metrics(h, &want, &want_len, &e), 0);
+    assert_true(want_len > 200000);
+    big_buf = malloc(1 << 21);
+    assert_non_null(big_buf);
+    struct client *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    run(h, c, big_fetch);
+    assert_true(c->ok);
+    const char *body = strstr(big_buf, "\r\n\r\n");
+    assert_non_null(body);
+    assert_int_equal(strlen(body + 4), want_len);
+    assert_memory_equal(body + 4, want, want_len);
+    check_format(body + 4);
+    free(want);
+    free(big_buf);
+    free(c);
+    ck_health_stop(h);
+}
+
 /* ---- slow clients and many clients ------------------------------------------------- */
 
 static void slowloris(struct client *c)
@@ -675,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_oversized),
         cmocka_unit_test(test_curl_cli),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_large_metrics),
         cmocka_unit_test(test_slowloris),
         cmocka_unit_test(test_parallel),
         cmocka_unit_test(test_own_loop),
