@@ -88,6 +88,31 @@ static const char *problem_short(const char *type)
     return strncmp(type, PROBLEM_NS, n) == 0 ? type + n : type;
 }
 
+/* Appends when to come back to a rate-limit line, cutting the line (not the hint) to fit. */
+static void retry_hint(char *line, size_t cap, long retry_after)
+{
+    char hint[96];
+    if (retry_after < 0) {
+        snprintf(hint, sizeof hint, "; the CA gave no Retry-After, wait before retrying");
+    } else {
+        time_t at = time(NULL) + (time_t)(retry_after > 315360000L ? 315360000L : retry_after);
+        struct tm tm;
+        char when[32] = "";
+        if (gmtime_r(&at, &tm))
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(hint, sizeof hint, "; retry after %lds (%s)", retry_after, when);
+    }
+    size_t n = strnlen(line, cap), h = strlen(hint);
+    if (h + 4 >= cap)
+        return;
+    if (n + h >= cap) {
+        n = cap - h - 4;
+        memcpy(line + n, "...", 4);
+        n += 3;
+    }
+    memcpy(line + n, hint, h + 1);
+}
+
 /* HTTP >= 400: an ACME problem document (RFC 8555 6.7) or a bare status, as one line. */
 static int http_error(struct ck_acme *a, const char *url, const struct ck_http_resp *resp,
                       struct ck_err *e)
@@ -101,8 +126,10 @@ static int http_error(struct ck_acme *a, const char *url, const struct ck_http_r
     int rate = resp->status == 429 || (resp->status == 503 && resp->retry_after >= 0);
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
-        ck_failk(e, rate ? CK_E_RATELIMIT : CK_E_PROTOCOL, "%s: HTTP %ld%s", url, resp->status,
-                 rate ? " (rate limited)" : "");
+        snprintf(line, sizeof line, "%s: HTTP %ld%s", url, resp->status, rate ? " (rate limited)" : "");
+        if (rate)
+            retry_hint(line, sizeof line, resp->retry_after);
+        ck_failk(e, rate ? CK_E_RATELIMIT : CK_E_PROTOCOL, "%s", line);
         e->retry_after = resp->retry_after;
         return -1;
     }
@@ -126,6 +153,8 @@ static int http_error(struct ck_acme *a, const char *url, const struct ck_http_r
     }
     if (strcmp(a->problem, "urn:ietf:params:acme:error:rateLimited") == 0)
         rate = 1;
+    if (rate)
+        retry_hint(line, sizeof line, resp->retry_after);
     cJSON_Delete(j);
     ck_failk(e, rate ? CK_E_RATELIMIT : CK_E_PROTOCOL, "%s", line);
     e->retry_after = resp->retry_after;

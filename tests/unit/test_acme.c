@@ -250,6 +250,9 @@ static void test_rate_limited(void **state)
     assert_int_equal(t.e.kind, CK_E_RATELIMIT);
     assert_int_equal(t.e.retry_after, 120);
     assert_non_null(strstr(t.e.msg, "rateLimited: too many new accounts"));
+    /* the one line says when to come back, in seconds and as a UTC time */
+    if (!strstr(t.e.msg, "; retry after 120s (20") || t.e.msg[strlen(t.e.msg) - 1] != ')')
+        fail_msg("no retry time in: %s", t.e.msg);
     t_close(&t);
 }
 
