@@ -3,6 +3,8 @@
  * and installed on each new connection through CURLOPT_SSL_CTX_FUNCTION. */
 #include "http.h"
 
+#include "../fs/fs.h"
+
 #include <bearssl.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -107,49 +109,18 @@ static int ta_add(struct ta_parser *p)
     return 1;
 }
 
+/* Through ck_fs_read: bounded, and a directory or a FIFO at the path is an error
+ * naming it instead of a hang or a bare "read error". */
 static int read_bundle(const char *path, unsigned char **out, size_t *len, struct ck_err *e)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return ck_failk(e, CK_E_IO, "CA bundle %s: %s", path, strerror(errno));
-    int rc = -1;
-    size_t cap = 64 << 10, n = 0;
-    unsigned char *buf = malloc(cap);
-    if (buf == NULL) {
-        ck_failk(e, CK_E_IO, "CA bundle %s: out of memory", path);
-        goto out;
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap >= MAX_BUNDLE_BYTES) {
-                ck_failk(e, CK_E_IO, "CA bundle %s: larger than %u bytes", path, MAX_BUNDLE_BYTES);
-                goto out;
-            }
-            unsigned char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                ck_failk(e, CK_E_IO, "CA bundle %s: out of memory", path);
-                goto out;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        ck_failk(e, CK_E_IO, "CA bundle %s: read error", path);
-        goto out;
-    }
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    rc = 0;
-out:
-    free(buf);
-    fclose(f);
-    return rc;
+    char *data = NULL;
+    int rc = ck_fs_read(path, MAX_BUNDLE_BYTES, &data, len, e);
+    if (rc == 1)
+        return ck_failk(e, CK_E_IO, "CA bundle %s: %s", path, strerror(ENOENT));
+    if (rc != 0)
+        return ck_wrap(e, "CA bundle");
+    *out = (unsigned char *)data;
+    return 0;
 }
 
 /* Standard base64 (whitespace skipped, '=' only at the end) into out, which has

@@ -185,7 +185,13 @@ expect "directory not ACME" 1 'roots/0: the response .* not a JSON object'
 ck "$CK_BIN" "$ST" "$OUT" --ca-bundle /etc/hostname
 expect "CA bundle without certificates" 1 'CA bundle /etc/hostname: no usable certificate'
 ck "$CK_BIN" "$ST" "$OUT" --ca-bundle "$W"
-expect "CA bundle is a directory" 1 "CA bundle $W: .*(directory|read)"
+expect "CA bundle is a directory" 1 "CA bundle: read $W: is a directory"
+mkfifo "$W/fifo.pem"
+# a FIFO must be refused, not block on open (timeout would exit 124)
+timeout 10 "$CK_BIN" issue --agree-tos --directory "$PEBBLE_DIR_URL" --ca-bundle "$W/fifo.pem" \
+    --out "$OUT" --state "$ST" --domain "$NAME" --http01-listen "$HTTP01" >"$W/log" 2>&1
+RC=$?
+expect "CA bundle is a FIFO" 1 "fifo\.pem: not a regular file"
 intact "CA side"
 
 # A TLS proxy in front of Pebble (Pebble's own DNS:localhost certificate; the Host

@@ -680,6 +680,17 @@ static void test_bundle_errors(void **state)
     assert_int_equal(sh("cd %s && cat ca.key ca2.pem ca.pem | sed 's/$/\\r/' >mixed.pem", dir), 0);
     assert_int_equal(https_with(path, &e), 0);
 
+    /* a directory or a FIFO at the path: a line that says so, not "read error" or a hang */
+    assert_int_equal(https_with(dir, &e), -1);
+    assert_int_equal(e.kind, CK_E_IO);
+    if (!strstr(e.msg, "CA bundle") || !strstr(e.msg, "is a directory"))
+        fail_msg("%s", e.msg);
+    snprintf(path, sizeof path, "%s/fifo.pem", dir);
+    assert_int_equal(sh("mkfifo %s", path), 0);
+    assert_int_equal(https_with(path, &e), -1);
+    if (!strstr(e.msg, "CA bundle") || !strstr(e.msg, "not a regular file"))
+        fail_msg("%s", e.msg);
+
     o.ca_bundle = NULL;  /* the system default bundle */
     assert_int_equal(ck_http_new(&o, &h, &e), 0);
     ck_http_free(h);
