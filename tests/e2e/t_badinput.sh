@@ -7,9 +7,10 @@
 # leave no temporary behind. A subset runs again under ASan+UBSan for leaks.
 set -u
 . "$(dirname "$0")/lib.sh"
-PEBBLE_PORT=46000 PEBBLE_MGMT_PORT=46001 PEBBLE_TLS01_PORT=46002 PEBBLE_DNS_PORT=46053
-PEBBLE_CTS_PORT=46055 PEBBLE_HTTP01_PORT=46080
-PROXY_PORT=46090
+# below the ephemeral range (32768+), clear of 14xxx (t_issue), 24xxx, 34xxx (test_acme)
+PEBBLE_PORT=27000 PEBBLE_MGMT_PORT=27001 PEBBLE_TLS01_PORT=27002 PEBBLE_DNS_PORT=27053
+PEBBLE_CTS_PORT=27055 PEBBLE_HTTP01_PORT=27080
+PROXY_PORT=27090
 export PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0  # deterministic: no stray badNonce
 . "$(dirname "$0")/pebble.sh"
 
@@ -234,6 +235,11 @@ class H(BaseHTTPRequestHandler):
                 out = [(k, v) for k, v in out if k.lower() != "content-type"] + [("Content-Type", "text/html")]
             elif kind == "noloc":
                 out = [(k, v) for k, v in out if k.lower() != "location"]
+            elif kind == "busy":  # 503 with an HTTP-date Retry-After two hours ahead, no body
+                import email.utils, time
+                status, data = 503, b""
+                out = [(k, v) for k, v in out if k.lower() not in ("content-type", "retry-after")]
+                out += [("Retry-After", email.utils.formatdate(time.time() + 7200, usegmt=True))]
             elif kind == "ratelimit":
                 status = 429
                 data = b'{"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many certificates"}'
@@ -294,6 +300,7 @@ garbled /certZ/ notpem 'certZ/[0-9a-f]+: .*(DER|PEM|certificate)'
 garbled /certZ/ huge 'certZ/[0-9a-f]+: response body larger than'
 # Rate limited: one line that says when to come back; exit 1, not 2.
 garbled /order-plz ratelimit 'order-plz: rateLimited: too many certificates; retry after 3600s \(20[0-9-]+T[0-9:]+Z\)'
+garbled /finalize-order/ busy 'finalize-order/[A-Za-z0-9_-]+: HTTP 503 \(rate limited\); retry after (7199|7200)s \(20'
 
 # ---- under ASan+UBSan: no leak on the error paths ----
 if [ -x "$CK_ASAN_BIN" ]; then
