@@ -511,10 +511,18 @@ static int transfer_error(const struct ck_http *h, const struct ck_http_req *q, 
     enum ck_err_kind k = CK_E_NETWORK;
     if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
         k = CK_E_PROTOCOL;
-    /* curl built without verbose strings has only "Error" in strerror: keep the code. */
+    /* curl built without verbose strings has only "Error" in strerror: keep the code,
+     * and say what the system said ("Connection refused") in its place. */
+    long os_err = 0;
+    char why[CURL_ERROR_SIZE + 64];
+    snprintf(why, sizeof why, "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+    size_t n = strlen(why);
+    if (curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_err) == CURLE_OK && os_err > 0 &&
+        n >= 5 && strcmp(why + n - 5, "Error") == 0)
+        snprintf(why + n - 5, sizeof why - (n - 5), "%s", strerror((int)os_err));
     if (h->errbuf[0] != '\0')
-        return ck_failk(e, k, "%s %s: %s", m, q->url, h->errbuf);
-    return ck_failk(e, k, "%s %s: %s (curl error %d)", m, q->url, curl_easy_strerror(rc), (int)rc);
+        return ck_failk(e, k, "%s %s: %s", m, q->url, why);
+    return ck_failk(e, k, "%s %s: %s (curl error %d)", m, q->url, why, (int)rc);
 }
 
 int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_resp *resp,

@@ -193,6 +193,10 @@ timeout 10 "$CK_BIN" issue --agree-tos --directory "$PEBBLE_DIR_URL" --ca-bundle
     --out "$OUT" --state "$ST" --domain "$NAME" --http01-listen "$HTTP01" >"$W/log" 2>&1
 RC=$?
 expect "CA bundle is a FIFO" 1 "fifo\.pem: not a regular file"
+ck "$CK_BIN" "$ST" "$OUT" --directory "https://localhost:$PEBBLE_TLS01_PORT/dir"  # nobody listens
+expect "directory unreachable" 1 "GET https://localhost:$PEBBLE_TLS01_PORT/dir: .*Connection refused"
+ck "$CK_BIN" "$ST" "$OUT" --ca-bundle /etc/ssl/certs/ca-certificates.crt  # lacks the test CA
+expect "directory untrusted" 1 "GET $PEBBLE_DIR_URL: .*(trust anchor|verif)"
 intact "CA side"
 
 # A TLS proxy in front of Pebble (Pebble's own DNS:localhost certificate; the Host

@@ -436,6 +436,29 @@ static void test_keepalive_ua_redirect(void **state)
     ck_http_free(h);
 }
 
+/* Nothing listens: the line says what the system said, not curl's bare "Error". */
+static void test_connection_refused(void **state)
+{
+    (void)state;
+    struct ck_http *h = new_http("ca.pem");
+    struct ck_http_resp r;
+    struct ck_err e;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof a;
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);  /* a free port, then closed */
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    close(fd);
+    char u[128];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/", ntohs(a.sin_port));
+    assert_int_equal(get(h, u, 0, &r, &e), -1);
+    assert_int_equal(e.kind, CK_E_NETWORK);
+    if (!strstr(e.msg, u) || !strstr(e.msg, "Connection refused") || strstr(e.msg, ": Error"))
+        fail_msg("%s", e.msg);
+    ck_http_free(h);
+}
+
 static void test_methods(void **state)
 {
     (void)state;
@@ -706,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_keepalive_ua_redirect),
         cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_sigv4_and_timeout),
         cmocka_unit_test(test_tls_trusted_parsed_once),
         cmocka_unit_test(test_tls_unknown_ca),
