@@ -239,6 +239,10 @@ class H(BaseHTTPRequestHandler):
                 out = [(k, v) for k, v in out if k.lower() != "content-type"] + [("Content-Type", "text/html")]
             elif kind == "noloc":
                 out = [(k, v) for k, v in out if k.lower() != "location"]
+            elif kind in ("badchain", "leafonly"):  # the leaf, then a stranger or nothing
+                leaf = data[: data.index(b"-----END CERTIFICATE-----") + 26]
+                data = leaf + (open(CAFILE, "rb").read() if kind == "badchain" else b"")
+                out = [(k, v) for k, v in out if k.lower() != "link"]
             elif kind == "busy":  # 503 with an HTTP-date Retry-After two hours ahead, no body
                 import email.utils, time
                 status, data = 503, b""
@@ -302,6 +306,8 @@ garbled /my-order/ junkjson 'my-order/[A-Za-z0-9_-]+: the response .* not a JSON
 garbled /certZ/ trunc 'certZ/[0-9a-f]+: truncated PEM'
 garbled /certZ/ notpem 'certZ/[0-9a-f]+: .*(DER|PEM|certificate)'
 garbled /certZ/ huge 'certZ/[0-9a-f]+: response body larger than'
+garbled /certZ/ badchain "certZ/[0-9a-f]+: the chain's first certificate did not issue the certificate|issued certificate: the chain's first certificate did not issue"
+garbled /certZ/ leafonly 'issued certificate: fullchain\.pem:? (has )?no chain after the certificate'
 # Rate limited: one line that says when to come back; exit 1, not 2.
 garbled /order-plz ratelimit 'order-plz: rateLimited: too many certificates; retry after 3600s \(20[0-9-]+T[0-9:]+Z\)'
 garbled /finalize-order/ busy 'finalize-order/[A-Za-z0-9_-]+: HTTP 503 \(rate limited\); retry after (7199|7200)s \(20'
