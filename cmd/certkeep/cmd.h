@@ -3,6 +3,9 @@
 #ifndef CK_CMD_H
 #define CK_CMD_H
 
+#include <pthread.h>
+#include <stddef.h>
+
 #include "../../lib/bundle/bundle.h"
 #include "../../lib/cert/cert.h"
 #include "../../lib/config/config.h"
@@ -36,5 +39,78 @@ int ck_cmd_obtain(const struct ck_config *c, const struct ck_log *log, struct ck
 /* Store first (durable, when st is set), then the volume. */
 int ck_cmd_save(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                 const struct ck_bundle *b, const struct ck_cert_summary *sum, struct ck_err *e);
+
+/* init's work on an open store (st NULL: none): volume, else store, else issue. */
+int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                     struct ck_err *e);
+int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
+int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
+
+/* As ck_cmd_obtain; the order names `replaces` (ARI id, NULL: none) when the CA has ARI. */
+int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
+                            struct ck_store *st, const char *replaces, struct ck_bundle *out,
+                            struct ck_cert_summary *sum, struct ck_err *e);
+
+/* 0 when b is usable for c now (SPEC section 4; sum filled when the leaf parsed),
+ * 1 with the reason in e (naming `where`). */
+int ck_cmd_usable(const struct ck_config *c, const char *where, const struct ck_bundle *b,
+                  struct ck_cert_summary *sum, struct ck_err *e);
+
+/* The issuer lease across replicas: its TTL, an owner string (host/pid/random)
+ * and a heartbeat thread (on the lease's own store handle) while holding it. */
+#define CK_CMD_LEASE_TTL_S 120
+struct ck_lease;
+void ck_cmd_lease_owner(char *out, size_t cap);
+struct ck_cmd_beat {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int stop, running;
+    struct ck_lease *lease;
+    const struct ck_log *log;
+};
+/* Without a thread (logged) the lease just lasts its TTL. */
+void ck_cmd_beat_start(struct ck_cmd_beat *b, struct ck_lease *lease, const struct ck_log *log);
+void ck_cmd_beat_stop(struct ck_cmd_beat *b);
+
+/* The volume's certificate: 0 usable (sum filled), CK_CMD_VOL_ABSENT or
+ * CK_CMD_VOL_UNUSABLE (why says why; sum filled when the leaf parsed). */
+#define CK_CMD_VOL_ABSENT 1
+#define CK_CMD_VOL_UNUSABLE 2
+int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, char *why,
+                       size_t cap);
+/* Restores the store's certificate when its notAfter is later than
+ * have_not_after (one GET of current.json otherwise): 1 restored (sum filled),
+ * 0 nothing newer, -1 error (an unusable newer one is an error). write_lock
+ * (may be NULL) is held while the volume is written. */
+int ck_cmd_pickup(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                  int64_t have_not_after, pthread_mutex_t *write_lock,
+                  struct ck_cert_summary *sum, struct ck_err *e);
+/* Tells the app (reload.* keys); failures are logged, never returned. */
+void ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log);
+
+/* One renewal: under the store lease when st is set (a newer store certificate
+ * is restored instead), store first then volume, failures cleared, app told.
+ * 0 done, CK_CMD_BUSY another replica holds the lease, -1 failed (e). */
+#define CK_CMD_BUSY 1
+struct ck_cmd_renewal {
+    const char *replaces;      /* ARI id of the certificate being replaced, or NULL */
+    int64_t have_not_after;    /* of the volume's usable certificate; 0: none */
+    pthread_mutex_t *write_lock; /* held while files are written (NULL: none) */
+    struct ck_cert_summary sum; /* out: the new certificate */
+    int restored;              /* out: it came from the store */
+    unsigned failures;         /* out after a failure (ck_cmd_note_failure) */
+    int64_t next_retry;
+};
+int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                      struct ck_cmd_renewal *r, struct ck_err *e);
+/* state.json: failures+1 (unless the store already shows more than `seen`:
+ * init counted this one),
+ * last error, next retry = now + ck_retry_delay; kept in memory (*failures in,
+ * out) when there is no store. */
+void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                         const struct ck_err *failure, unsigned seen, unsigned *failures,
+                         int64_t *next_retry);
+void ck_cmd_clear_failures(const struct ck_config *c, struct ck_store *st);
 
 #endif

@@ -12,8 +12,8 @@
 #include "cmd.h"
 
 #define STORE_TRIES 3       /* reads of an unreachable store when the volume has nothing */
-#define LEASE_TTL_S 120     /* kept alive by a heartbeat every LEASE_BEAT_S while issuing */
-#define LEASE_BEAT_S 30
+#define LEASE_TTL_S CK_CMD_LEASE_TTL_S
+#define LEASE_BEAT_S 30     /* heartbeat period while issuing */
 #define WAIT_MAX_S 900      /* longest wait for another replica's certificate */
 
 /* One place a certificate may come from, and the verdict on it. */
@@ -192,7 +192,7 @@ static int issue_now(const struct ck_config *c, const struct ck_log *log, struct
     return volume_usable(c, e);
 }
 
-static void make_owner(char *out, size_t cap)
+void ck_cmd_lease_owner(char *out, size_t cap)
 {
     char host[64] = "";
     unsigned char r[4] = {0};
@@ -229,17 +229,9 @@ static int restore_if_there(const struct ck_config *c, const struct ck_log *log,
 /* Keeps the lease alive while we issue, on a store handle of its own (one
  * ck_http is not shared between threads), so that the TTL can be short and a
  * killed issuer blocks the others for little more than a TTL. */
-struct beat {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;
-    struct ck_lease *lease;
-    const struct ck_log *log;
-};
-
 static void *beat_main(void *arg)
 {
-    struct beat *b = arg;
+    struct ck_cmd_beat *b = arg;
     pthread_mutex_lock(&b->mu);
     while (!b->stop) {
         struct timespec until;
@@ -257,38 +249,50 @@ static void *beat_main(void *arg)
     return NULL;
 }
 
+void ck_cmd_beat_start(struct ck_cmd_beat *b, struct ck_lease *lease, const struct ck_log *log)
+{
+    memset(b, 0, sizeof *b);
+    b->lease = lease;
+    b->log = log;
+    if (pthread_mutex_init(&b->mu, NULL) == 0) {
+        if (pthread_cond_init(&b->cv, NULL) == 0) {
+            b->running = pthread_create(&b->thread, NULL, beat_main, b) == 0;
+            if (!b->running)
+                pthread_cond_destroy(&b->cv);
+        }
+        if (!b->running)
+            pthread_mutex_destroy(&b->mu);
+    }
+    if (!b->running)
+        ck_warn(log, "lease", "no heartbeat thread; the lease lasts %d s", CK_CMD_LEASE_TTL_S);
+}
+
+void ck_cmd_beat_stop(struct ck_cmd_beat *b)
+{
+    if (!b->running)
+        return;
+    pthread_mutex_lock(&b->mu);
+    b->stop = 1;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->thread, NULL);
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    b->running = 0;
+}
+
 /* Holding the lease: re-check the store (someone may have just finished), else issue. */
 static int issue_holding(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                          struct ck_lease *lease, const char *refused, struct ck_err *e)
 {
-    struct beat b = {.lease = lease, .log = log};
-    pthread_t t;
-    int beating = 0;
-    if (pthread_mutex_init(&b.mu, NULL) == 0) {
-        if (pthread_cond_init(&b.cv, NULL) == 0) {
-            beating = pthread_create(&t, NULL, beat_main, &b) == 0;
-            if (!beating)
-                pthread_cond_destroy(&b.cv);
-        }
-        if (!beating)
-            pthread_mutex_destroy(&b.mu);
-    }
-    if (!beating)
-        ck_warn(log, "lease", "no heartbeat thread; the lease lasts %d s", LEASE_TTL_S);
+    struct ck_cmd_beat b;
+    ck_cmd_beat_start(&b, lease, log);
     int rc = restore_if_there(c, log, st, "written by another replica before we took the lease", e);
     if (rc == 0)
         rc = issue_now(c, log, st, refused, e);
     else
         rc = rc < 0 ? -1 : 0;
-    if (beating) {
-        pthread_mutex_lock(&b.mu);
-        b.stop = 1;
-        pthread_cond_signal(&b.cv);
-        pthread_mutex_unlock(&b.mu);
-        pthread_join(t, NULL);
-        pthread_cond_destroy(&b.cv);
-        pthread_mutex_destroy(&b.mu);
-    }
+    ck_cmd_beat_stop(&b);
     return rc;
 }
 
@@ -303,7 +307,7 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
     struct ck_lease_holder holder;
     time_t deadline = time(NULL) + WAIT_MAX_S;
     int said = 0, rc;
-    make_owner(owner, sizeof owner);
+    ck_cmd_lease_owner(owner, sizeof owner);
     if (ck_cmd_store_open(c, &ls, e))
         return -1;
     for (;;) {
@@ -337,8 +341,8 @@ out:
     return rc;
 }
 
-static int init(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                struct ck_err *e)
+int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                     struct ck_err *e)
 {
     struct source vol, sto;
     char refused[1100], d[160];
@@ -413,7 +417,7 @@ int ck_cmd_init(const struct ck_config *c, const struct ck_log *log, struct ck_e
     struct ck_cmd_store st;
     if (ck_config_validate_for(c, "init", e) || ck_cmd_store_open(c, &st, e))
         return -1;
-    int rc = init(c, log, st.store, e);
+    int rc = ck_cmd_init_with(c, log, st.store, e);
     ck_cmd_store_close(&st);
     return rc;
 }

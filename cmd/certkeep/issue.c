@@ -272,8 +272,8 @@ static int start_solver(const struct ck_config *c, const struct ck_log *log, str
 }
 
 static int order(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                 struct issue *s, struct ck_bundle *out, struct ck_cert_summary *sum,
-                 struct ck_err *e)
+                 const char *replaces, struct issue *s, struct ck_bundle *out,
+                 struct ck_cert_summary *sum, struct ck_err *e)
 {
     struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION};
     if (ck_http_new(&ho, &s->http, e) || account_key(c, log, st, &s->account, e))
@@ -292,6 +292,8 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
         .names = (const char *const *)c->domains,
         .n_names = c->n_domains,
         .profile = c->profile,
+        /* only a CA with renewalInfo knows what `replaces` means */
+        .replaces = replaces && *replaces && ck_acme_has_ari(s->acme) ? replaces : NULL,
         .preferred_chain = c->preferred_chain,
         .cert_key = s->cert_key,
         .solver = &s->solver,
@@ -316,10 +318,17 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
 int ck_cmd_obtain(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                   struct ck_bundle *out, struct ck_cert_summary *sum, struct ck_err *e)
 {
+    return ck_cmd_obtain_replacing(c, log, st, NULL, out, sum, e);
+}
+
+int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
+                            struct ck_store *st, const char *replaces, struct ck_bundle *out,
+                            struct ck_cert_summary *sum, struct ck_err *e)
+{
     struct issue s;
     memset(&s, 0, sizeof s);
     memset(out, 0, sizeof *out);
-    int rc = order(c, log, st, &s, out, sum, e);
+    int rc = order(c, log, st, replaces, &s, out, sum, e);
     if (rc)
         ck_bundle_free(out);
     ck_http01_stop(s.http01);

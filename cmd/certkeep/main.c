@@ -18,18 +18,6 @@ static int not_yet(const char *name, struct ck_err *e)
     return ck_fail(e, "%s: not implemented yet", name);
 }
 
-static int cmd_run(const struct ck_config *c, const struct ck_log *l, struct ck_err *e)
-{
-    (void)c, (void)l;
-    return not_yet("run", e);
-}
-
-static int cmd_renew(const struct ck_config *c, const struct ck_log *l, struct ck_err *e)
-{
-    (void)c, (void)l;
-    return not_yet("renew", e);
-}
-
 static int cmd_revoke(const struct ck_config *c, const struct ck_log *l, struct ck_err *e)
 {
     (void)c, (void)l;
@@ -39,9 +27,9 @@ static int cmd_revoke(const struct ck_config *c, const struct ck_log *l, struct 
 static const struct command commands[] = {
     {"init", ck_cmd_init,
      "ensure a usable certificate in --out (from the volume, the store, or issued), exit"},
-    {"run", cmd_run, "do what init does, then stay: renew when due, reload the app"},
+    {"run", ck_cmd_run, "do what init does, then stay: renew when due, reload the app"},
     {"issue", ck_cmd_issue, "obtain a new certificate now and write it to the output directory"},
-    {"renew", cmd_renew, "renew the certificate if it is due (--force: now)"},
+    {"renew", ck_cmd_renew, "renew the certificate if it is due (--force: now)"},
     {"status", ck_cmd_status, "what is held where: names, expiry, next renewal, last failure"},
     {"revoke", cmd_revoke, "revoke the current certificate"},
     {"version", NULL, "print the version"},

@@ -1,0 +1,263 @@
+/* certkeep renew, and the renewal steps `run` shares with it: one issuer under
+ * the store lease, store first then volume, tell the app, keep state.json. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../lib/acme/acme.h"
+#include "../../lib/http/http.h"
+#include "../../lib/reload/reload.h"
+#include "../../lib/renewal/renewal.h"
+#include "../../lib/store/store.h"
+#include "cmd.h"
+
+int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, char *why,
+                       size_t cap)
+{
+    struct ck_bundle b;
+    struct ck_err e;
+    ck_err_clear(&e);
+    memset(sum, 0, sizeof *sum);
+    int rc = ck_bundle_read_volume(c->out_dir, c->cert_name, &b, &e);
+    if (rc == CK_BUNDLE_ABSENT) {
+        snprintf(why, cap, "volume: nothing at %s/%s", c->out_dir, c->cert_name);
+        return CK_CMD_VOL_ABSENT;
+    }
+    if (rc) {
+        snprintf(why, cap, "%s", e.msg);
+        return CK_CMD_VOL_UNUSABLE;
+    }
+    rc = ck_cmd_usable(c, "volume", &b, sum, &e);
+    ck_bundle_free(&b);
+    if (rc) {
+        snprintf(why, cap, "%s", e.msg);
+        return CK_CMD_VOL_UNUSABLE;
+    }
+    snprintf(why, cap, "usable");
+    return 0;
+}
+
+void ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log)
+{
+    struct ck_reload_target t;
+    struct ck_err e;
+    ck_reload_from_config(&t, c);
+    if (!ck_reload_configured(&t))
+        return;
+    ck_err_clear(&e);
+    ck_reload(&t, log, &e);  /* logs each way itself; a failed reload is not a failed renewal */
+}
+
+int ck_cmd_pickup(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                  int64_t have_not_after, pthread_mutex_t *write_lock,
+                  struct ck_cert_summary *sum, struct ck_err *e)
+{
+    struct ck_bundle_record r;
+    struct ck_bundle b;
+    int rc = ck_bundle_store_record(st, c->cert_name, &r, e);
+    if (rc < 0)
+        return -1;
+    int newer = rc == 0 && r.not_after > have_not_after;
+    if (rc == 0)
+        ck_bundle_record_free(&r);
+    if (!newer)
+        return 0;
+    rc = ck_bundle_store_get(st, c->cert_name, &b, NULL, e);
+    if (rc < 0)
+        return -1;
+    if (rc) {
+        if (rc == CK_BUNDLE_ABSENT)
+            ck_fail(e, "store: current.json vanished");
+        return -1;
+    }
+    if (ck_cmd_usable(c, "store", &b, sum, e)) {
+        ck_bundle_free(&b);
+        return -1;
+    }
+    if (write_lock)
+        pthread_mutex_lock(write_lock);
+    rc = ck_bundle_publish(c->out_dir, c->cert_name, &b, e);
+    if (write_lock)
+        pthread_mutex_unlock(write_lock);
+    ck_bundle_free(&b);
+    if (rc)
+        return -1;
+    char when[32];
+    ck_time_format(sum->not_after, when);
+    ck_info(log, "store.pickup", "restored from %s: serial %s, notAfter %s (newer)",
+            ck_store_name(st), sum->serial_hex, when);
+    return 1;
+}
+
+void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                         const struct ck_err *failure, unsigned seen, unsigned *failures,
+                         int64_t *next_retry)
+{
+    struct ck_bundle_state s;
+    struct ck_err e;
+    int64_t now = (int64_t)time(NULL);
+    int have = st && ck_bundle_state_get(st, c->cert_name, &s, &e) >= 0;
+    if (!have) {
+        memset(&s, 0, sizeof s);
+        s.failures = *failures;
+    }
+    if (s.failures <= seen)
+        s.failures++;
+    s.last_failure = now;
+    snprintf(s.last_error, sizeof s.last_error, "%s", failure->msg);
+    s.next_retry = now + ck_retry_delay(s.failures, failure->retry_after);
+    if (st && ck_bundle_state_put(st, c->cert_name, &s, &e))
+        ck_warn(log, "state", "%s", e.msg);
+    *failures = s.failures;
+    *next_retry = s.next_retry;
+}
+
+void ck_cmd_clear_failures(const struct ck_config *c, struct ck_store *st)
+{
+    struct ck_bundle_state s;
+    struct ck_err e;
+    if (st && ck_bundle_state_get(st, c->cert_name, &s, &e) == 0 &&
+        (s.failures || s.next_retry)) {
+        memset(&s, 0, sizeof s);
+        ck_bundle_state_put(st, c->cert_name, &s, &e);
+    }
+}
+
+/* Obtain + save (+ reload) while holding the lease (or with no store). */
+static int renew_holding(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                         struct ck_cmd_renewal *r, struct ck_err *e)
+{
+    struct ck_bundle b;
+    if (st) {  /* another replica may have renewed just before we took the lease */
+        int rc = ck_cmd_pickup(c, log, st, r->have_not_after, r->write_lock, &r->sum, e);
+        if (rc < 0)
+            return ck_wrap(e, "reading the store before renewing");
+        if (rc == 1) {
+            r->restored = 1;
+            return 0;
+        }
+    }
+    if (ck_cmd_obtain_replacing(c, log, st, r->replaces, &b, &r->sum, e))
+        return -1;
+    if (r->write_lock)
+        pthread_mutex_lock(r->write_lock);
+    int rc = ck_cmd_save(c, log, st, &b, &r->sum, e);
+    if (r->write_lock)
+        pthread_mutex_unlock(r->write_lock);
+    ck_bundle_free(&b);
+    return rc;
+}
+
+int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                      struct ck_cmd_renewal *r, struct ck_err *e)
+{
+    struct ck_cmd_store ls;
+    struct ck_lease *lease = NULL;
+    struct ck_lease_holder holder;
+    struct ck_cmd_beat beat;
+    char owner[128];
+    int rc;
+    r->restored = 0;
+    if (!st) {
+        rc = renew_holding(c, log, NULL, r, e);
+        goto done;
+    }
+    /* the lease on a handle of its own: the heartbeat thread uses it meanwhile */
+    if (ck_cmd_store_open(c, &ls, e))
+        return -1;
+    ck_cmd_lease_owner(owner, sizeof owner);
+    rc = ck_lease_acquire(ls.store, c->cert_name, owner, CK_CMD_LEASE_TTL_S, &lease, &holder, e);
+    if (rc) {
+        ck_cmd_store_close(&ls);
+        if (rc < 0)
+            return ck_wrap(e, "taking the issuer lease");
+        ck_info(log, "renew.wait", "%s; another replica is renewing", e->msg);
+        return CK_CMD_BUSY;
+    }
+    ck_cmd_beat_start(&beat, lease, log);
+    rc = renew_holding(c, log, st, r, e);
+    ck_cmd_beat_stop(&beat);
+    struct ck_err re;
+    if (ck_lease_release(lease, &re))
+        ck_warn(log, "lease", "releasing: %s", re.msg);
+    ck_cmd_store_close(&ls);
+done:
+    if (rc)
+        return -1;
+    ck_cmd_clear_failures(c, st);
+    r->failures = 0;
+    r->next_retry = 0;
+    ck_cmd_tell_app(c, log);
+    return 0;
+}
+
+/* Is the certificate due? From the CA's ARI window when it offers one, else
+ * from its lifetime (the start of the window: an operator asked, no jitter). */
+static int due(const struct ck_config *c, const struct ck_log *log,
+               const struct ck_cert_summary *sum, int64_t now, int64_t *when)
+{
+    struct ck_window w = ck_renewal_window(sum->not_before, sum->not_after);
+    *when = w.start;
+    if (!sum->ari_id[0])
+        return now >= *when;
+    struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION,
+                              .connect_timeout_ms = 5000, .timeout_ms = 20000};
+    struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = log};
+    struct ck_http *h = NULL;
+    struct ck_acme *a = NULL;
+    struct ck_err e;
+    int64_t s = 0, end = 0;
+    long ra = -1;
+    if (ck_http_new(&ho, &h, &e) == 0) {
+        ao.http = h;
+        if (ck_acme_new(&ao, &a, &e) == 0 && ck_acme_directory(a, &e) == 0 && ck_acme_has_ari(a)) {
+            if (ck_acme_renewal_info(a, sum->ari_id, &s, &end, &ra, &e) == 0 && s > 0)
+                *when = s;
+            else
+                ck_warn(log, "ari", "%s (using the certificate's own window)", e.msg);
+        }
+    }
+    ck_acme_free(a);
+    ck_http_free(h);
+    return now >= *when;
+}
+
+int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
+{
+    struct ck_cmd_store st;
+    struct ck_cmd_renewal r;
+    char why[600], when[32];
+    int64_t now = (int64_t)time(NULL), at = 0;
+    if (ck_config_validate_for(c, "renew", e) || ck_cmd_store_open(c, &st, e))
+        return -1;
+    memset(&r, 0, sizeof r);
+    struct ck_cert_summary cur;
+    int vol = ck_cmd_read_volume(c, &cur, why, sizeof why);
+    if (vol == 0) {
+        r.have_not_after = cur.not_after;
+        r.replaces = cur.ari_id;
+    } else if (cur.not_after) {  /* parsed but unusable: still the one it replaces */
+        r.replaces = cur.ari_id;
+    }
+    if (vol == 0 && !c->force && !due(c, log, &cur, now, &at)) {
+        ck_time_format(at, when);
+        ck_info(log, "renew.notdue", "serial %s is not due before %s (--force renews now)",
+                cur.serial_hex, when);
+        ck_cmd_store_close(&st);
+        return 0;
+    }
+    ck_info(log, "renew", "renewing: %s", c->force ? "--force" : vol ? why : "due");
+    int rc = ck_cmd_renew_once(c, log, st.store, &r, e);
+    if (rc == CK_CMD_BUSY)
+        rc = ck_fail(e, "another replica holds the issuer lease; its certificate will reach the "
+                        "store (run \"certkeep init\" or wait for \"run\" to pick it up)");
+    else if (rc < 0) {
+        unsigned f = 0;
+        int64_t next = 0;
+        struct ck_err copy = *e;
+        ck_cmd_note_failure(c, log, st.store, &copy, UINT_MAX, &f, &next);
+    }
+    ck_cmd_store_close(&st);
+    return rc ? -1 : 0;
+}

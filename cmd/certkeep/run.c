@@ -1,0 +1,559 @@
+/* certkeep run: init, then stay. One event loop (s6 style): signals arrive on a
+ * signalfd, one poll() sleeps until the next thing is due (renewal moment, ARI
+ * check, store check, retry after a failure, a health client). Network and disk
+ * work runs on one job thread at a time, so /healthz answers and SIGTERM is
+ * honoured within a second even while the CA is slow. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../lib/acme/acme.h"
+#include "../../lib/health/health.h"
+#include "../../lib/http/http.h"
+#include "../../lib/renewal/renewal.h"
+#include "../../lib/store/store.h"
+#include "cmd.h"
+
+#define STORE_EVERY_S 600        /* + up to STORE_JITTER_S: another replica's renewal */
+#define STORE_JITTER_S 300
+#define ARI_FIRST_S 300          /* first ARI check 5..20 min after start: restarts cost nothing */
+#define ARI_FIRST_JITTER_S 900
+#define ARI_EVERY_S 36000        /* then every 10..12 h ("at least twice a day") */
+#define ARI_JITTER_S 7200
+#define BUSY_WAIT_S 60           /* another replica holds the lease: look again after this */
+#define STOP_GRACE_MS 900        /* SIGTERM while a job runs: wait this long, then abandon */
+#define NEVER INT64_MAX
+
+enum job { JOB_NONE, JOB_INIT, JOB_RENEW, JOB_STORE, JOB_ARI };
+static const char *const job_names[] = {"none", "init", "renewal", "store check", "ARI check"};
+
+/* What one job gets and gives back; the job thread touches nothing else but
+ * the store and the ACME handle, which the loop leaves alone while it runs. */
+struct job_io {
+    enum job kind;
+    char ari_id[200];
+    int64_t have_not_after;
+    unsigned failures_before;
+    /* out */
+    int rc;
+    struct ck_err e;
+    struct ck_cert_summary sum;
+    int changed;                 /* the volume's files changed (app told) */
+    int64_t ari_start, ari_end;
+    long retry_after;
+    int no_ari;
+    unsigned failures;
+    int64_t next_retry;
+};
+
+struct run {
+    const struct ck_config *c;
+    const struct ck_log *log;
+    struct ck_cmd_store st;
+    struct ck_health *health;
+    struct ck_health_cert *hc;
+    int sigfd, done[2];
+    pthread_mutex_t write_lock;
+    /* the job thread */
+    int busy;
+    pthread_t thread;
+    struct job_io io;
+    struct ck_http *acme_http;   /* for ARI, created at the first check */
+    struct ck_acme *acme;
+    /* the schedule, Unix seconds (NEVER: not planned) */
+    int ready;                   /* a usable certificate is on the volume */
+    struct ck_cert_summary cur;
+    int64_t renew_at, store_at, ari_at, retry_at, unusable_at;
+    int ari_known;
+    struct ck_window ari;
+    unsigned failures;
+    int inited;                  /* init's work done once */
+    int said_unusable;
+    int stop;
+};
+
+static uint32_t rnd32(void)
+{
+    uint32_t r = 0;
+    struct ck_err e;
+    if (ck_random(&r, sizeof r, &e))
+        r = (uint32_t)time(NULL) * 2654435761u;
+    return r;
+}
+
+static int64_t jitter(int64_t base, int64_t spread)
+{
+    return base + (spread > 0 ? (int64_t)(rnd32() % (uint32_t)spread) : 0);
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* ---- the job thread ---- */
+
+static void job_ari(struct run *r, struct job_io *io)
+{
+    const struct ck_config *c = r->c;
+    if (!r->acme) {
+        struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION,
+                                  .connect_timeout_ms = 5000, .timeout_ms = 30000};
+        struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = r->log};
+        if (ck_http_new(&ho, &r->acme_http, &io->e)) {
+            io->rc = -1;
+            return;
+        }
+        ao.http = r->acme_http;
+        if (ck_acme_new(&ao, &r->acme, &io->e)) {
+            io->rc = -1;
+            return;
+        }
+    }
+    io->retry_after = -1;
+    if (ck_acme_directory(r->acme, &io->e)) {
+        io->rc = -1;
+        return;
+    }
+    if (!ck_acme_has_ari(r->acme)) {
+        io->no_ari = 1;
+        return;
+    }
+    io->rc = ck_acme_renewal_info(r->acme, io->ari_id, &io->ari_start, &io->ari_end,
+                                  &io->retry_after, &io->e);
+}
+
+static void job_renew(struct run *r, struct job_io *io)
+{
+    struct ck_cmd_renewal ren;
+    memset(&ren, 0, sizeof ren);
+    ren.replaces = io->ari_id[0] ? io->ari_id : NULL;
+    ren.have_not_after = io->have_not_after;
+    ren.write_lock = &r->write_lock;
+    io->rc = ck_cmd_renew_once(r->c, r->log, r->st.store, &ren, &io->e);
+    io->sum = ren.sum;
+    io->changed = io->rc == 0;
+}
+
+static void job_init(struct run *r, struct job_io *io)
+{
+    struct ck_bundle_state s;
+    struct ck_err ignored;
+    char why[600];
+    struct ck_cert_summary before;
+    /* files there, usable or not, are what the app was started on */
+    int had = ck_cmd_read_volume(r->c, &before, why, sizeof why) != CK_CMD_VOL_ABSENT;
+    io->failures_before = r->failures;
+    if (r->st.store && ck_bundle_state_get(r->st.store, r->c->cert_name, &s, &ignored) >= 0)
+        io->failures_before = s.failures;
+    io->rc = ck_cmd_init_with(r->c, r->log, r->st.store, &io->e);
+    if (io->rc == 0 && ck_cmd_read_volume(r->c, &io->sum, why, sizeof why) == 0 &&
+        (!had || strcmp(before.serial_hex, io->sum.serial_hex))) {
+        io->changed = 1;
+        if (had)  /* the app was started on the old files */
+            ck_cmd_tell_app(r->c, r->log);
+    }
+}
+
+static void job_store(struct run *r, struct job_io *io)
+{
+    int rc = ck_cmd_pickup(r->c, r->log, r->st.store, io->have_not_after, &r->write_lock,
+                           &io->sum, &io->e);
+    io->rc = rc < 0 ? -1 : 0;
+    if (rc == 1) {
+        io->changed = 1;
+        ck_cmd_tell_app(r->c, r->log);
+    }
+}
+
+static void *job_main(void *arg)
+{
+    struct run *r = arg;
+    struct job_io *io = &r->io;
+    ck_err_clear(&io->e);
+    io->rc = 0;
+    switch (io->kind) {
+    case JOB_INIT: job_init(r, io); break;
+    case JOB_RENEW: job_renew(r, io); break;
+    case JOB_STORE: job_store(r, io); break;
+    case JOB_ARI: job_ari(r, io); break;
+    case JOB_NONE: break;
+    }
+    if (io->rc < 0 && (io->kind == JOB_INIT || io->kind == JOB_RENEW)) {
+        struct ck_err copy = io->e;
+        io->failures = r->failures;
+        ck_cmd_note_failure(r->c, r->log, r->st.store, &copy,
+                            io->kind == JOB_INIT ? io->failures_before : UINT_MAX, &io->failures,
+                            &io->next_retry);
+    }
+    char one = 1;
+    while (write(r->done[1], &one, 1) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+static int start_job(struct run *r, enum job kind)
+{
+    struct job_io *io = &r->io;
+    memset(io, 0, sizeof *io);
+    io->kind = kind;
+    if (r->ready) {
+        io->have_not_after = r->cur.not_after;
+        snprintf(io->ari_id, sizeof io->ari_id, "%s", r->cur.ari_id);
+    } else if (r->cur.ari_id[0]) {
+        snprintf(io->ari_id, sizeof io->ari_id, "%s", r->cur.ari_id);
+    }
+    if (pthread_create(&r->thread, NULL, job_main, r)) {
+        ck_error(r->log, "run", "cannot start a thread for the %s; trying again in 60 s",
+                 job_names[kind]);
+        return -1;
+    }
+    r->busy = 1;
+    ck_debug(r->log, "run.job", "%s started", job_names[kind]);
+    return 0;
+}
+
+/* ---- the schedule ---- */
+
+/* Re-reads the volume: readiness, the current certificate, its renewal moment. */
+static void refresh(struct run *r, int new_moment)
+{
+    char why[600];
+    struct ck_cert_summary s;
+    int ok = ck_cmd_read_volume(r->c, &s, why, sizeof why) == 0;
+    int same = ok && r->ready && !strcmp(s.serial_hex, r->cur.serial_hex);
+    if (ok || s.not_after)
+        r->cur = s;
+    r->ready = ok;
+    if (!ok) {
+        if (r->ready || !r->said_unusable)  /* once, not after every failed retry */
+            ck_warn(r->log, "run.volume", "%s", why);
+        r->said_unusable = 1;
+        r->renew_at = NEVER;
+        r->unusable_at = NEVER;
+    } else {
+        if (!same) {  /* a new certificate: a new moment, and ARI about it later */
+            r->ari_known = 0;
+            r->ari_at = now_s() + jitter(ARI_FIRST_S, ARI_FIRST_JITTER_S);
+            new_moment = 1;
+        }
+        if (new_moment) {
+            struct ck_window w = r->ari_known ? r->ari
+                                              : ck_renewal_window(s.not_before, s.not_after);
+            r->renew_at = ck_renewal_pick(w, now_s(), rnd32());
+        }
+        r->unusable_at = s.not_after - (int64_t)r->c->min_valid;
+    }
+    ck_health_set_ready(r->health, r->ready);
+    if (r->hc) {
+        r->hc->not_before = ok ? s.not_before : 0;
+        r->hc->not_after = ok ? s.not_after : 0;
+    }
+}
+
+static int64_t attempt_at(const struct run *r)
+{
+    int64_t t = r->ready ? r->renew_at : now_s();
+    return r->retry_at > t ? r->retry_at : t;
+}
+
+static void set_metrics(struct run *r)
+{
+    if (!r->hc)
+        return;
+    r->hc->failures_consecutive = r->failures;
+    int64_t t = attempt_at(r);
+    r->hc->next_renewal = t == NEVER ? 0 : t;
+}
+
+static void log_time(const struct run *r, const char *event, const char *what, int64_t t)
+{
+    char when[32];
+    ck_time_format(t, when);
+    ck_info(r->log, event, "%s %s (in %lld s)", what, when, (long long)(t - now_s()));
+}
+
+static void finish_job(struct run *r)
+{
+    struct job_io *io = &r->io;
+    pthread_join(r->thread, NULL);
+    r->busy = 0;
+    int64_t now = now_s();
+    switch (io->kind) {
+    case JOB_INIT:
+    case JOB_RENEW:
+        if (io->rc < 0) {
+            r->failures = io->failures;
+            r->retry_at = io->next_retry;
+            if (r->hc)
+                r->hc->renewals_failure++;
+            ck_error(r->log, "renew.failed", "%s failed (%u in a row): %s; next try in %lld s",
+                     job_names[io->kind], io->failures, io->e.msg,
+                     (long long)(io->next_retry - now));
+        } else if (io->rc == CK_CMD_BUSY) {
+            r->renew_at = now + jitter(BUSY_WAIT_S, 30);
+            r->store_at = now + jitter(BUSY_WAIT_S / 2, 15);
+        } else {
+            r->failures = 0;
+            r->retry_at = 0;
+            if (r->hc && (io->kind == JOB_RENEW || io->changed)) {
+                r->hc->renewals_success += io->kind == JOB_RENEW;
+                r->hc->last_success = now;
+            }
+        }
+        refresh(r, 0);
+        if (io->kind == JOB_INIT && io->rc == 0 && r->ready)
+            r->inited = 1;
+        if (io->kind == JOB_INIT && io->rc == 0)
+            r->store_at = r->st.store ? now + jitter(STORE_EVERY_S, STORE_JITTER_S) : NEVER;
+        break;
+    case JOB_STORE:
+        if (io->rc < 0)
+            ck_warn(r->log, "store.check", "%s", io->e.msg);
+        r->store_at = now + jitter(STORE_EVERY_S, STORE_JITTER_S);
+        if (io->changed)
+            refresh(r, 1);
+        break;
+    case JOB_ARI:
+        if (io->rc < 0) {
+            ck_warn(r->log, "ari", "%s", io->e.msg);
+            r->ari_at = now + jitter(3600, 1800);
+        } else if (io->no_ari) {
+            ck_info(r->log, "ari", "the CA offers no renewalInfo; renewing by the certificate's "
+                                   "lifetime");
+            r->ari_at = NEVER;
+        } else {
+            long next = io->retry_after > 3600 && io->retry_after < ARI_EVERY_S ? io->retry_after
+                                                                               : 0;
+            r->ari_at = now + (next ? next : jitter(ARI_EVERY_S, ARI_JITTER_S));
+            if (!r->ari_known || r->ari.start != io->ari_start || r->ari.end != io->ari_end) {
+                r->ari_known = 1;
+                r->ari = (struct ck_window){io->ari_start, io->ari_end};
+                r->renew_at = ck_renewal_pick(r->ari, now, rnd32());
+                log_time(r, "ari", "the CA's window: renewing at", r->renew_at);
+            }
+        }
+        break;
+    case JOB_NONE:
+        break;
+    }
+    if (r->ready && (io->kind == JOB_INIT || io->changed))
+        log_time(r, "run.next", "next renewal at", attempt_at(r));
+    set_metrics(r);
+}
+
+/* The next job due now, or JOB_NONE with *wake the next moment one is. */
+static enum job next_job(const struct run *r, int64_t now, int64_t *wake)
+{
+    int64_t a = attempt_at(r);
+    *wake = NEVER;
+    /* init first; with a usable volume it asks nothing of the CA, so no retry to wait for */
+    if (!r->inited || !r->ready) {
+        if (r->ready || a <= now)
+            return JOB_INIT;
+        *wake = a;
+        return JOB_NONE;
+    }
+    if (a <= now)
+        return JOB_RENEW;
+    if (r->st.store && r->store_at <= now)
+        return JOB_STORE;
+    if (r->cur.ari_id[0] && r->ari_at <= now)
+        return JOB_ARI;
+    *wake = a;
+    if (r->unusable_at < *wake)
+        *wake = r->unusable_at;
+    if (r->st.store && r->store_at < *wake)
+        *wake = r->store_at;
+    if (r->cur.ari_id[0] && r->ari_at < *wake)
+        *wake = r->ari_at;
+    return JOB_NONE;
+}
+
+/* The operator asks for an early retry / renewal check. */
+static void early(struct run *r)
+{
+    int64_t now = now_s();
+    ck_info(r->log, "run.signal", "checking now (early retry requested)");
+    r->retry_at = 0;
+    r->store_at = now;
+    if (r->cur.ari_id[0])
+        r->ari_at = now;
+}
+
+static void on_signals(struct run *r)
+{
+    struct signalfd_siginfo si;
+    while (read(r->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            r->stop = 1;
+        else
+            early(r);
+    }
+}
+
+/* SIGTERM during a job: wait a little for it; else abandon it, never mid-write. */
+static void stop_busy(struct run *r)
+{
+    int64_t end = mono_ms() + STOP_GRACE_MS;
+    struct pollfd p = {.fd = r->done[0], .events = POLLIN};
+    while (r->busy) {
+        int64_t left = end - mono_ms();
+        if (left <= 0)
+            break;
+        if (poll(&p, 1, (int)left) > 0) {
+            char b;
+            if (read(r->done[0], &b, 1) == 1)
+                finish_job(r);
+        }
+    }
+    if (!r->busy)
+        return;
+    pthread_mutex_lock(&r->write_lock);  /* a write in progress finishes; none starts */
+    ck_info(r->log, "run.stop", "stopping: the %s in progress is abandoned", job_names[r->io.kind]);
+    fflush(NULL);
+    _exit(0);
+}
+
+static int loop(struct run *r)
+{
+    struct pollfd pfd[CK_HEALTH_MAX_FDS + 2];
+    while (!r->stop) {
+        int64_t now = now_s(), wake = NEVER;
+        if (!r->busy && r->ready && r->unusable_at <= now)
+        {
+            refresh(r, 0);  /* ran out of validity: init's path again */
+            if (r->ready && r->unusable_at <= now)
+                r->unusable_at = now + 1;
+        }
+        if (!r->busy) {
+            enum job j = next_job(r, now, &wake);
+            if (j != JOB_NONE) {
+                if (start_job(r, j) == 0)
+                    continue;
+                r->retry_at = now + 60;
+                wake = now + 60;
+            }
+        }
+        /* a monotonic deadline: the wall clock only names the moment */
+        int timeout = -1;
+        if (!r->busy && wake != NEVER) {
+            int64_t ms = (wake - now) * 1000;
+            int64_t deadline = mono_ms() + (ms > 0 ? ms : 0);
+            int64_t left = deadline - mono_ms();
+            timeout = left > INT_MAX ? INT_MAX : left < 0 ? 0 : (int)left;
+        }
+        size_t n = 0;
+        if (r->health)
+            n = ck_health_pollfds(r->health, pfd, CK_HEALTH_MAX_FDS, &timeout);
+        pfd[n] = (struct pollfd){.fd = r->sigfd, .events = POLLIN};
+        pfd[n + 1] = (struct pollfd){.fd = r->done[0], .events = POLLIN};
+        int got = poll(pfd, n + 2, timeout);
+        if (got < 0 && errno != EINTR) {
+            ck_error(r->log, "run", "poll: %s", strerror(errno));
+            sleep(1);
+            continue;
+        }
+        if (got <= 0)
+            continue;
+        if (r->health)
+            ck_health_handle(r->health, pfd, n);
+        if (pfd[n].revents)
+            on_signals(r);
+        if (pfd[n + 1].revents & POLLIN) {
+            char b;
+            if (read(r->done[0], &b, 1) == 1 && r->busy)
+                finish_job(r);
+        }
+    }
+    if (r->busy)
+        stop_busy(r);
+    ck_info(r->log, "run.stop", "stopping");
+    return 0;
+}
+
+static int setup(struct run *r, sigset_t *old, struct ck_err *e)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGHUP);
+    sigaddset(&s, SIGUSR1);
+    /* blocked before any thread exists, so that every thread inherits it */
+    if (pthread_sigmask(SIG_BLOCK, &s, old))
+        return ck_fail(e, "run: cannot block signals");
+    r->sigfd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (r->sigfd < 0)
+        return ck_fail(e, "run: signalfd: %s", strerror(errno));
+    if (pipe(r->done) || pthread_mutex_init(&r->write_lock, NULL))
+        return ck_fail(e, "run: pipe: %s", strerror(errno));
+    if (r->c->listen) {
+        if (ck_health_start(r->c->listen, CK_VERSION, r->log, &r->health, e))
+            return -1;
+        if (!(r->hc = ck_health_cert(r->health, r->c->cert_name, e)))
+            return -1;
+    }
+    return ck_cmd_store_open(r->c, &r->st, e);
+}
+
+/* A planned retry kept in state.json from before a restart is honoured. */
+static void pending_retry(struct run *r)
+{
+    struct ck_bundle_state s;
+    struct ck_err e;
+    if (!r->st.store || ck_bundle_state_get(r->st.store, r->c->cert_name, &s, &e) != 0)
+        return;
+    r->failures = s.failures;
+    if (s.next_retry > now_s()) {
+        r->retry_at = s.next_retry;
+        log_time(r, "run.retry", "honouring the planned retry at", s.next_retry);
+    }
+}
+
+int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
+{
+    struct run r;
+    sigset_t old;
+    memset(&r, 0, sizeof r);
+    r.c = c;
+    r.log = log;
+    r.sigfd = r.done[0] = r.done[1] = -1;
+    r.renew_at = r.store_at = r.ari_at = r.unusable_at = NEVER;
+    if (ck_config_validate_for(c, "run", e))
+        return -1;
+    int rc = setup(&r, &old, e);
+    if (rc == 0) {
+        pending_retry(&r);
+        refresh(&r, 1);
+        set_metrics(&r);
+        rc = loop(&r);
+    }
+    ck_acme_free(r.acme);
+    ck_http_free(r.acme_http);
+    ck_health_stop(r.health);
+    ck_cmd_store_close(&r.st);
+    if (r.sigfd >= 0)
+        close(r.sigfd);
+    if (r.done[0] >= 0) {
+        close(r.done[0]);
+        close(r.done[1]);
+        pthread_mutex_destroy(&r.write_lock);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
