@@ -237,6 +237,10 @@ class H(BaseHTTPRequestHandler):
             elif kind == "html":
                 status, data = 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>"
                 out = [(k, v) for k, v in out if k.lower() != "content-type"] + [("Content-Type", "text/html")]
+            elif kind == "nononce":
+                out = [(k, v) for k, v in out if k.lower() != "replay-nonce"]
+            elif kind == "badnonce":  # a nonce that is no base64url, on every answer
+                out = [(k, v) for k, v in out if k.lower() != "replay-nonce"] + [("Replay-Nonce", "a b\tc")]
             elif kind == "noloc":
                 out = [(k, v) for k, v in out if k.lower() != "location"]
             elif kind in ("badchain", "leafonly"):  # the leaf, then a stranger or nothing
@@ -306,6 +310,8 @@ garbled /my-order/ junkjson 'my-order/[A-Za-z0-9_-]+: the response .* not a JSON
 garbled /certZ/ trunc 'certZ/[0-9a-f]+: truncated PEM'
 garbled /certZ/ notpem 'certZ/[0-9a-f]+: .*(DER|PEM|certificate)'
 garbled /certZ/ huge 'certZ/[0-9a-f]+: response body larger than'
+garbled / nononce 'nonce-plz: HTTP 200 without a Replay-Nonce'
+garbled / badnonce 'nonce-plz: HTTP 200 without a Replay-Nonce'
 garbled /certZ/ badchain "certZ/[0-9a-f]+: the chain's first certificate did not issue the certificate|issued certificate: the chain's first certificate did not issue"
 garbled /certZ/ leafonly 'issued certificate: fullchain\.pem:? (has )?no chain after the certificate'
 # Rate limited: one line that says when to come back; exit 1, not 2.
