@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PROFILE_NAMES_MAX 25   /* Let's Encrypt's tlsserver and shortlived profiles */
 #define TOKEN_MAX 256
@@ -369,13 +370,30 @@ static int await_authz(struct ck_acme *a, struct authz *z, struct ck_err *e)
     return rc;
 }
 
+/* The CA asks us to prove control of one of the names we ordered (a wildcard's
+ * authorization names its base domain), never of some other name. */
+static int authz_ordered(const struct ck_acme_order_req *r, const struct authz *z, struct ck_err *e)
+{
+    for (size_t i = 0; i < r->n_names; i++) {
+        const char *n = r->names[i];
+        if (n[0] == '*' && n[1] == '.')
+            n += 2;
+        if (strcasecmp(n, z->domain) == 0)
+            return 0;
+    }
+    char d[80];
+    acme_clean(d, sizeof d, z->domain);
+    return ck_failk(e, CK_E_PROTOCOL, "%s: authorization for %s, a name not in the order", z->url, d);
+}
+
 /* Every authorization valid: present all, answer all, then wait (the CA validates in parallel). */
-static int authorize(struct ck_acme *a, const struct ck_acme_solver *sv, struct order *o,
+static int authorize(struct ck_acme *a, const struct ck_acme_order_req *r, struct order *o,
                      struct ck_err *e)
 {
+    const struct ck_acme_solver *sv = r->solver;
     int rc = -1;
     for (size_t i = 0; i < o->n; i++)
-        if (load_authz(a, &o->authzs[i], sv->type, e) != 0)
+        if (load_authz(a, &o->authzs[i], sv->type, e) != 0 || authz_ordered(r, &o->authzs[i], e) != 0)
             goto out;
     for (size_t i = 0; i < o->n; i++) {
         struct authz *z = &o->authzs[i];
@@ -482,7 +500,7 @@ int acme_issue(struct ck_acme *a, const struct ck_acme_order_req *r, struct ck_a
         return ck_fail(e, "no ACME account: ck_acme_account must come first");
     if (ck_acme_directory(a, e) != 0 || profile_ok(a, r, e) != 0)
         return -1;
-    if (new_order(a, r, &o, e) != 0 || authorize(a, r->solver, &o, e) != 0 ||
+    if (new_order(a, r, &o, e) != 0 || authorize(a, r, &o, e) != 0 ||
         finalize(a, r, &o, e) != 0 ||
         acme_download(a, o.cert_url, r->preferred_chain, r->cert_key, out, e) != 0)
         goto out;

@@ -229,7 +229,13 @@ class H(BaseHTTPRequestHandler):
         except (OSError, ValueError):
             prefix, kind = None, None
         if prefix and self.path.startswith(prefix):
-            if kind == "trunc":
+            if kind.startswith("set:"):  # set:KEY=JSON in the JSON object answered
+                import json
+                k, v = kind[4:].split("=", 1)
+                j = json.loads(data)
+                j[k] = json.loads(v)
+                data = json.dumps(j).encode()
+            elif kind == "trunc":
                 data = data[: len(data) // 2]
             elif kind in BODIES:
                 data = BODIES[kind]
@@ -312,6 +318,12 @@ garbled /certZ/ notpem 'certZ/[0-9a-f]+: .*(DER|PEM|certificate)'
 garbled /certZ/ huge 'certZ/[0-9a-f]+: response body larger than'
 garbled / nononce 'nonce-plz: HTTP 200 without a Replay-Nonce'
 garbled / badnonce 'nonce-plz: HTTP 200 without a Replay-Nonce'
+garbled /authZ/ 'set:identifier={"type":"dns","value":"evil.example.com"}' \
+    'authZ/[A-Za-z0-9_-]+: authorization for evil\.example\.com, a name not in the order'
+garbled /authZ/ 'set:challenges=[{"type":"http-01","token":"../../x","url":"https://localhost/x","status":"pending"}]' \
+    'authZ/[A-Za-z0-9_-]+: http-01 challenge without a base64url token'
+garbled /order-plz 'set:finalize="file:///etc/passwd"' 'my-order/[A-Za-z0-9_-]+: no valid "finalize" URL'
+garbled /my-order/ 'set:status="invalid"' 'order https://localhost:[0-9]+/my-order/[A-Za-z0-9_-]+ is invalid'
 garbled /certZ/ badchain "certZ/[0-9a-f]+: the chain's first certificate did not issue the certificate|issued certificate: the chain's first certificate did not issue"
 garbled /certZ/ leafonly 'issued certificate: fullchain\.pem:? (has )?no chain after the certificate'
 # Rate limited: one line that says when to come back; exit 1, not 2.

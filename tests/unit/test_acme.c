@@ -696,6 +696,32 @@ static void test_pebble_http01_nonce_reject_ari_revoke(void **state)
     responder_stop(&r);
 }
 
+/* The fake's authorization is for a.example.com whatever was ordered: an authorization
+ * for a name we did not order is refused before anything is presented or finalized. */
+static void test_authz_for_another_name(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    char url[128];
+    const char *names[] = {"b.example.com"};
+    fake_url(url, sizeof url, "good");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, NULL, 1, &t.e), 0);
+    struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+    assert_int_equal(ck_acme_issue(t.acme, &r, &c, &t.e), -1);
+    if (!strstr(t.e.msg, "/authz/1: authorization for a.example.com, a name not in the order"))
+        fail_msg("%s", t.e.msg);
+    assert_int_equal(t.e.kind, CK_E_PROTOCOL);
+    /* the same order for the name (or its wildcard) goes through the check */
+    const char *wild[] = {"*.a.example.com"};
+    r.names = wild;
+    if (ck_acme_issue(t.acme, &r, &c, &t.e) != 0 && strstr(t.e.msg, "not in the order"))
+        fail_msg("wildcard refused: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    t_close(&t);
+}
+
 static void test_pebble_dns01(void **state)
 {
     (void)state;
@@ -774,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_order_invalid),
         cmocka_unit_test(test_cert_key_mismatch),
         cmocka_unit_test(test_hostile_orders),
+        cmocka_unit_test(test_authz_for_another_name),
         cmocka_unit_test(test_ari_window),
     };
     const struct CMUnitTest pebble[] = {
