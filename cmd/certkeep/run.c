@@ -393,6 +393,12 @@ static void early(struct run *r)
     r->store_at = now;
     if (r->cur.ari_id[0])
         r->ari_at = now;
+    if (r->ready && r->inited) {  /* a window already open: no need to wait for its moment */
+        struct ck_window w = r->ari_known ? r->ari
+                                          : ck_renewal_window(r->cur.not_before, r->cur.not_after);
+        if (w.start <= now && r->renew_at > now)
+            r->renew_at = now;
+    }
 }
 
 static void on_signals(struct run *r)

@@ -160,7 +160,68 @@ check_eq "run: renewed: the app told once" 1 "$(hups)"
 stop_run
 check_eq "run: renewed: SIGTERM exit 0" 0 "$STOP_RC"
 
-# ---- 4. an unreachable CA, nothing anywhere: run stays up and backs off -----------------
+# ---- 4. run renews a certificate whose window is open (12-day lifetime, 2 days left) -----
+echo "-- run, window open"
+OUT=$CK_TMP/out-open
+STORE=$CK_TMP/store-open
+mkdir -p "$OUT/$NAME"
+python3 - "$OUT/$NAME" "$NAME" <<'PYEOF'
+import datetime as dt, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+d, name = sys.argv[1], sys.argv[2]
+now = dt.datetime.now(dt.timezone.utc)
+def cert(subj, key, issuer, ikey, ca, nb, na, san=None):
+    b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subj)]))
+         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(nb).not_valid_after(na)
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if san:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+    return b.sign(ikey, hashes.SHA256())
+rk, ik, lk = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+day = dt.timedelta(days=1)
+root = cert("t_run root", rk, "t_run root", rk, True, now - 30 * day, now + 300 * day)
+inter = cert("t_run intermediate", ik, "t_run root", rk, True, now - 30 * day, now + 300 * day)
+leaf = cert(name, lk, "t_run intermediate", ik, False, now - 10 * day, now + 2 * day, name)
+pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+open(d + "/cert.pem", "wb").write(pem(leaf))
+open(d + "/chain.pem", "wb").write(pem(inter))
+open(d + "/fullchain.pem", "wb").write(pem(leaf) + pem(inter))
+open(d + "/privkey.pem", "wb").write(lk.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+PYEOF
+chmod 600 "$OUT/$NAME/privkey.pem"
+s3=$(serial)
+: >"$HUPS"
+ck_bg run-open --profile default
+if wait_for 10 'grep -Eq "next renewal at .* \(in ([0-9]|[1-8][0-9]) s\)" "$CK_TMP/run-open.log"'; then
+    pass "run: window open: renewal planned within 90 s"
+else fail "run: window open: renewal planned within 90 s" "$(logof run-open | tail -n 3)"; fi
+check_eq "run: window open: /readyz 200 meanwhile" 200 "$(http_code /readyz)"
+kill -HUP "$RUN_PID"   # the operator does not want to wait for the moment
+if wait_for 20 '[ "$(serial)" != "$s3" ]'; then pass "run: window open: renewed"
+else fail "run: window open: renewed" "$(logof run-open | tail -n 3)"; fi
+check_match "run: window open: issued by Pebble" "Pebble" \
+    "$(openssl x509 -in "$OUT/$NAME/cert.pem" -noout -issuer 2>/dev/null)"
+if wait_for 5 '[ "$(hups)" -ge 1 ]'; then pass "run: window open: app told"
+else fail "run: window open: app told" "$(logof run-open | tail -n 3)"; fi
+wait_for 5 'curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics" | grep -q "result=\"success\"} 1"'
+check_match "run: window open: success metric" \
+    "^certkeep_renewals_total\{name=\"$NAME\",result=\"success\"\} 1\$" \
+    "$(curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics")"
+check_match "run: window open: store holds the new one" "$(serial | tr 'A-F' 'a-f' | sed 's/^0*//')" \
+    "$(cat "$STORE/certs/$NAME/current.json" 2>/dev/null)"
+check_match "run: window open: next renewal days ahead" "next renewal at .* \(in [0-9]{6,} s\)" \
+    "$(tail -n 2 "$CK_TMP/run-open.log")"
+stop_run
+check_eq "run: window open: SIGTERM exit 0" 0 "$STOP_RC"
+check_eq "run: window open: the app told once" 1 "$(hups)"
+
+# ---- 5. an unreachable CA, nothing anywhere: run stays up and backs off -----------------
 echo "-- run, CA down"
 OUT=$CK_TMP/out-down
 STORE=$CK_TMP/store-down
