@@ -180,6 +180,10 @@ static int do_req(struct ck_acme *a, const char *method, const char *url, const 
     struct ck_http_req req = {.method = method, .url = url, .headers = hdrs, .n_headers = n_hdrs,
                               .body = body, .body_len = body_len, .max_body = max_body};
     memset(resp, 0, sizeof *resp);
+    /* RFC 8555 6.1: HTTPS only. A CA reached over TLS must not send us anywhere in clear. */
+    if (strncmp(a->dir_url, "https://", 8) == 0 && strncmp(url, "https://", 8) != 0)
+        return ck_failk(e, CK_E_PROTOCOL, "%s: a plain http URL from the https directory %s; refusing",
+                        url, a->dir_url);
     if (ck_http_do(a->http, &req, resp, e) != 0)
         return -1;
     keep_nonce(a, resp);

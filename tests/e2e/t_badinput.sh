@@ -323,6 +323,8 @@ garbled /authZ/ 'set:identifier={"type":"dns","value":"evil.example.com"}' \
 garbled /authZ/ 'set:challenges=[{"type":"http-01","token":"../../x","url":"https://localhost/x","status":"pending"}]' \
     'authZ/[A-Za-z0-9_-]+: http-01 challenge without a base64url token'
 garbled /order-plz 'set:finalize="file:///etc/passwd"' 'my-order/[A-Za-z0-9_-]+: no valid "finalize" URL'
+garbled /my-order/ 'set:certificate="http://localhost:1/cert"' 'http://localhost:1/cert: a plain http URL from the https directory'
+garbled /dir 'set:newOrder="http://localhost:1/order"' 'http://localhost:1/order: a plain http URL from the https directory'
 garbled /my-order/ 'set:status="invalid"' 'order https://localhost:[0-9]+/my-order/[A-Za-z0-9_-]+ is invalid'
 garbled /certZ/ badchain "certZ/[0-9a-f]+: the chain's first certificate did not issue the certificate|issued certificate: the chain's first certificate did not issue"
 garbled /certZ/ leafonly 'issued certificate: fullchain\.pem:? (has )?no chain after the certificate'
