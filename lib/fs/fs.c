@@ -1,5 +1,6 @@
 #include "fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -194,6 +195,36 @@ static int split_path(const char *path, char *dir, size_t dsz, const char **base
     return 0;
 }
 
+#define STALE_TMP_S 600  /* older than any write in progress: a killed writer's */
+
+/* Removes ".<base>.tmp.*" left in dir by a writer killed before its rename (one may
+ * hold a private key). Best effort: a failure here changes nothing for the caller. */
+static void sweep_stale_tmp(const char *dir, const char *base)
+{
+    char prefix[NAME_MAX + 8];
+    int n = snprintf(prefix, sizeof prefix, ".%s.tmp.", base);
+    if (n < 0 || (size_t)n >= sizeof prefix)
+        return;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    time_t now = time(NULL);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (strncmp(de->d_name, prefix, (size_t)n) != 0 ||
+            fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+            now - st.st_mtime < STALE_TMP_S)
+            continue;
+        unlinkat(dfd, de->d_name, 0);
+    }
+    closedir(d);
+}
+
 int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                        struct ck_err *e)
 {
@@ -218,6 +249,7 @@ int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
         unlink(tmp);
         return ck_failk(e, CK_E_IO, "rename %s to %s: %s", tmp, path, strerror(err));
     }
+    sweep_stale_tmp(dir, base);
     return ck_fs_fsync_dir(dir, e) < 0 ? ck_wrap(e, "write %s", path) : 0;
 }
 

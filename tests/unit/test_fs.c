@@ -186,6 +186,36 @@ static void test_write_atomic(void **state)
     free(buf);
 }
 
+/* A writer killed before its rename leaves ".<name>.tmp.*" (maybe a key): the next
+ * write of that name removes those older than ten minutes, and nothing else. */
+static void test_write_atomic_sweeps_stale_tmp(void **state)
+{
+    (void)state;
+    char p[PATH_MAX], old_tmp[PATH_MAX], new_tmp[PATH_MAX], other[PATH_MAX];
+    struct ck_err e;
+    path_of(p, "account.key");
+    path_of(old_tmp, ".account.key.tmp.abc123");
+    path_of(new_tmp, ".account.key.tmp.def456");
+    path_of(other, ".other.key.tmp.abc123");
+    const char *files[] = {old_tmp, new_tmp, other};
+    for (size_t i = 0; i < 3; i++) {
+        int fd = open(files[i], O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "secret", 6), 6);
+        close(fd);
+    }
+    struct timespec ago[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, old_tmp, ago, 0), 0);
+    assert_int_equal(utimensat(AT_FDCWD, other, ago, 0), 0);
+    assert_int_equal(ck_fs_write_atomic(p, "key", 3, 0600, &e), 0);
+    assert_int_equal(access(old_tmp, F_OK), -1);  /* stale: gone */
+    assert_int_equal(access(new_tmp, F_OK), 0);   /* maybe a live writer's: kept */
+    assert_int_equal(access(other, F_OK), 0);     /* another file's: not ours */
+    unlink(new_tmp);
+    unlink(other);
+    unlink(p);
+}
+
 static void test_write_atomic_errors(void **state)
 {
     (void)state;
@@ -568,6 +598,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_ok_and_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_atomic_sweeps_stale_tmp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic_enospc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
