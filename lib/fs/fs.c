@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,6 +154,8 @@ int ck_fs_write_new(const char *path, const void *data, size_t len, mode_t mode,
         errno = err; /* the caller retries another name on EEXIST */
         return -1;
     }
+    /* Held until close: a sweeper that can take it knows the writer is gone. */
+    (void)flock(fd, LOCK_EX | LOCK_NB);
     const char *what = "chmod";
     if (fchmod(fd, mode & 07777) < 0)
         goto fail;
@@ -196,9 +199,23 @@ static int split_path(const char *path, char *dir, size_t dsz, const char **base
 }
 
 #define STALE_TMP_S 600  /* older than any write in progress: a killed writer's */
+#define UNLOCKED_TMP_S 2 /* unlocked and this old: closed, about to be renamed, or dead */
+
+/* 1 when nobody holds the lock ck_fs_write_new takes while writing the file. */
+static int tmp_unlocked(int dfd, const char *name)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int free_ = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    close(fd);
+    return free_;
+}
 
 /* Removes ".<base>.tmp.*" left in dir by a writer killed before its rename (one may
- * hold a private key). Best effort: a failure here changes nothing for the caller. */
+ * hold a private key): unlocked ones a few seconds old (a restarted process writes
+ * the same file seconds later), and any ten minutes old (file systems without
+ * flock). Best effort: a failure here changes nothing for the caller. */
 static void sweep_stale_tmp(const char *dir, const char *base)
 {
     char prefix[NAME_MAX + 8];
@@ -218,7 +235,9 @@ static void sweep_stale_tmp(const char *dir, const char *base)
         struct stat st;
         if (strncmp(de->d_name, prefix, (size_t)n) != 0 ||
             fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-            now - st.st_mtime < STALE_TMP_S)
+            now - st.st_mtime < UNLOCKED_TMP_S)
+            continue;
+        if (now - st.st_mtime < STALE_TMP_S && !tmp_unlocked(dfd, de->d_name))
             continue;
         unlinkat(dfd, de->d_name, 0);
     }

@@ -396,6 +396,20 @@ if command -v strace >/dev/null; then
         check_eq "SIGKILL at $at: no world-readable key" "" \
             "$(find "$OUT" "$ST" -type f -perm -o=r \( -name 'privkey*' -o -name '*.key*' \) | head -3)"
     done
+    # killed while creating the account key: the temporary (a key) is 0600 and the
+    # restarted process, creating the key again, removes it
+    SK=$W/state-killed
+    ( strace -f -o /dev/null -e trace=fchmod -e inject=fchmod:signal=SIGKILL:when=1 \
+        "$CK_BIN" issue --email bad@example.com --agree-tos --directory "$PEBBLE_DIR_URL" \
+        --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$W/out-killed" --state "$SK" --http01-listen "$HTTP01" \
+        --domain "$NAME" >/dev/null 2>&1; exit $? ) 2>/dev/null
+    check_eq "SIGKILL creating account.key: temporary left 0600" 600 \
+        "$(stat -c %a "$SK"/.account.key.tmp.* 2>/dev/null | sort -u)"
+    check_eq "SIGKILL creating account.key: no account.key" "" "$(ls "$SK"/account.key 2>/dev/null)"
+    sleep 2.2
+    ck "$CK_BIN" "$SK" "$W/out-killed"
+    check_eq "after SIGKILL creating account.key: issuance works" 0 "$RC"
+    check_eq "after SIGKILL creating account.key: temporary removed" "" "$(ls -A "$SK" | grep tmp)"
 fi
 for i in 1 2 3 4 5 6; do
     sig=TERM; [ $((i % 2)) -eq 0 ] && sig=KILL

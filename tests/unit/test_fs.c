@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -187,32 +188,42 @@ static void test_write_atomic(void **state)
 }
 
 /* A writer killed before its rename leaves ".<name>.tmp.*" (maybe a key): the next
- * write of that name removes those older than ten minutes, and nothing else. */
+ * write of that name removes the ones no live writer holds, and nothing else. */
 static void test_write_atomic_sweeps_stale_tmp(void **state)
 {
     (void)state;
-    char p[PATH_MAX], old_tmp[PATH_MAX], new_tmp[PATH_MAX], other[PATH_MAX];
+    char p[PATH_MAX], dead[PATH_MAX], live[PATH_MAX], fresh[PATH_MAX], other[PATH_MAX];
     struct ck_err e;
     path_of(p, "account.key");
-    path_of(old_tmp, ".account.key.tmp.abc123");
-    path_of(new_tmp, ".account.key.tmp.def456");
+    path_of(dead, ".account.key.tmp.abc123");   /* a killed writer's, 10 s ago */
+    path_of(live, ".account.key.tmp.def456");   /* a writer still at it (holds the lock) */
+    path_of(fresh, ".account.key.tmp.fed654");  /* just created */
     path_of(other, ".other.key.tmp.abc123");
-    const char *files[] = {old_tmp, new_tmp, other};
-    for (size_t i = 0; i < 3; i++) {
+    const char *files[] = {dead, live, fresh, other};
+    int live_fd = -1;
+    for (size_t i = 0; i < 4; i++) {
         int fd = open(files[i], O_WRONLY | O_CREAT | O_EXCL, 0600);
         assert_true(fd >= 0);
         assert_int_equal(write(fd, "secret", 6), 6);
-        close(fd);
+        if (files[i] == live) {
+            assert_int_equal(flock(fd, LOCK_EX), 0);
+            live_fd = fd;
+        } else {
+            close(fd);
+        }
     }
-    struct timespec ago[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
-    assert_int_equal(utimensat(AT_FDCWD, old_tmp, ago, 0), 0);
-    assert_int_equal(utimensat(AT_FDCWD, other, ago, 0), 0);
+    struct timespec ago[2] = {{time(NULL) - 10, 0}, {time(NULL) - 10, 0}};
+    for (size_t i = 0; i < 4; i++)
+        if (files[i] != fresh)
+            assert_int_equal(utimensat(AT_FDCWD, files[i], ago, 0), 0);
     assert_int_equal(ck_fs_write_atomic(p, "key", 3, 0600, &e), 0);
-    assert_int_equal(access(old_tmp, F_OK), -1);  /* stale: gone */
-    assert_int_equal(access(new_tmp, F_OK), 0);   /* maybe a live writer's: kept */
-    assert_int_equal(access(other, F_OK), 0);     /* another file's: not ours */
-    unlink(new_tmp);
-    unlink(other);
+    assert_int_equal(access(dead, F_OK), -1);  /* gone */
+    assert_int_equal(access(live, F_OK), 0);   /* kept: its writer holds it */
+    assert_int_equal(access(fresh, F_OK), 0);  /* kept: may be between close and rename */
+    assert_int_equal(access(other, F_OK), 0);  /* another file's: not ours */
+    close(live_fd);
+    for (size_t i = 1; i < 4; i++)
+        unlink(files[i]);
     unlink(p);
 }
 
