@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../../lib/acme/acme.h"
 #include "../../lib/http/http.h"
@@ -11,6 +12,8 @@
 #include "../../lib/renewal/renewal.h"
 #include "../../lib/store/store.h"
 #include "cmd.h"
+
+#define RENEW_WAIT_MAX_S 900  /* longest wait for another replica's renewal, as init */
 
 int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, char *why,
                        size_t cap)
@@ -172,7 +175,7 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
         ck_cmd_store_close(&ls);
         if (rc < 0)
             return ck_wrap(e, "taking the issuer lease");
-        ck_info(log, "renew.wait", "%s; another replica is renewing", e->msg);
+        ck_debug(log, "renew.wait", "%s; another replica is renewing", e->msg);
         return CK_CMD_BUSY;
     }
     ck_cmd_beat_start(&beat, lease, log);
@@ -223,6 +226,29 @@ static int due(const struct ck_config *c, const struct ck_log *log,
     return now >= *when;
 }
 
+/* Another replica is renewing: restore its certificate when it lands in the
+ * store, or renew ourselves if its lease goes away without one (bounded). */
+static int wait_for_holder(const struct ck_config *c, const struct ck_log *log,
+                           struct ck_store *st, struct ck_cmd_renewal *r, struct ck_err *e)
+{
+    time_t deadline = time(NULL) + RENEW_WAIT_MAX_S;
+    ck_info(log, "renew.wait", "%s; waiting for its certificate", e->msg);
+    while (time(NULL) < deadline) {
+        sleep(2);
+        int rc = ck_cmd_pickup(c, log, st, r->have_not_after, NULL, &r->sum, e);
+        if (rc == 1) {
+            ck_cmd_tell_app(c, log);
+            return 0;
+        }
+        if (rc < 0)
+            ck_warn(log, "renew.wait", "%s", e->msg);
+        rc = ck_cmd_renew_once(c, log, st, r, e);
+        if (rc != CK_CMD_BUSY)
+            return rc;
+    }
+    return ck_fail(e, "no certificate from the lease holder within %d s", RENEW_WAIT_MAX_S);
+}
+
 int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
 {
     struct ck_cmd_store st;
@@ -250,9 +276,8 @@ int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_
     ck_info(log, "renew", "renewing: %s", c->force ? "--force" : vol ? why : "due");
     int rc = ck_cmd_renew_once(c, log, st.store, &r, e);
     if (rc == CK_CMD_BUSY)
-        rc = ck_fail(e, "another replica holds the issuer lease; its certificate will reach the "
-                        "store (run \"certkeep init\" or wait for \"run\" to pick it up)");
-    else if (rc < 0) {
+        rc = wait_for_holder(c, log, st.store, &r, e);
+    if (rc < 0) {
         unsigned f = 0;
         int64_t next = 0;
         struct ck_err copy = *e;

@@ -75,6 +75,7 @@ struct run {
     struct ck_window ari;
     unsigned failures;
     int inited;                  /* init's work done once */
+    int init_tried;
     int said_unusable;
     int stop;
 };
@@ -305,6 +306,7 @@ static void finish_job(struct run *r)
                      job_names[io->kind], io->failures, io->e.msg,
                      (long long)(io->next_retry - now));
         } else if (io->rc == CK_CMD_BUSY) {
+            ck_info(r->log, "renew.wait", "%s; looking at the store again shortly", io->e.msg);
             r->renew_at = now + jitter(BUSY_WAIT_S, 30);
             r->store_at = now + jitter(BUSY_WAIT_S / 2, 15);
         } else {
@@ -316,7 +318,11 @@ static void finish_job(struct run *r)
             }
         }
         refresh(r, 0);
-        if (io->kind == JOB_INIT && io->rc == 0 && r->ready)
+        if (io->kind == JOB_INIT)
+            r->init_tried = 1;
+        /* with a usable volume, init only reconciles with the store: the store check
+         * catches up later, no reason to hold renewals back */
+        if (io->kind == JOB_INIT && r->ready)
             r->inited = 1;
         if (io->kind == JOB_INIT && io->rc == 0)
             r->store_at = r->st.store ? now + jitter(STORE_EVERY_S, STORE_JITTER_S) : NEVER;
@@ -363,7 +369,7 @@ static enum job next_job(const struct run *r, int64_t now, int64_t *wake)
     *wake = NEVER;
     /* init first; with a usable volume it asks nothing of the CA, so no retry to wait for */
     if (!r->inited || !r->ready) {
-        if (r->ready || a <= now)
+        if ((r->ready && !r->inited && !r->init_tried) || a <= now)
             return JOB_INIT;
         *wake = a;
         return JOB_NONE;

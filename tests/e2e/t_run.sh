@@ -113,6 +113,29 @@ check_eq "renew: failures back to 0" 0 "$(state_field failures)"
 s1=$(serial)
 : >"$HUPS"
 
+# another replica holds the lease: renew waits, restores its certificate, tells the app
+now=$(date +%s)
+mkdir -p "$STORE/locks"
+printf '{"owner":"other/1/abcd","expires":%d,"heartbeat":%d}' $((now + 300)) "$now" >"$STORE/locks/$NAME"
+ckx renew renew-wait --force &
+WAIT_PID=$!
+BG_PIDS="$BG_PIDS $WAIT_PID"
+if wait_for 5 'file_has "$CK_TMP/renew-wait.log" "waiting for its certificate"'; then pass "renew: lease held: waits"
+else fail "renew: lease held: waits" "$(logof renew-wait | tail -n 3)"; fi
+sleep 1  # a later notAfter than the volume's, to the second: that is what "newer" means
+check "renew: lease held: the other replica issues" \
+    ck issue issue-other --profile default --out "$CK_TMP/out-other"
+so=$(openssl x509 -in "$CK_TMP/out-other/$NAME/cert.pem" -noout -serial 2>/dev/null | cut -d= -f2)
+if wait_for 10 '! kill -0 $WAIT_PID 2>/dev/null'; then pass "renew: lease held: done after the other's certificate"
+else fail "renew: lease held: done after the other's certificate" "$(logof renew-wait | tail -n 3)"; fi
+wait "$WAIT_PID"
+check_eq "renew: lease held: exit 0" 0 "$?"
+check_eq "renew: lease held: restored the other's certificate" "$so" "$(serial)"
+check_eq "renew: lease held: app told" 1 "$(hups)"
+rm -f "$STORE/locks/$NAME"
+s1=$(serial)
+: >"$HUPS"
+
 # ---- 2. run with a usable certificate: health, metrics, idle, SIGHUP, SIGTERM ------------
 echo "-- run, idle"
 ck_bg run-idle
