@@ -480,10 +480,12 @@ static int loop(struct run *r)
             sleep(1);
             continue;
         }
-        if (got <= 0)
+        if (got < 0)
             continue;
-        if (r->health)
+        if (r->health)  /* also on a timeout: it drops the clients past their deadline */
             ck_health_handle(r->health, pfd, n);
+        if (got == 0)
+            continue;
         if (pfd[n].revents)
             on_signals(r);
         if (pfd[n + 1].revents & POLLIN) {
