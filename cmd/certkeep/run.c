@@ -28,7 +28,7 @@
 #define ARI_EVERY_S 36000        /* then every 10..12 h ("at least twice a day") */
 #define ARI_JITTER_S 7200
 #define BUSY_WAIT_S 60           /* another replica holds the lease: look again after this */
-#define STOP_GRACE_MS 900        /* SIGTERM while a job runs: wait this long, then abandon */
+#define STOP_GRACE_MS 700        /* SIGTERM while a job runs: wait this long, then abandon */
 #define NEVER INT64_MAX
 
 enum job { JOB_NONE, JOB_INIT, JOB_RENEW, JOB_STORE, JOB_ARI };
@@ -324,8 +324,8 @@ static void finish_job(struct run *r)
          * catches up later, no reason to hold renewals back */
         if (io->kind == JOB_INIT && r->ready)
             r->inited = 1;
-        if (io->kind == JOB_INIT && io->rc == 0)
-            r->store_at = r->st.store ? now + jitter(STORE_EVERY_S, STORE_JITTER_S) : NEVER;
+        if (r->inited && r->st.store && r->store_at == NEVER)
+            r->store_at = now + jitter(STORE_EVERY_S, STORE_JITTER_S);
         break;
     case JOB_STORE:
         if (io->rc < 0)

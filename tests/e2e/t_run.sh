@@ -291,4 +291,26 @@ if [ "$d" -ge 590 ] && [ "$d" -le 610 ]; then pass "run: second failure: next re
 else fail "run: second failure: next retry ~10 min ahead" "$d s"; fi
 stop_run
 check_eq "run: restart: SIGTERM exit 0" 0 "$STOP_RC"
+
+# a CA that accepts and never answers: SIGTERM mid-request still exits 0 within 1 s
+python3 -c 'import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 54098)); s.listen(16); time.sleep(60)' &
+BG_PIDS="$BG_PIDS $!"
+STORE=$CK_TMP/store-hang
+OUT=$CK_TMP/out-hang
+sleep 0.3
+ck_bg run-hang --directory https://localhost:54098/dir
+wait_for 5 'file_has "$CK_TMP/run-hang.log" "init.issue"'
+sleep 0.5
+check "run: CA hangs: still up" kill -0 "$RUN_PID"
+check_eq "run: CA hangs: /healthz 200 while the request hangs" 200 "$(http_code /healthz)"
+check_eq "run: CA hangs: /readyz 503" 503 "$(http_code /readyz)"
+stop_run
+check_eq "run: CA hangs: SIGTERM exit 0" 0 "$STOP_RC"
+if [ "$STOP_MS" -lt 1000 ]; then pass "run: CA hangs: SIGTERM within 1 s (${STOP_MS} ms)"
+else fail "run: CA hangs: SIGTERM within 1 s" "$STOP_MS ms"; fi
+check_match "run: CA hangs: says what it abandoned" "abandoned" "$(logof run-hang)"
+check_eq "run: CA hangs: no partial file on the volume" "" \
+    "$(find "$OUT" -type f 2>/dev/null | head -n 3)"
 exit 0
