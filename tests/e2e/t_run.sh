@@ -164,6 +164,19 @@ else fail "run: SIGHUP: checks now" "$(logof run-idle | tail -n 3)"; fi
 sleep 0.5
 check "run: SIGHUP: still running" kill -0 "$RUN_PID"
 check_eq "run: SIGHUP: not due, no new certificate" "$s1" "$(serial)"
+# another replica renews into the store: the store check (SIGHUP: now) picks it up
+sleep 1
+check "run: another replica issues into the store" \
+    ck issue issue-replica --profile default --out "$CK_TMP/out-replica"
+sr=$(openssl x509 -in "$CK_TMP/out-replica/$NAME/cert.pem" -noout -serial 2>/dev/null | cut -d= -f2)
+kill -HUP "$RUN_PID"
+if wait_for 5 '[ "$(serial)" = "$sr" ]'; then pass "run: store check: the newer certificate is picked up"
+else fail "run: store check: the newer certificate is picked up" "$(logof run-idle | tail -n 3)"; fi
+if wait_for 5 '[ "$(hups)" -ge 1 ]'; then pass "run: store check: app told"
+else fail "run: store check: app told" "$(logof run-idle | tail -n 3)"; fi
+check_match "run: store check: /metrics shows the new expiry" \
+    "^certkeep_certificate_expiry_timestamp_seconds\{name=\"$NAME\"\} $(not_after)\$" \
+    "$(curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics")"
 stop_run
 check_eq "run: SIGTERM: exit 0" 0 "$STOP_RC"
 if [ "$STOP_MS" -lt 1000 ]; then pass "run: SIGTERM: gone within 1 s (${STOP_MS} ms)"
