@@ -9,7 +9,7 @@ PEBBLE_PORT=24000 PEBBLE_MGMT_PORT=24001 PEBBLE_TLS01_PORT=24002 PEBBLE_DNS_PORT
     PEBBLE_CTS_PORT=24055 PEBBLE_HTTP01_PORT=24080
 export PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_TLS01_PORT PEBBLE_DNS_PORT PEBBLE_CTS_PORT PEBBLE_HTTP01_PORT
 source tests/e2e/pebble.sh
-cleanup() { pebble_stop || true; [ -z "${S3_PID:-}" ] || kill "$S3_PID" 2>/dev/null || true; }
+cleanup() { pebble_stop || true; [ -z "${S3_PID_BENCH:-}" ] || kill "$S3_PID_BENCH" 2>/dev/null || true; }
 trap cleanup EXIT
 PEBBLE_VA_NOSLEEP=1 pebble_start >/dev/null
 BIN=build/certkeep
@@ -48,6 +48,23 @@ issue_args p256 "$FULL_CA"; measure "issue p256, new account, full trust store" 
 issue_args p384 "$FULL_CA"; measure "issue p384, new account, full trust store" "$BIN" "${ARGS[@]}"
 issue_args rsa2048 "$FULL_CA" p256; measure "issue rsa2048 (p256 account), full trust store" "$BIN" "${ARGS[@]}"
 issue_args rsa2048 "$FULL_CA"; measure "issue rsa2048 (rsa2048 account), full store" "$BIN" "${ARGS[@]}"
+
+# init paths: a usable certificate on the volume; the same in the store (moto, signed).
+source tests/e2e/s3.sh
+s3_start >/dev/null || { echo "bench: moto did not start" >&2; exit 1; }
+S3_PID_BENCH=$S3_PID
+INIT=(init --domain bench.example.com --email b@example.com --agree-tos
+    --directory "$PEBBLE_DIR_URL" --ca-bundle "$FULL_CA" --state "$CK_TMP/state"
+    --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" --log-level error)
+S3=(--s3-endpoint "$S3_ENDPOINT" --s3-bucket "$S3_BUCKET" --s3-region "$S3_REGION" --s3-path-style)
+"$BIN" "${INIT[@]}" "${S3[@]}" --out "$CK_TMP/vol" >/dev/null 2>&1 \
+    || { echo "bench: init against Pebble and moto failed" >&2; exit 1; }
+export BENCH_BEFORE=true
+measure "init, volume path, no store" "$BIN" "${INIT[@]}" --out "$CK_TMP/vol"
+measure "init, volume path, S3 store configured" "$BIN" "${INIT[@]}" "${S3[@]}" --out "$CK_TMP/vol"
+export BENCH_BEFORE="rm -rf $CK_TMP/vol2"
+measure "init, store path (empty volume)" "$BIN" "${INIT[@]}" "${S3[@]}" --out "$CK_TMP/vol2"
+s3_stop >/dev/null 2>&1 || true
 echo
 read -r _ c_only _ <<<"$R_issue_p256__new_account__CA___Pebble_only"
 read -r w_full c_full rss_full <<<"$R_issue_p256__new_account__full_trust_store"
@@ -61,3 +78,10 @@ verdict "p256 issuance median wall <= 150 ms (${w_full})" "$w_full <= 150"
 verdict "p256 issuance CPU beyond the trust store <= 40 ms (${c_only})" "$c_only <= 40"
 verdict "p256 issuance peak RSS <= 3 MB (${rss_full} KiB)" "$rss_full <= 3072"
 verdict "rsa2048 issuance CPU <= 300 ms (${c_rsa})" "$c_rsa <= 300"
+read -r w_vol _ rss_vol <<<"$R_init__volume_path__no_store"
+read -r w_vols _ rss_vols <<<"$R_init__volume_path__S3_store_configured"
+read -r w_sto _ _ <<<"$R_init__store_path__empty_volume_"
+echo "targets (issue 3):"
+verdict "init volume path median wall <= 5 ms (${w_vol}; ${w_vols} with a store to compare)" "$w_vol <= 5"
+verdict "init volume path peak RSS <= 1.5 MB (${rss_vol} KiB; ${rss_vols} with a store)" "$rss_vol <= 1536"
+verdict "init store path median wall <= 30 ms (${w_sto})" "$w_sto <= 30"
