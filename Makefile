@@ -32,13 +32,14 @@ $(MUSL_DEPS)/.done: scripts/deps.sh scripts/deps.lock
 $(GLIBC_DEPS)/.done: scripts/deps.sh scripts/deps.lock
 	scripts/deps.sh glibc $(GLIBC_DEPS)
 
-build/musl/%.o: %.c $(wildcard lib/*/*.h) | $(MUSL_DEPS)/.done
+build/musl/%.o: %.c $(wildcard lib/*/*.h) Makefile | $(MUSL_DEPS)/.done
 	@mkdir -p $(@D)
 	musl-gcc $(WARN) $(DEFS) $(CFLAGS) -ffunction-sections -fdata-sections \
-	    -I$(MUSL_DEPS)/include -c $< -o $@
+	    -fno-asynchronous-unwind-tables -fno-unwind-tables -I$(MUSL_DEPS)/include -c $< -o $@
 
 build/certkeep: $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ)
-	musl-gcc -static -s -Wl,--gc-sections -o $@ $^ -L$(MUSL_DEPS)/lib $(LIBS)
+	musl-gcc -static -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none \
+	    -o $@ $^ -L$(MUSL_DEPS)/lib $(LIBS)
 
 build/asan/%.o: %.c $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
 	@mkdir -p $(@D)

@@ -7,11 +7,11 @@
 # ~60 s ahead, a restart honours it, SIGHUP retries early; SIGTERM exits 0 in < 1 s.
 set -u
 . "$(dirname "$0")/lib.sh"
-PEBBLE_PORT=54000 PEBBLE_MGMT_PORT=54001 PEBBLE_TLS01_PORT=54002 PEBBLE_DNS_PORT=54053
-PEBBLE_CTS_PORT=54055 PEBBLE_HTTP01_PORT=54080
+PEBBLE_PORT=19000 PEBBLE_MGMT_PORT=19001 PEBBLE_TLS01_PORT=19002 PEBBLE_DNS_PORT=19053
+PEBBLE_CTS_PORT=19055 PEBBLE_HTTP01_PORT=19080
 . "$(dirname "$0")/pebble.sh"
 
-LISTEN_PORT=54090
+LISTEN_PORT=19090
 BG_PIDS=""
 cleanup() {
     local p
@@ -105,7 +105,7 @@ check_eq "renew --force: store current.json names it" "$(echo "$s1" | tr 'A-F' '
     "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['serial'].lstrip('0'))" \
         "$STORE/certs/$NAME/current.json" 2>/dev/null)"
 check_eq "renew: a CA that is down fails with exit 1" 1 \
-    "$(ck renew renew-down --force --directory https://localhost:54099/dir; echo $?)"
+    "$(ck renew renew-down --force --directory https://localhost:19099/dir; echo $?)"
 check_eq "renew: the failure is in state.json" 1 "$(state_field failures)"
 check_eq "renew: the files are left alone" "$s1" "$(serial)"
 check "renew: a later success clears it" ck renew renew-ok --force
@@ -264,7 +264,7 @@ check_eq "run: window open: the app told once" 1 "$(hups)"
 echo "-- run, CA down"
 OUT=$CK_TMP/out-down
 STORE=$CK_TMP/store-down
-DOWN="--directory https://localhost:54099/dir"
+DOWN="--directory https://localhost:19099/dir"
 t0=$(date +%s)
 ck_bg run-down $DOWN
 if wait_for 10 'file_has "$CK_TMP/run-down.log" "failed (1 in a row)"'; then pass "run: CA down: the failure is logged"
@@ -308,12 +308,12 @@ check_eq "run: restart: SIGTERM exit 0" 0 "$STOP_RC"
 # a CA that accepts and never answers: SIGTERM mid-request still exits 0 within 1 s
 python3 -c 'import socket, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 54098)); s.listen(16); time.sleep(60)' &
+s.bind(("127.0.0.1", 19098)); s.listen(16); time.sleep(60)' &
 BG_PIDS="$BG_PIDS $!"
 STORE=$CK_TMP/store-hang
 OUT=$CK_TMP/out-hang
 sleep 0.3
-ck_bg run-hang --directory https://localhost:54098/dir
+ck_bg run-hang --directory https://localhost:19098/dir
 wait_for 5 'file_has "$CK_TMP/run-hang.log" "init.issue"'
 sleep 0.5
 check "run: CA hangs: still up" kill -0 "$RUN_PID"

@@ -23,12 +23,12 @@
 
 #include "acme/acme.h"
 
-#define FAKE_PORT 34080
-#define PEBBLE_PORTS "PEBBLE_PORT=34000 PEBBLE_MGMT_PORT=34001 PEBBLE_TLS01_PORT=34002 " \
-                     "PEBBLE_DNS_PORT=34053 PEBBLE_CTS_PORT=34055 PEBBLE_HTTP01_PORT=35002"
-#define PEBBLE_DIR "https://localhost:34000/dir"
-#define PEBBLE_CTS "http://127.0.0.1:34055"
-#define HTTP01_PORT 35002
+#define FAKE_PORT 21080
+#define PEBBLE_PORTS "PEBBLE_PORT=21000 PEBBLE_MGMT_PORT=21001 PEBBLE_TLS01_PORT=21002 " \
+                     "PEBBLE_DNS_PORT=21053 PEBBLE_CTS_PORT=21055 PEBBLE_HTTP01_PORT=21081"
+#define PEBBLE_DIR "https://localhost:21000/dir"
+#define PEBBLE_CTS "http://127.0.0.1:21055"
+#define HTTP01_PORT 21081
 
 static char work[256];      /* temp dir of this run */
 static pid_t fake_pid = -1;
