@@ -1,9 +1,12 @@
 /* certkeep issue: a new certificate now, published only once it is checked. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -92,6 +95,21 @@ fail:
     return -1;
 }
 
+/* A private key others can read is made 0600 (and said once); one we cannot fix is refused. */
+static int tighten(const char *path, const struct ck_log *log, struct ck_err *e)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return ck_failk(e, CK_E_IO, "%s: %s", path, strerror(errno));
+    if ((st.st_mode & 077) == 0)
+        return 0;
+    if (chmod(path, 0600) != 0)
+        return ck_failk(e, CK_E_IO, "%s is readable by others (mode %03o) and chmod 0600 failed: %s",
+                        path, (unsigned)(st.st_mode & 0777), strerror(errno));
+    ck_warn(log, "account.key", "%s was mode %03o; now 0600", path, (unsigned)(st.st_mode & 0777));
+    return 0;
+}
+
 /* <state>/account.key, created (0600) with account_key_type when absent. */
 static int account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                        struct ck_key **out, struct ck_err *e)
@@ -109,6 +127,8 @@ static int account_key(const struct ck_config *c, const struct ck_log *log, stru
     if (rc == 0) {
         rc = ck_key_from_pem(pem, len, path, out, e);
         ck_secret_free(pem, len);
+        if (!rc && tighten(path, log, e))
+            rc = -1;
         if (!rc && ck_key_type(*out) != c->account_key_type)
             ck_info(log, "account.key", "%s is %s; keeping it (account_key_type %s applies to "
                     "new accounts)", path, ck_key_type_name(ck_key_type(*out)),
@@ -271,21 +291,44 @@ static int start_solver(const struct ck_config *c, const struct ck_log *log, str
     return 0;
 }
 
+/* mkdir -p, then a fsync'd 16 KiB probe (more than a bundle) written and removed. */
+static int check_writable(const char *dir, struct ck_err *e)
+{
+    enum { PROBE_LEN = 16384 };
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/.certkeep-write-probe", dir);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return ck_failk(e, CK_E_USAGE, "output directory path too long: %.64s...", dir);
+    char *probe = calloc(1, PROBE_LEN);
+    if (!probe)
+        return ck_fail(e, "out of memory");
+    int rc = ck_fs_mkdir_p(dir, 0755, e) || ck_fs_write_atomic(path, probe, PROBE_LEN, 0600, e);
+    free(probe);
+    if (rc)
+        return ck_wrap(e, "output directory %s cannot take a certificate; nothing was ordered",
+                       dir);
+    unlink(path);
+    return 0;
+}
+
 static int order(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                  const char *replaces, struct issue *s, struct ck_bundle *out,
                  struct ck_cert_summary *sum, struct ck_err *e)
 {
     struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION};
-    if (ck_http_new(&ho, &s->http, e) || account_key(c, log, st, &s->account, e))
+    /* A volume that cannot take the result fails before the CA spends an order on us. */
+    if (check_writable(c->out_dir, e) || ck_http_new(&ho, &s->http, e))
         return -1;
-    if (ck_key_generate(c->key_type, &s->cert_key, e))
+    /* The solver first: a busy port fails before anything is asked of the CA;
+     * then the directory, so a wrong URL leaves no new account key behind. */
+    struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log};
+    if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
+        ck_acme_directory(s->acme, e) || account_key(c, log, st, &s->account, e) ||
+        ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
     if (ck_key_same(s->account, s->cert_key))
         return ck_fail(e, "the certificate key is the account key; refusing");
-    /* The solver first: a busy port fails before anything is asked of the CA. */
-    struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log};
-    if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
-        ck_acme_account(s->acme, s->account, c->email, c->agree_tos, e) ||
+    if (ck_acme_account(s->acme, s->account, c->email, c->agree_tos, e) ||
         save_account(c, st, ck_acme_account_url(s->acme), e))
         return -1;
     struct ck_acme_order_req req = {

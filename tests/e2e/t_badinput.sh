@@ -356,14 +356,18 @@ if mount -t tmpfs -o size=64k tmpfs "$FULL" 2>/dev/null; then
     check_eq "full disk: first issuance fits" 0 "$RC"
     fb=$(cat "$FULL/out/$NAME"/*.pem | sha256sum)
     dd if=/dev/zero of="$FULL/filler" bs=1k count=128 2>/dev/null
+    n0=$(pebble_issued_count)
     ck "$CK_BIN" "$ST" "$FULL/out"
-    expect "full output disk" 1 "No space left on device"
+    expect "full output disk" 1 "output directory .*nothing was ordered.*No space left on device"
+    check_eq "full output disk: checked before ordering (no issuance at the CA)" "$n0" "$(pebble_issued_count)"
     check_eq "full output disk: previous set untouched" "$fb" "$(cat "$FULL/out/$NAME"/*.pem | sha256sum)"
     check_eq "full output disk: no partial version left" "" "$(find "$FULL" -name '*.tmp*' | head -3)"
     rm -f "$FULL/filler"
     mount -o remount,ro "$FULL" 2>/dev/null
+    n0=$(pebble_issued_count)
     ck "$CK_BIN" "$ST" "$FULL/out"
-    expect "read-only output" 1 "Read-only file system"
+    expect "read-only output" 1 "output directory .*nothing was ordered.*Read-only file system"
+    check_eq "read-only output: checked before ordering (no issuance at the CA)" "$n0" "$(pebble_issued_count)"
     check_eq "read-only output: previous set untouched" "$fb" "$(cat "$FULL/out/$NAME"/*.pem | sha256sum)"
     umount "$FULL" && MOUNTS=()
     FS=$W/fullstate
@@ -384,7 +388,8 @@ fi
 # ---- killed mid-way: the published set stays a matching pair, no secret readable,
 # and the next run clears what the dead one left ----
 if command -v strace >/dev/null; then
-    for at in fchmod:1 fsync:2 rename:1 symlink:1 rename:2; do
+    # the write probe of the output directory comes first: fchmod 1, fsync 2, rename 1
+    for at in fchmod:2 fsync:4 rename:2 symlink:1 rename:3; do
         ( strace -f -o /dev/null -e trace="${at%:*}" -e inject="${at%:*}:signal=SIGKILL:when=${at#*:}" \
             "$CK_BIN" issue --email bad@example.com --agree-tos --directory "$PEBBLE_DIR_URL" \
             --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$OUT" --state "$ST" --http01-listen "$HTTP01" \
@@ -396,10 +401,11 @@ if command -v strace >/dev/null; then
         check_eq "SIGKILL at $at: no world-readable key" "" \
             "$(find "$OUT" "$ST" -type f -perm -o=r \( -name 'privkey*' -o -name '*.key*' \) | head -3)"
     done
-    # killed while creating the account key: the temporary (a key) is 0600 and the
+    # killed while creating the account key (the 2nd fchmod; the 1st is the output
+    # directory's write probe): the temporary (a key) is 0600 and the
     # restarted process, creating the key again, removes it
     SK=$W/state-killed
-    ( strace -f -o /dev/null -e trace=fchmod -e inject=fchmod:signal=SIGKILL:when=1 \
+    ( strace -f -o /dev/null -e trace=fchmod -e inject=fchmod:signal=SIGKILL:when=2 \
         "$CK_BIN" issue --email bad@example.com --agree-tos --directory "$PEBBLE_DIR_URL" \
         --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$W/out-killed" --state "$SK" --http01-listen "$HTTP01" \
         --domain "$NAME" >/dev/null 2>&1; exit $? ) 2>/dev/null
@@ -428,3 +434,21 @@ check_eq "after the kills: no temporaries left" "" "$(find "$OUT" -name '*.tmp*'
 pair_ok && pass "after the kills: key matches certificate" || fail "after the kills: key matches certificate"
 check_eq "after the kills: at most two versions kept" 1 \
     "$(( $(find "$OUT/.certkeep" -mindepth 1 -maxdepth 1 | wc -l) <= 2 ))"
+
+# ---- an account.key others can read is made 0600 and said so; a wrong directory
+# URL creates no account key (the directory is fetched first) ----
+SL=$W/state-loose
+cp -r "$ST" "$SL" && chmod 0644 "$SL/account.key"
+ck "$CK_BIN" "$SL" "$W/out-loose"
+check_eq "loose account.key: issuance works" 0 "$RC"
+check_eq "loose account.key: now 0600" 600 "$(stat -c %a "$SL/account.key")"
+check_match "loose account.key: said once" "warn .*account\.key.* was mode 644; now 0600" "$(grep -c 'was mode 644' "$W/log") $(grep 'was mode' "$W/log")"
+check_eq "loose account.key: the same key kept" "$(sha256sum <"$ST/account.key")" "$(sha256sum <"$SL/account.key")"
+SN=$W/state-nodir
+"$CK_BIN" issue --email bad@example.com --agree-tos --directory "https://localhost:$PEBBLE_PORT/no-such-dir" \
+    --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$W/out-nodir" --state "$SN" --http01-listen "$HTTP01" \
+    --domain "$NAME" >"$W/log" 2>&1
+RC=$?
+expect "wrong directory URL" 1 "ACME directory"
+check_eq "wrong directory URL: no account key created" "" "$(ls -A "$SN" 2>/dev/null | grep -v '^$')"
+
