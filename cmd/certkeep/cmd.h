@@ -16,6 +16,12 @@
 #define CK_VERSION "0.0.0-dev"
 #endif
 
+/* The SIGINT/SIGTERM that asked a one-shot command to stop (0: none), set by
+ * main's handler; ck_cmd_stop is the http stop hook's copy, cleared to let the
+ * lease release go out after the signal. */
+#include <signal.h>
+extern volatile sig_atomic_t ck_cmd_signal, ck_cmd_stop;
+
 int ck_cmd_issue(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
 int ck_cmd_init(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
 int ck_cmd_status(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);

@@ -42,7 +42,7 @@ int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struc
                          c->s3.session_token_file, e))
         return -1;
     /* Short timeouts: a store that is down must not hold the app's start for long. */
-    struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION,
+    struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION, .stop = &ck_cmd_stop,
                               .connect_timeout_ms = 3000, .timeout_ms = 15000};
     struct ck_store_s3 o = {
         .endpoint = c->s3.endpoint,

@@ -109,7 +109,7 @@ static int read_store(const struct ck_config *c, const struct ck_log *log, struc
     for (int i = 0; i < tries; i++) {
         if (read_store_once(c, st, newer_than, s, e) == 0)
             return 0;
-        if (i + 1 < tries) {
+        if (i + 1 < tries && !ck_cmd_signal) {
             ck_warn(log, "store.retry", "%s (try %d of %d; again in %d s)", e->msg, i + 1, tries,
                     1 << i);
             sleep(1u << i);
@@ -256,7 +256,14 @@ void ck_cmd_beat_start(struct ck_cmd_beat *b, struct ck_lease *lease, const stru
     b->log = log;
     if (pthread_mutex_init(&b->mu, NULL) == 0) {
         if (pthread_cond_init(&b->cv, NULL) == 0) {
+            /* The heartbeat must not take SIGINT/SIGTERM: they belong to the main thread. */
+            sigset_t stop, old;
+            sigemptyset(&stop);
+            sigaddset(&stop, SIGINT);
+            sigaddset(&stop, SIGTERM);
+            pthread_sigmask(SIG_BLOCK, &stop, &old);
             b->running = pthread_create(&b->thread, NULL, beat_main, b) == 0;
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
             if (!b->running)
                 pthread_cond_destroy(&b->cv);
         }
@@ -334,6 +341,7 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
     }
     rc = issue_holding(c, log, st, lease, refused, e);
     struct ck_err re;
+    ck_cmd_stop = 0;  /* the release must go out even after a signal */
     if (ck_lease_release(lease, &re))
         ck_warn(log, "lease", "releasing: %s", re.msg);
 out:

@@ -103,6 +103,26 @@ static int help(int argc, char **argv)
     return 0;
 }
 
+volatile sig_atomic_t ck_cmd_signal, ck_cmd_stop;
+
+static void on_signal(int sig)
+{
+    ck_cmd_signal = sig;
+    ck_cmd_stop = 1;
+}
+
+/* No SA_RESTART: a blocking call returns EINTR and the command takes its error
+ * path (cleanup, lease release) instead of dying mid-way. run uses signalfd. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static int run_command(const struct command *cmd, int argc, char **argv)
 {
     struct ck_config c;
@@ -119,6 +139,12 @@ static int run_command(const struct command *cmd, int argc, char **argv)
         rc = ck_failk(&e, CK_E_USAGE, "%s: unexpected argument \"%.64s\"", cmd->name, c.args[0]);
     } else {
         rc = cmd->run(&c, &log, &e);  /* each command checks what it needs */
+    }
+    int sig = ck_cmd_signal;
+    if (rc && sig) {
+        fprintf(stderr, "certkeep: interrupted by %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        ck_config_free(&c);
+        return 128 + sig;
     }
     if (rc)
         report(&log, &e);
@@ -154,5 +180,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd->name, "help"))
         return help(argc - 2, argv + 2);
+    if (strcmp(cmd->name, "run") != 0)
+        catch_stop_signals();
     return run_command(cmd, argc - 2, argv + 2);
 }

@@ -182,6 +182,7 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
     rc = renew_holding(c, log, st, r, e);
     ck_cmd_beat_stop(&beat);
     struct ck_err re;
+    ck_cmd_stop = 0;  /* the release must go out even after a signal */
     if (ck_lease_release(lease, &re))
         ck_warn(log, "lease", "releasing: %s", re.msg);
     ck_cmd_store_close(&ls);
@@ -204,7 +205,7 @@ static int due(const struct ck_config *c, const struct ck_log *log,
     *when = w.start;
     if (!sum->ari_id[0])
         return now >= *when;
-    struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION,
+    struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION, .stop = &ck_cmd_stop,
                               .connect_timeout_ms = 5000, .timeout_ms = 20000};
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = log};
     struct ck_http *h = NULL;

@@ -32,6 +32,7 @@ struct ck_http {
     char *user_agent;
     long connect_timeout_ms;
     long timeout_ms;
+    const volatile sig_atomic_t *stop;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -308,6 +309,7 @@ int ck_http_new(const struct ck_http_opts *o, struct ck_http **out, struct ck_er
     }
     h->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
     h->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
+    h->stop = o->stop;
     *out = h;
     return 0;
 fail:
@@ -452,6 +454,14 @@ static int set_method(CURL *c, const struct ck_http_req *q, struct xfer *x, stru
                     has_body ? " with a body" : "", q->url);
 }
 
+/* Called at least once a second during a transfer, even when idle. */
+static int check_stop(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    const struct ck_http *h = p;
+    return *h->stop != 0;
+}
+
 /* Everything a request needs, set after curl_easy_reset() so nothing leaks from
  * the previous request; reset keeps the live connections and TLS sessions. */
 static int set_options(struct ck_http *h, const struct ck_http_req *q, struct xfer *x,
@@ -486,6 +496,11 @@ static int set_options(struct ck_http *h, const struct ck_http_req *q, struct xf
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
     if (hdrs != NULL)
         SET(CURLOPT_HTTPHEADER, hdrs);
+    if (h->stop != NULL) {
+        SET(CURLOPT_XFERINFOFUNCTION, check_stop);
+        SET(CURLOPT_XFERINFODATA, h);
+        SET(CURLOPT_NOPROGRESS, 0L);  /* else the callback is never called */
+    }
     if (q->aws_sigv4 != NULL) {
         SET(CURLOPT_AWS_SIGV4, q->aws_sigv4);
         SET(CURLOPT_USERPWD, q->aws_userpwd ? q->aws_userpwd : "");
@@ -508,6 +523,8 @@ static int transfer_error(const struct ck_http *h, const struct ck_http_req *q, 
     if (x->hdr_too_big)
         return ck_failk(e, CK_E_NETWORK, "%s %s: response headers larger than %zu bytes", m, q->url,
                         MAX_HEADER_BYTES);
+    if (rc == CURLE_ABORTED_BY_CALLBACK && h->stop != NULL && *h->stop)
+        return ck_failk(e, CK_E_NETWORK, "%s %s: interrupted", m, q->url);
     enum ck_err_kind k = CK_E_NETWORK;
     if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
         k = CK_E_PROTOCOL;
@@ -565,7 +582,8 @@ int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_
     }
     if (set_options(h, req, &x, hdrs, e) != 0)
         goto out;
-    CURLcode cr = curl_easy_perform(h->curl);
+    CURLcode cr = h->stop != NULL && *h->stop ? CURLE_ABORTED_BY_CALLBACK
+                                             : curl_easy_perform(h->curl);
     if (cr != CURLE_OK) {
         transfer_error(h, req, &x, cr, e);
         goto out;

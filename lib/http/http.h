@@ -4,6 +4,7 @@
 #ifndef CK_HTTP_H
 #define CK_HTTP_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "../err/err.h"
@@ -15,6 +16,7 @@ struct ck_http_opts {
     const char *user_agent;   /* "certkeep/<version>" */
     long connect_timeout_ms;  /* 0: 10 s */
     long timeout_ms;          /* whole request; 0: 30 s */
+    const volatile sig_atomic_t *stop; /* non-zero aborts a transfer ("interrupted"); NULL: none */
 };
 
 int ck_http_new(const struct ck_http_opts *o, struct ck_http **out, struct ck_err *e);
