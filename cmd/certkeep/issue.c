@@ -291,23 +291,11 @@ static int start_solver(const struct ck_config *c, const struct ck_log *log, str
     return 0;
 }
 
-/* mkdir -p, then a fsync'd 16 KiB probe (more than a bundle) written and removed. */
+/* mkdir -p, then room for more than a bundle, checked without leaving a file. */
 static int check_writable(const char *dir, struct ck_err *e)
 {
-    enum { PROBE_LEN = 16384 };
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s/.certkeep-write-probe", dir);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return ck_failk(e, CK_E_USAGE, "output directory path too long: %.64s...", dir);
-    char *probe = calloc(1, PROBE_LEN);
-    if (!probe)
-        return ck_fail(e, "out of memory");
-    int rc = ck_fs_mkdir_p(dir, 0755, e) || ck_fs_write_atomic(path, probe, PROBE_LEN, 0600, e);
-    free(probe);
-    if (rc)
-        return ck_wrap(e, "output directory %s cannot take a certificate; nothing was ordered",
-                       dir);
-    unlink(path);
+    if (ck_fs_mkdir_p(dir, 0755, e) || ck_fs_check_room(dir, 16384, e))
+        return ck_wrap(e, "nothing was ordered: the output directory cannot take a certificate");
     return 0;
 }
 

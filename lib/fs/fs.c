@@ -15,6 +15,10 @@
 
 #include "fs_int.h"
 
+#ifndef O_TMPFILE  /* glibc hides it without _GNU_SOURCE; the Linux value */
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
+
 /* Not secret, only unlikely to collide; O_EXCL / EEXIST retries settle the rest. */
 uint32_t ck_fs_nonce(void)
 {
@@ -307,3 +311,28 @@ int ck_fs_mkdir_p(const char *path, mode_t mode, struct ck_err *e)
     }
     return 0;
 }
+
+int ck_fs_check_room(const char *dir, size_t len, struct ck_err *e)
+{
+    static const char zeros[512];
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        if (access(dir, W_OK) != 0)
+            return ck_failk(e, CK_E_IO, "%s: %s", dir, strerror(errno));
+        return 0;
+    }
+    if (fd < 0)
+        return ck_failk(e, CK_E_IO, "%s: %s", dir, strerror(errno));
+    int rc = 0;
+    for (size_t done = 0; done < len && rc == 0; done += sizeof zeros) {
+        size_t n = len - done < sizeof zeros ? len - done : sizeof zeros;
+        rc = ck_fs_write_all(fd, zeros, n);
+    }
+    if (rc == 0)
+        rc = fsync(fd);
+    if (rc != 0)
+        ck_failk(e, CK_E_IO, "%s: %s", dir, strerror(errno));
+    close(fd);
+    return rc ? -1 : 0;
+}
+

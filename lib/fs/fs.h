@@ -22,6 +22,11 @@ int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 /* mkdir -p with `mode` for the directories it creates. */
 int ck_fs_mkdir_p(const char *path, mode_t mode, struct ck_err *e);
 
+/* Whether the directory can take `len` more bytes now: an unnamed file (O_TMPFILE)
+ * is written, fsync'd and dropped, so nothing is left even when killed. A file
+ * system without unnamed files is only asked for write permission. */
+int ck_fs_check_room(const char *dir, size_t len, struct ck_err *e);
+
 /* The certificate directory <out>/<name> is a symlink to a versioned directory
  * <out>/.certkeep/<name>.<stamp> holding fullchain.pem, cert.pem, chain.pem (0644) and
  * privkey.pem (0600); .certkeep and the versions are 0750 (the app's group may read,

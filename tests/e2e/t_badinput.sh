@@ -358,7 +358,7 @@ if mount -t tmpfs -o size=64k tmpfs "$FULL" 2>/dev/null; then
     dd if=/dev/zero of="$FULL/filler" bs=1k count=128 2>/dev/null
     n0=$(pebble_issued_count)
     ck "$CK_BIN" "$ST" "$FULL/out"
-    expect "full output disk" 1 "output directory .*nothing was ordered.*No space left on device"
+    expect "full output disk" 1 "nothing was ordered: the output directory .*No space left on device"
     check_eq "full output disk: checked before ordering (no issuance at the CA)" "$n0" "$(pebble_issued_count)"
     check_eq "full output disk: previous set untouched" "$fb" "$(cat "$FULL/out/$NAME"/*.pem | sha256sum)"
     check_eq "full output disk: no partial version left" "" "$(find "$FULL" -name '*.tmp*' | head -3)"
@@ -366,7 +366,7 @@ if mount -t tmpfs -o size=64k tmpfs "$FULL" 2>/dev/null; then
     mount -o remount,ro "$FULL" 2>/dev/null
     n0=$(pebble_issued_count)
     ck "$CK_BIN" "$ST" "$FULL/out"
-    expect "read-only output" 1 "output directory .*nothing was ordered.*Read-only file system"
+    expect "read-only output" 1 "nothing was ordered: the output directory .*Read-only file system"
     check_eq "read-only output: checked before ordering (no issuance at the CA)" "$n0" "$(pebble_issued_count)"
     check_eq "read-only output: previous set untouched" "$fb" "$(cat "$FULL/out/$NAME"/*.pem | sha256sum)"
     umount "$FULL" && MOUNTS=()
@@ -388,8 +388,8 @@ fi
 # ---- killed mid-way: the published set stays a matching pair, no secret readable,
 # and the next run clears what the dead one left ----
 if command -v strace >/dev/null; then
-    # the write probe of the output directory comes first: fchmod 1, fsync 2, rename 1
-    for at in fchmod:2 fsync:4 rename:2 symlink:1 rename:3; do
+    # the room check of the output directory comes first: one fsync of an unnamed file
+    for at in fchmod:1 fsync:3 rename:1 symlink:1 rename:2; do
         ( strace -f -o /dev/null -e trace="${at%:*}" -e inject="${at%:*}:signal=SIGKILL:when=${at#*:}" \
             "$CK_BIN" issue --email bad@example.com --agree-tos --directory "$PEBBLE_DIR_URL" \
             --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$OUT" --state "$ST" --http01-listen "$HTTP01" \
@@ -401,11 +401,10 @@ if command -v strace >/dev/null; then
         check_eq "SIGKILL at $at: no world-readable key" "" \
             "$(find "$OUT" "$ST" -type f -perm -o=r \( -name 'privkey*' -o -name '*.key*' \) | head -3)"
     done
-    # killed while creating the account key (the 2nd fchmod; the 1st is the output
-    # directory's write probe): the temporary (a key) is 0600 and the
+    # killed while creating the account key: the temporary (a key) is 0600 and the
     # restarted process, creating the key again, removes it
     SK=$W/state-killed
-    ( strace -f -o /dev/null -e trace=fchmod -e inject=fchmod:signal=SIGKILL:when=2 \
+    ( strace -f -o /dev/null -e trace=fchmod -e inject=fchmod:signal=SIGKILL:when=1 \
         "$CK_BIN" issue --email bad@example.com --agree-tos --directory "$PEBBLE_DIR_URL" \
         --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$W/out-killed" --state "$SK" --http01-listen "$HTTP01" \
         --domain "$NAME" >/dev/null 2>&1; exit $? ) 2>/dev/null

@@ -297,6 +297,35 @@ static void test_write_atomic_enospc(void **state)
     assert_int_equal(umount(mnt), 0);
 }
 
+/* ---- ck_fs_check_room ---- */
+
+static void test_check_room(void **state)
+{
+    (void)state;
+    char mnt[PATH_MAX], p[PATH_MAX];
+    struct ck_err e;
+    assert_int_equal(ck_fs_check_room(g_root, 100000, &e), 0);
+    assert_int_equal(count_entries(g_root, ""), 0);  /* the probe leaves no name behind */
+    path_of(p, "absent");
+    assert_int_equal(ck_fs_check_room(p, 10, &e), -1);
+    assert_non_null(strstr(e.msg, p));
+    path_of(mnt, "small");
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k") < 0) {
+        rmdir(mnt);
+        skip();
+    }
+    assert_int_equal(ck_fs_check_room(mnt, 16384, &e), 0);
+    assert_int_equal(ck_fs_check_room(mnt, 256 * 1024, &e), -1);
+    assert_non_null(strstr(e.msg, mnt));
+    assert_non_null(strstr(e.msg, "No space left"));
+    assert_int_equal(count_entries(mnt, ""), 0);
+    assert_int_equal(mount("tmpfs", mnt, "tmpfs", MS_REMOUNT | MS_RDONLY, "size=64k"), 0);
+    assert_int_equal(ck_fs_check_room(mnt, 16, &e), -1);
+    assert_non_null(strstr(e.msg, "Read-only"));
+    assert_int_equal(umount(mnt), 0);
+}
+
 /* ---- ck_fs_mkdir_p ---- */
 
 static void test_mkdir_p(void **state)
@@ -612,6 +641,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_atomic_sweeps_stale_tmp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic_enospc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certdir_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certdir_bad_names, setup, teardown),
