@@ -32,7 +32,7 @@ $(MUSL_DEPS)/.done: scripts/deps.sh scripts/deps.lock
 $(GLIBC_DEPS)/.done: scripts/deps.sh scripts/deps.lock
 	scripts/deps.sh glibc $(GLIBC_DEPS)
 
-build/musl/%.o: %.c $(wildcard lib/*/*.h) Makefile | $(MUSL_DEPS)/.done
+build/musl/%.o: %.c $(wildcard lib/*/*.h cmd/certkeep/*.h) Makefile | $(MUSL_DEPS)/.done
 	@mkdir -p $(@D)
 	musl-gcc $(WARN) $(DEFS) $(CFLAGS) -ffunction-sections -fdata-sections \
 	    -fno-asynchronous-unwind-tables -fno-unwind-tables -I$(MUSL_DEPS)/include -c $< -o $@
@@ -41,7 +41,7 @@ build/certkeep: $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ)
 	musl-gcc -static -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none \
 	    -o $@ $^ -L$(MUSL_DEPS)/lib $(LIBS)
 
-build/asan/%.o: %.c $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
+build/asan/%.o: %.c $(wildcard lib/*/*.h cmd/certkeep/*.h) | $(GLIBC_DEPS)/.done
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(DEFS) -O1 -g $(SAN) -I$(GLIBC_DEPS)/include -c $< -o $@
 

@@ -4,12 +4,14 @@
 #define CK_CMD_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 
 #include "../../lib/bundle/bundle.h"
 #include "../../lib/cert/cert.h"
 #include "../../lib/config/config.h"
 #include "../../lib/err/err.h"
+#include "../../lib/http/http.h"
 #include "../../lib/log/log.h"
 
 #ifndef CK_VERSION
@@ -19,7 +21,6 @@
 /* The SIGINT/SIGTERM that asked a one-shot command to stop (0: none), set by
  * main's handler; ck_cmd_stop is the http stop hook's copy, cleared to let the
  * lease release go out after the signal. */
-#include <signal.h>
 extern volatile sig_atomic_t ck_cmd_signal, ck_cmd_stop;
 
 int ck_cmd_issue(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
@@ -32,6 +33,9 @@ struct ck_cmd_store {
     struct ck_http *http;
 };
 /* Opening makes no request; only a configuration or credentials problem fails. */
+/* HTTP options every command uses: the CA bundle, our User-Agent, the stop flag;
+ * timeouts in ms (0: lib/http's defaults). */
+struct ck_http_opts ck_cmd_http_opts(const struct ck_config *c, long connect_ms, long total_ms);
 int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struct ck_err *e);
 void ck_cmd_store_close(struct ck_cmd_store *s);
 

@@ -30,6 +30,13 @@ int ck_cmd_usable(const struct ck_config *c, const char *where, const struct ck_
     return ck_bundle_consistent(b, where, e) ? 1 : 0;
 }
 
+struct ck_http_opts ck_cmd_http_opts(const struct ck_config *c, long connect_ms, long total_ms)
+{
+    return (struct ck_http_opts){.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION,
+                                 .stop = &ck_cmd_stop, .connect_timeout_ms = connect_ms,
+                                 .timeout_ms = total_ms};
+}
+
 int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struct ck_err *e)
 {
     memset(out, 0, sizeof *out);
@@ -42,8 +49,7 @@ int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struc
                          c->s3.session_token_file, e))
         return -1;
     /* Short timeouts: a store that is down must not hold the app's start for long. */
-    struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION, .stop = &ck_cmd_stop,
-                              .connect_timeout_ms = 3000, .timeout_ms = 15000};
+    struct ck_http_opts ho = ck_cmd_http_opts(c, 3000, 15000);
     struct ck_store_s3 o = {
         .endpoint = c->s3.endpoint,
         .bucket = c->s3.bucket,

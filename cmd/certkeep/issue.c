@@ -303,7 +303,7 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
                  const char *replaces, struct issue *s, struct ck_bundle *out,
                  struct ck_cert_summary *sum, struct ck_err *e)
 {
-    struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION, .stop = &ck_cmd_stop};
+    struct ck_http_opts ho = ck_cmd_http_opts(c, 0, 0);
     /* A volume that cannot take the result fails before the CA spends an order on us. */
     if (check_writable(c->out_dir, e) || ck_http_new(&ho, &s->http, e))
         return -1;

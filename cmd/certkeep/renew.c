@@ -205,8 +205,7 @@ static int due(const struct ck_config *c, const struct ck_log *log,
     *when = w.start;
     if (!sum->ari_id[0])
         return now >= *when;
-    struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION, .stop = &ck_cmd_stop,
-                              .connect_timeout_ms = 5000, .timeout_ms = 20000};
+    struct ck_http_opts ho = ck_cmd_http_opts(c, 5000, 20000);
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = log};
     struct ck_http *h = NULL;
     struct ck_acme *a = NULL;

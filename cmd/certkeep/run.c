@@ -112,8 +112,7 @@ static void job_ari(struct run *r, struct job_io *io)
 {
     const struct ck_config *c = r->c;
     if (!r->acme) {
-        struct ck_http_opts ho = {.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION,
-                                  .connect_timeout_ms = 5000, .timeout_ms = 30000};
+        struct ck_http_opts ho = ck_cmd_http_opts(c, 5000, 30000);
         struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = r->log};
         if (ck_http_new(&ho, &r->acme_http, &io->e)) {
             io->rc = -1;

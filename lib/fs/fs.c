@@ -335,4 +335,3 @@ int ck_fs_check_room(const char *dir, size_t len, struct ck_err *e)
     close(fd);
     return rc ? -1 : 0;
 }
-

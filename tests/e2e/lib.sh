@@ -6,6 +6,14 @@ CK_BIN=${CK_BIN:-$CK_ROOT/build/certkeep}
 : "${CK_TMP:=$(mktemp -d /tmp/certkeep-e2e.XXXXXX)}"
 export CK_ROOT CK_BIN CK_TMP
 
+# Background certkeep processes a test started (append their pids); kill_bg ends them.
+BG_PIDS=""
+kill_bg() {
+    local p
+    for p in $BG_PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    BG_PIDS=""
+}
+
 pass() { echo "PASS $1" >>"$CK_RESULTS"; echo "  ok   $1"; }
 fail() { echo "FAIL $1: ${2:-}" >>"$CK_RESULTS"; echo "  FAIL $1: ${2:-}"; }
 

@@ -11,13 +11,7 @@ PEBBLE_CTS_PORT=17055 PEBBLE_HTTP01_PORT=17080
 . "$(dirname "$0")/pebble.sh"
 . "$(dirname "$0")/s3.sh"
 
-BG_PIDS=""
-cleanup() {
-    local p
-    for p in $BG_PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    pebble_stop
-    s3_stop
-}
+cleanup() { kill_bg; pebble_stop; s3_stop; }
 trap cleanup EXIT
 
 if [ ! -x "$CK_BIN" ]; then

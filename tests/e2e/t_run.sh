@@ -12,12 +12,7 @@ PEBBLE_CTS_PORT=19055 PEBBLE_HTTP01_PORT=19080
 . "$(dirname "$0")/pebble.sh"
 
 LISTEN_PORT=19090
-BG_PIDS=""
-cleanup() {
-    local p
-    for p in $BG_PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    pebble_stop
-}
+cleanup() { kill_bg; pebble_stop; }
 trap cleanup EXIT
 
 if [ ! -x "$CK_BIN" ]; then
