@@ -59,15 +59,15 @@ fi
 if [ -n "$(ls -A "$prefix")" ] && [ ! -f "$prefix/.certkeep-deps" ]; then
     die "$prefix is not empty and was not made by deps.sh; refusing to overwrite it"
 fi
-rm -rf "$prefix/include" "$prefix/lib" "$prefix/.done"
+rm -rf "$prefix/include" "$prefix/lib" "$prefix/.done" "$prefix/versions.txt"
 mkdir -p "$prefix/include" "$prefix/lib"
 : >"$prefix/.certkeep-deps"
 
 command -v "$cc" >/dev/null 2>&1 || die "$cc not found (install musl-tools / build-essential)"
 
-lockfield() {  # package column: 2 version, 3 tarball, 4 sha256
-    awk -v p="$1" -v c="$2" '$1 == p { print $c; found = 1 } END { exit !found }' "$lock" ||
-        die "package $1 missing from $lock"
+lockfield() {  # package column: 2 version, 3 orig tarball, 4 its sha256, 5 debian tarball, 6 its sha256
+    awk -v p="$1" -v c="$2" '$1 == p && $c != "" { print $c; found = 1 } END { exit !found }' "$lock" ||
+        die "package $1 has no column $2 in $lock"
 }
 
 sha_ok() { echo "$2  $1" | sha256sum -c --status 2>/dev/null; }
@@ -82,30 +82,63 @@ ensure_source_entry() {
     fi
 }
 
+# Both tarballs of one package present with their pinned sha256, else fetched.
 fetch() {  # package
-    ver=$(lockfield "$1" 2); tarball=$(lockfield "$1" 3); sum=$(lockfield "$1" 4)
+    ver=$(lockfield "$1" 2)
     step="fetch $1=$ver"
-    if [ -f "$src/$tarball" ] && sha_ok "$src/$tarball" "$sum"; then
-        return 0
-    fi
-    rm -f "$src/$tarball"
+    have=1
+    for col in 3 5; do
+        f=$(lockfield "$1" $col); sum=$(lockfield "$1" $((col + 1)))
+        { [ -f "$src/$f" ] && sha_ok "$src/$f" "$sum"; } || { have=0; rm -f "$src/$f"; }
+    done
+    [ "$have" = 1 ] && return 0
     ensure_source_entry "$1" "$ver"
     echo "deps: fetching $1=$ver"
     (cd "$src" && apt-get source --download-only -qq "$1=$ver") >>"$log" 2>&1
-    [ -f "$src/$tarball" ] || die "apt-get source $1=$ver did not produce $tarball"
-    if ! sha_ok "$src/$tarball" "$sum"; then
-        mv "$src/$tarball" "$src/$tarball.rejected"
-        die "sha256 mismatch for $tarball (expected $sum); refusing it (kept as $tarball.rejected)"
-    fi
+    for col in 3 5; do
+        f=$(lockfield "$1" $col); sum=$(lockfield "$1" $((col + 1)))
+        [ -f "$src/$f" ] || die "apt-get source $1=$ver did not produce $f"
+        if ! sha_ok "$src/$f" "$sum"; then
+            mv "$src/$f" "$src/$f.rejected"
+            die "sha256 mismatch for $f (expected $sum); refusing it (kept as $f.rejected)"
+        fi
+    done
 }
 
-unpack() {  # package -> $work/package (checked again: the file may have changed since fetch)
-    tarball=$(lockfield "$1" 3); sum=$(lockfield "$1" 4)
+# The upstream tree with Debian's patches applied in series order; a patch that
+# does not apply cleanly stops the build (no fuzz: a drifted patch is a wrong pin).
+unpack() {  # package -> $work/package (checked again: the files may have changed since fetch)
+    ver=$(lockfield "$1" 2)
+    orig=$(lockfield "$1" 3); osum=$(lockfield "$1" 4)
+    deb=$(lockfield "$1" 5); dsum=$(lockfield "$1" 6)
     step="unpack $1"
-    sha_ok "$src/$tarball" "$sum" || die "sha256 mismatch for $tarball; refusing to extract"
+    sha_ok "$src/$orig" "$osum" || die "sha256 mismatch for $orig; refusing to extract"
+    sha_ok "$src/$deb" "$dsum" || die "sha256 mismatch for $deb; refusing to extract"
     rm -rf "${work:?}/$1"
     mkdir -p "$work/$1"
-    tar -xf "$src/$tarball" -C "$work/$1" --strip-components=1
+    tar -xf "$src/$orig" -C "$work/$1" --strip-components=1
+    tar -xf "$src/$deb" -C "$work/$1"
+    [ -f "$work/$1/debian/changelog" ] || die "$deb holds no debian/changelog"
+    got=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$work/$1/debian/changelog")
+    [ "$got" = "$ver" ] || die "$deb is version '$got', not the pinned $ver"
+    step="patch $1=$ver"
+    n=0
+    series=$work/$1/debian/patches/series
+    if [ -f "$series" ]; then
+        # quilt's series: one patch a line, an optional -pN, # comments
+        while read -r name opt _; do
+            case "$name" in ''|'#'*) continue ;; esac
+            case "$opt" in -p[0-9]) strip=$opt ;; *) strip=-p1 ;; esac
+            [ -f "$work/$1/debian/patches/$name" ] || die "$1=$ver: patch $name named in series is missing"
+            echo "== $1: applying $name" >>"$log"
+            patch -d "$work/$1" "$strip" --batch --forward --fuzz=0 --no-backup-if-mismatch -s \
+                -i "debian/patches/$name" >>"$log" 2>&1 ||
+                die "$1=$ver: Debian patch $name does not apply"
+            n=$((n + 1))
+        done <"$series"
+    fi
+    patched="$patched $1=$ver($n)"
+    printf '%s %s %s\n' "$1" "$ver" "$n" >>"$prefix/versions.txt"
 }
 
 now() { date +%s; }
@@ -201,14 +234,22 @@ flock -u 9
 exec 9>&-
 
 echo "deps: building $flavour into $prefix (log: $log)"
+patched=""
 timed bearssl build_bearssl
 timed cjson build_cjson
 timed libyaml build_libyaml
 timed curl build_curl
 
 step="finish"
+# What `certkeep version` prints: the exact Debian versions built in, with their patch counts.
+{
+    echo "/* generated by scripts/deps.sh */"
+    printf '#define CK_DEPS_VERSIONS "'
+    awk '{ printf "%s%s %s (%s Debian patches)", (NR > 1 ? ", " : ""), $1, $2, $3 }' "$prefix/versions.txt"
+    printf '"\n'
+} >"$prefix/include/ck_deps_versions.h"
 for f in libbearssl.a libcjson.a libyaml.a libcurl.a; do
     [ -s "$prefix/lib/$f" ] || die "missing $prefix/lib/$f"
 done
 : >"$prefix/.done"
-echo "deps: $flavour done in $(( $(now) - start ))s:${timings%,}"
+echo "deps: $flavour done in $(( $(now) - start ))s:${timings%,}; Debian patches:$patched"

@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
 # Runs the unit tests (ASan+UBSan builds) and the end-to-end tests (static binary),
-# then prints one line: "N passed, N failed".
+# then prints one line: "N passed, N failed, N skipped". A unit binary that stops
+# before its last test, or an e2e script that runs fewer checks than its plan,
+# counts the missing ones as failed.
 set -u
 cd "$(dirname "$0")/.."
 what=${1:-all}
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 export CK_RESULTS=$(mktemp /tmp/certkeep-results.XXXXXX)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 run_unit() {
-    local t out rc p f
+    local t out rc p f s planned
     for t in build/asan/tests/test_*; do
         [ -x "$t" ] || continue
         echo "== unit $(basename "$t")"
         out=$("$t" 2>&1); rc=$?
-        printf '%s\n' "$out" | grep -E '^\[  (FAILED|ERROR) |^\[  PASSED|ERROR: (Address|Leak)Sanitizer|runtime error' || true
-        p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' | awk '{s+=$1} END {print s+0}')
-        f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' | awk '{s+=$1} END {print s+0}')
-        passed=$((passed + p)); failed=$((failed + f))
+        printf '%s\n' "$out" | grep -E '^\[  (FAILED|ERROR|SKIPPED) |^\[  PASSED|ERROR: (Address|Leak)Sanitizer|runtime error' || true
+        sum_of() { printf '%s\n' "$out" | sed -n "s/$1/\\1/p" | awk '{s+=$1} END {print s+0}'; }
+        planned=$(sum_of '^\[==========\] Running \([0-9]*\) test(s)\.')
+        p=$(sum_of '^\[  PASSED  \] \([0-9]*\) test(s)\.')
+        f=$(sum_of '^\[  FAILED  \] \([0-9]*\) test(s), listed below:')
+        s=$(sum_of '^\[  SKIPPED \] \([0-9]*\) test(s), listed below:')
+        if [ $((p + f + s)) -lt "$planned" ]; then
+            echo "  FAIL $(basename "$t"): $((planned - p - f - s)) of $planned tests never finished"
+            f=$((f + planned - p - f - s))
+        fi
+        passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
         # A crash, a sanitizer report or a leak after the summary is a failure of its own.
         if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
             echo "  FAIL $(basename "$t") exited $rc"; printf '%s\n' "$out" | tail -n 20
@@ -28,18 +37,27 @@ run_unit() {
 }
 
 run_e2e() {
-    local t before rc
+    local t before rc mine planned ran missing=0
     for t in tests/e2e/t_*.sh; do
         [ -f "$t" ] || continue
         echo "== e2e $(basename "$t")"
         before=$(wc -l <"$CK_RESULTS")
         CK_TMP=$(mktemp -d /tmp/certkeep-e2e.XXXXXX) bash "$t"; rc=$?
-        if [ $rc -ne 0 ] && [ "$(wc -l <"$CK_RESULTS")" -eq "$before" ]; then
-            echo "FAIL $(basename "$t"): exited $rc before any check" >>"$CK_RESULTS"
+        mine=$(tail -n +$((before + 1)) "$CK_RESULTS")
+        planned=$(printf '%s\n' "$mine" | sed -n 's/^PLAN \([0-9]*\)$/\1/p' | head -n 1)
+        ran=$(printf '%s\n' "$mine" | grep -c '^\(PASS\|FAIL\|SKIP\) ')
+        if [ -z "$planned" ]; then
+            echo "FAIL $(basename "$t"): declares no plan (exit $rc)" >>"$CK_RESULTS"
+        elif [ "$ran" -lt "$planned" ]; then
+            echo "FAIL $(basename "$t"): $((planned - ran)) of $planned planned checks never ran (exit $rc)" >>"$CK_RESULTS"
+            missing=$((missing + planned - ran - 1))  # the line above counts one
+        elif [ "$ran" -gt "$planned" ]; then
+            echo "FAIL $(basename "$t"): ran $ran checks, planned $planned (fix the plan)" >>"$CK_RESULTS"
         fi
     done
     passed=$((passed + $(grep -c '^PASS ' "$CK_RESULTS")))
-    failed=$((failed + $(grep -c '^FAIL ' "$CK_RESULTS")))
+    failed=$((failed + missing + $(grep -c '^FAIL ' "$CK_RESULTS")))
+    skipped=$((skipped + $(grep -c '^SKIP ' "$CK_RESULTS")))
     grep '^FAIL ' "$CK_RESULTS" | sed 's/^/  /' || true
 }
 
@@ -50,5 +68,5 @@ case $what in
     *) echo "usage: tests/run.sh [unit|e2e|all]" >&2; exit 2 ;;
 esac
 rm -f "$CK_RESULTS"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

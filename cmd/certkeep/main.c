@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ck_deps_versions.h"  /* written by scripts/deps.sh: the Debian versions built in */
 #include "cmd.h"
 
 extern char **environ;
@@ -175,7 +176,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd->name, "version")) {
-        printf("certkeep %s\n", CK_VERSION);
+        printf("certkeep %s\nbuilt with %s\n", CK_VERSION, CK_DEPS_VERSIONS);
         return 0;
     }
     if (!strcmp(cmd->name, "help"))
