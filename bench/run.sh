@@ -15,8 +15,8 @@ PEBBLE_VA_NOSLEEP=1 pebble_start >/dev/null
 BIN=build/certkeep
 RUSAGE=$CK_TMP/rusage
 musl-gcc -static -O2 -o "$RUSAGE" bench/rusage.c
-ONLY_CA=$PEBBLE_WFE_CA          # one certificate: the trust store costs nothing
-FULL_CA=$PEBBLE_CA_BUNDLE       # Debian's bundle plus Pebble's CA
+ONLY_CA=$PEBBLE_WFE_CA          # with no system store (SSL_CERT_FILE absent): costs nothing
+FULL_CA=$PEBBLE_CA_BUNDLE       # Pebble's CA, added to Debian's bundle (the system store)
 
 
 # measure NAME CMD...: median wall ms, CPU ms, peak RSS KiB of CMD itself over N runs.
@@ -43,7 +43,8 @@ echo "binary: $BIN $size bytes ($(file -b "$BIN" | cut -d, -f1-2 | tr -d '\n'))"
 echo "runs per row: $N (median)"
 echo
 printf '%-46s %9s %9s %9s\n' "path" "wall ms" "CPU ms" "RSS KiB"
-issue_args p256 "$ONLY_CA"; measure "issue p256, new account, CA = Pebble only" "$BIN" "${ARGS[@]}"
+issue_args p256 "$ONLY_CA"
+SSL_CERT_FILE=/nonexistent measure "issue p256, new account, CA = Pebble only" "$BIN" "${ARGS[@]}"
 issue_args p256 "$FULL_CA"; measure "issue p256, new account, full trust store" "$BIN" "${ARGS[@]}"
 issue_args p384 "$FULL_CA"; measure "issue p384, new account, full trust store" "$BIN" "${ARGS[@]}"
 issue_args rsa2048 "$FULL_CA" p256; measure "issue rsa2048 (p256 account), full trust store" "$BIN" "${ARGS[@]}"

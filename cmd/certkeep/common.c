@@ -1,4 +1,5 @@
 /* What several commands share: the configured store, the usability wish. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -32,7 +33,9 @@ int ck_cmd_usable(const struct ck_config *c, const char *where, const struct ck_
 
 struct ck_http_opts ck_cmd_http_opts(const struct ck_config *c, long connect_ms, long total_ms)
 {
-    return (struct ck_http_opts){.ca_bundle = c->ca_bundle, .user_agent = "certkeep/" CK_VERSION,
+    /* SSL_CERT_FILE moves the system store, as for OpenSSL and Go; --ca-bundle adds to it */
+    return (struct ck_http_opts){.ca_bundle = c->ca_bundle, .system_bundle = getenv("SSL_CERT_FILE"),
+                                 .user_agent = "certkeep/" CK_VERSION,
                                  .stop = &ck_cmd_stop, .connect_timeout_ms = connect_ms,
                                  .timeout_ms = total_ms};
 }

@@ -51,6 +51,7 @@
  *   (flag only)                                           --force            renew even when not due
  */
 #include "config.h"
+#include "../fs/fs.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -742,26 +743,21 @@ out:
     return rc;
 }
 
+/* Through ck_fs_read: bounded, and a FIFO or a directory at the path is refused
+ * with its name instead of hanging start-up. */
 static int load_file(struct ck_config *c, const char *path, struct ck_err *e)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ck_failk(e, CK_E_USAGE, "%s: %s", path, strerror(errno));
-    char *buf = malloc(CK_CONFIG_MAX_FILE + 1);
-    if (!buf) {
-        fclose(f);
-        return ck_fail(e, "%s: out of memory", path);
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = ck_fs_read(path, CK_CONFIG_MAX_FILE, &buf, &n, e);
+    if (rc == 1)
+        return ck_failk(e, CK_E_USAGE, "%s: %s", path, strerror(ENOENT));
+    if (rc != 0) {
+        e->kind = CK_E_USAGE;
+        return ck_wrap(e, "config");
     }
-    size_t n = fread(buf, 1, CK_CONFIG_MAX_FILE + 1, f);
-    int rc;
-    if (ferror(f))
-        rc = ck_failk(e, CK_E_USAGE, "%s: read error (a directory?)", path);
-    else if (n > CK_CONFIG_MAX_FILE)
-        rc = ck_failk(e, CK_E_USAGE, "%s: larger than %d bytes", path, CK_CONFIG_MAX_FILE);
-    else
-        rc = ck_config_parse_yaml(c, buf, n, path, e);
+    rc = ck_config_parse_yaml(c, buf, n, path, e);
     free(buf);
-    fclose(f);
     return rc;
 }
 

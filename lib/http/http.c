@@ -24,7 +24,8 @@
 
 struct ck_http {
     CURL *curl;
-    char *bundle;                   /* parsed at the first https request, then never again */
+    char *system_bundle;            /* parsed at the first https request, then never again, */
+    char *extra_bundle;             /* with this one added (NULL: none) */
     int anchors_loaded;
     br_x509_trust_anchor *anchors;  /* each anchor's dn.data also holds its key bytes */
     size_t n_anchors;
@@ -110,20 +111,6 @@ static int ta_add(struct ta_parser *p)
     return 1;
 }
 
-/* Through ck_fs_read: bounded, and a directory or a FIFO at the path is an error
- * naming it instead of a hang or a bare "read error". */
-static int read_bundle(const char *path, unsigned char **out, size_t *len, struct ck_err *e)
-{
-    char *data = NULL;
-    int rc = ck_fs_read(path, MAX_BUNDLE_BYTES, &data, len, e);
-    if (rc == 1)
-        return ck_failk(e, CK_E_IO, "CA bundle %s: %s", path, strerror(ENOENT));
-    if (rc != 0)
-        return ck_wrap(e, "CA bundle");
-    *out = (unsigned char *)data;
-    return 0;
-}
-
 /* Standard base64 (whitespace skipped, '=' only at the end) into out, which has
  * room for len * 3 / 4 bytes. Returns the decoded length, -1 on bad input. */
 static long b64_decode(const char *s, size_t len, unsigned char *out)
@@ -187,24 +174,26 @@ static int ta_from_der(struct ta_parser *p, const unsigned char *der, size_t len
     return ta_add(p);
 }
 
-/* Parses every CERTIFICATE block of the PEM bundle into trust anchors, once per
- * ck_http. The PEM armour is decoded here rather than with br_pem_decoder: its
- * byte-at-a-time interpreter made up 80% of the 45 ms load of Debian's bundle. */
-static int load_anchors(struct ck_http *h, const char *path, struct ck_err *e)
+/* Adds every CERTIFICATE block of the PEM bundle at path to p's anchors: 0 done
+ * (*added says how many), 1 the file does not exist, -1 an error naming it. The PEM
+ * armour is decoded here rather than with br_pem_decoder: its byte-at-a-time
+ * interpreter made up 80% of the 45 ms load of Debian's bundle. */
+static int add_bundle(struct ta_parser *p, const char *path, size_t *added, struct ck_err *e)
 {
     static const char begin[] = "-----BEGIN ", end_[] = "-----END ", dash[] = "-----";
-    unsigned char *pem = NULL;
-    size_t len = 0;
-    if (read_bundle(path, &pem, &len, e) != 0)
-        return -1;
-    int rc = -1;
-    struct ta_parser *p = calloc(1, sizeof *p);
+    char *pem = NULL;
+    size_t len = 0, before = p->n;
+    *added = 0;
+    int rc = ck_fs_read(path, MAX_BUNDLE_BYTES, &pem, &len, e);
+    if (rc != 0)
+        return rc == 1 ? 1 : ck_wrap(e, "CA bundle");
+    rc = -1;
     unsigned char *der = malloc(len / 4 * 3 + 3);
-    if (p == NULL || der == NULL) {
+    if (der == NULL) {
         ck_failk(e, CK_E_IO, "CA bundle %s: out of memory", path);
         goto out;
     }
-    const char *s = (const char *)pem, *end = s + len;
+    const char *s = pem, *end = s + len;
     for (;;) {
         const char *b = find(s, end, begin, sizeof begin - 1);
         if (b == NULL)
@@ -213,7 +202,7 @@ static int load_anchors(struct ck_http *h, const char *path, struct ck_err *e)
         const char *le = find(label, end, dash, sizeof dash - 1);
         const char *eol = memchr(label, '\n', (size_t)(end - label));
         if (le == NULL || (eol != NULL && le > eol)) {
-            ck_failk(e, CK_E_IO, "CA bundle %s: malformed PEM at byte %zu", path, (size_t)(b - (const char *)pem));
+            ck_failk(e, CK_E_IO, "CA bundle %s: malformed PEM at byte %zu", path, (size_t)(b - pem));
             goto out;
         }
         size_t label_len = (size_t)(le - label);
@@ -221,7 +210,7 @@ static int load_anchors(struct ck_http *h, const char *path, struct ck_err *e)
         const char *fin = find(body, end, end_, sizeof end_ - 1);
         if (fin == NULL) {
             ck_failk(e, CK_E_IO, "CA bundle %s: PEM block without END at byte %zu", path,
-                     (size_t)(b - (const char *)pem));
+                     (size_t)(b - pem));
             goto out;
         }
         s = fin + sizeof end_ - 1;
@@ -231,7 +220,7 @@ static int load_anchors(struct ck_http *h, const char *path, struct ck_err *e)
             continue;
         long n = b64_decode(body, (size_t)(fin - body), der);
         if (n < 0) {
-            ck_failk(e, CK_E_IO, "CA bundle %s: bad base64 at byte %zu", path, (size_t)(b - (const char *)pem));
+            ck_failk(e, CK_E_IO, "CA bundle %s: bad base64 at byte %zu", path, (size_t)(b - pem));
             goto out;
         }
         if (ta_from_der(p, der, (size_t)n) < 0) {
@@ -239,9 +228,42 @@ static int load_anchors(struct ck_http *h, const char *path, struct ck_err *e)
             goto out;
         }
     }
-    if (p->n == 0) {
-        ck_failk(e, CK_E_IO, "CA bundle %s: no usable certificate", path);
+    *added = p->n - before;
+    rc = 0;
+out:
+    free(der);
+    free(pem);
+    return rc;
+}
+
+/* The system store plus the extra bundle, once per ck_http. An extra bundle adds
+ * trust (a private CA for the store) and never replaces the system's: it must hold a
+ * certificate itself. Without a system store (a bare image) the extra one is enough. */
+static int load_anchors(struct ck_http *h, struct ck_err *e)
+{
+    struct ta_parser *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return ck_failk(e, CK_E_IO, "CA bundle: out of memory");
+    size_t sys_n = 0, extra_n = 0;
+    int rc = add_bundle(p, h->system_bundle, &sys_n, e);
+    if (rc < 0)
         goto out;
+    if (rc == 1 && h->extra_bundle == NULL) {
+        rc = ck_failk(e, CK_E_IO, "CA bundle %s: %s", h->system_bundle, strerror(ENOENT));
+        goto out;
+    }
+    if (rc == 0 && sys_n == 0 && h->extra_bundle == NULL) {
+        rc = ck_failk(e, CK_E_IO, "CA bundle %s: no usable certificate", h->system_bundle);
+        goto out;
+    }
+    if (h->extra_bundle != NULL) {
+        rc = add_bundle(p, h->extra_bundle, &extra_n, e);
+        if (rc == 1)
+            rc = ck_failk(e, CK_E_IO, "CA bundle %s: %s", h->extra_bundle, strerror(ENOENT));
+        else if (rc == 0 && extra_n == 0)
+            rc = ck_failk(e, CK_E_IO, "CA bundle %s: no usable certificate", h->extra_bundle);
+        if (rc != 0)
+            goto out;
     }
     h->anchors = p->tas;
     h->n_anchors = p->n;
@@ -249,11 +271,8 @@ static int load_anchors(struct ck_http *h, const char *path, struct ck_err *e)
     p->n = 0;
     rc = 0;
 out:
-    if (p != NULL)
-        free_anchors(p->tas, p->n);
+    free_anchors(p->tas, p->n);
     free(p);
-    free(der);
-    free(pem);
     return rc;
 }
 
@@ -300,10 +319,13 @@ int ck_http_new(const struct ck_http_opts *o, struct ck_http **out, struct ck_er
         ck_failk(e, CK_E_IO, "CA bundle %s: %s", o->ca_bundle, strerror(errno));
         goto fail;
     }
-    h->bundle = strdup(o->ca_bundle ? o->ca_bundle : DEFAULT_CA_BUNDLE);
+    h->system_bundle = strdup(o->system_bundle && *o->system_bundle ? o->system_bundle
+                                                                    : DEFAULT_CA_BUNDLE);
+    h->extra_bundle = o->ca_bundle ? strdup(o->ca_bundle) : NULL;
     h->user_agent = strdup(o->user_agent ? o->user_agent : "certkeep");
     h->curl = curl_easy_init();
-    if (h->bundle == NULL || h->user_agent == NULL || h->curl == NULL) {
+    if (h->system_bundle == NULL || (o->ca_bundle && h->extra_bundle == NULL) ||
+        h->user_agent == NULL || h->curl == NULL) {
         ck_fail(e, "http: cannot create a curl handle");
         goto fail;
     }
@@ -324,7 +346,8 @@ void ck_http_free(struct ck_http *h)
     if (h->curl != NULL)
         curl_easy_cleanup(h->curl);
     free_anchors(h->anchors, h->n_anchors);
-    free(h->bundle);
+    free(h->system_bundle);
+    free(h->extra_bundle);
     free(h->user_agent);
     free(h);
 }
@@ -576,7 +599,7 @@ int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_
     e->msg[0] = '\0';
     /* The trust store costs ~12 ms of CPU: only a process that speaks TLS pays it, once. */
     if (!h->anchors_loaded && may_need_tls(req->url)) {
-        if (load_anchors(h, h->bundle, e) != 0)
+        if (load_anchors(h, e) != 0)
             goto out;
         h->anchors_loaded = 1;
     }

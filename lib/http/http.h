@@ -12,7 +12,8 @@
 struct ck_http;
 
 struct ck_http_opts {
-    const char *ca_bundle;    /* PEM file of trust anchors; NULL: system default */
+    const char *ca_bundle;    /* PEM file of trust anchors added to the system's; NULL: none */
+    const char *system_bundle; /* the system's PEM bundle; NULL or "": Debian's path */
     const char *user_agent;   /* "certkeep/<version>" */
     long connect_timeout_ms;  /* 0: 10 s */
     long timeout_ms;          /* whole request; 0: 30 s */

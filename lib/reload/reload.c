@@ -194,11 +194,11 @@ static int collect(const char *root, const char *name, struct proc_match *m, siz
     return 0;
 }
 
-int ck_reload_signal_name(const char *proc_root, const char *name, int sig, int *n_signalled,
-                          struct ck_err *e)
+/* The matching processes that are not workers of a matching master, oldest first. */
+static int find_masters(const char *root, const char *name, pid_t *out, size_t *n_out,
+                        struct ck_err *e)
 {
-    const char *root = proc_root ? proc_root : "/proc";
-    *n_signalled = 0;
+    *n_out = 0;
     if (!name || !*name || strlen(name) > 255 || strchr(name, '/'))
         return ck_failk(e, CK_E_USAGE, "reload process \"%.64s\": not a process name",
                         name ? name : "");
@@ -206,38 +206,68 @@ int ck_reload_signal_name(const char *proc_root, const char *name, int sig, int 
     if (!m)
         return ck_fail(e, "reload process %s: out of memory", name);
     size_t n = 0;
-    int rc = -1;
-    if (collect(root, name, m, &n, e) != 0)
-        goto out;
-    qsort(m, n, sizeof *m, by_start);
-    int err = 0;
-    pid_t err_pid = 0;
-    for (size_t i = 0; i < n; i++) {
-        int child = 0;
-        for (size_t j = 0; j < n && !child; j++)
-            child = m[j].pid == m[i].ppid;
-        if (child)
-            continue; /* a worker of a matching master */
-        if (kill(m[i].pid, sig) == 0)
-            (*n_signalled)++;
-        else if (errno != ESRCH && !err) {
-            err = errno;
-            err_pid = m[i].pid;
+    int rc = collect(root, name, m, &n, e);
+    if (rc == 0) {
+        qsort(m, n, sizeof *m, by_start);
+        for (size_t i = 0; i < n; i++) {
+            int child = 0;
+            for (size_t j = 0; j < n && !child; j++)
+                child = m[j].pid == m[i].ppid;
+            if (!child)  /* not a worker of a matching master */
+                out[(*n_out)++] = m[i].pid;
         }
     }
-    if (err) {
-        ck_failk(e, CK_E_IO, "reload process %s: signal %d to pid %d: %s", name, sig,
-                 (int)err_pid, strerror(err));
-        goto out;
-    }
-    if (*n_signalled == 0) {
-        ck_failk(e, CK_E_IO, "reload process %s: no such process in %s%s", name, root,
-                 strcmp(root, "/proc") == 0 ? " (Kubernetes: shareProcessNamespace: true?)" : "");
-        goto out;
-    }
-    rc = 0;
-out:
     free(m);
+    return rc;
+}
+
+/* Signals each pid; a pid gone meanwhile (ESRCH) is not counted, another error is
+ * the first one kept in *err, *err_pid. */
+static int signal_pids(const pid_t *pids, size_t n, int sig, int *err, pid_t *err_pid)
+{
+    int sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (kill(pids[i], sig) == 0)
+            sent++;
+        else if (errno != ESRCH && !*err) {
+            *err = errno;
+            *err_pid = pids[i];
+        }
+    }
+    return sent;
+}
+
+/* The outcome of signalling the processes found by name, as one error or none. */
+static int name_result(const char *root, const char *name, int sig, int sent, int err,
+                       pid_t err_pid, struct ck_err *e)
+{
+    if (err)
+        return ck_failk(e, CK_E_IO, "reload process %s: signal %d to pid %d: %s", name, sig,
+                        (int)err_pid, strerror(err));
+    if (sent == 0)
+        return ck_failk(e, CK_E_IO, "reload process %s: no such process in %s%s", name, root,
+                        strcmp(root, "/proc") == 0 ? " (Kubernetes: shareProcessNamespace: true?)"
+                                                   : "");
+    return 0;
+}
+
+int ck_reload_signal_name(const char *proc_root, const char *name, int sig, int *n_signalled,
+                          struct ck_err *e)
+{
+    const char *root = proc_root ? proc_root : "/proc";
+    *n_signalled = 0;
+    pid_t *pids = malloc(MAX_MATCHES * sizeof *pids);
+    if (!pids)
+        return ck_fail(e, "reload process %s: out of memory", name ? name : "");
+    size_t n = 0;
+    int rc = find_masters(root, name, pids, &n, e);
+    if (rc == 0) {
+        int err = 0;
+        pid_t err_pid = 0;
+        *n_signalled = signal_pids(pids, n, sig, &err, &err_pid);
+        rc = name_result(root, name, sig, *n_signalled, err, err_pid, e);
+    }
+    free(pids);
     return rc;
 }
 
@@ -258,7 +288,7 @@ static int parse_pid(const char *s, pid_t *out)
     return 0;
 }
 
-int ck_reload_signal_pidfile(const char *pidfile, int sig, int *pid_out, struct ck_err *e)
+static int read_pidfile(const char *pidfile, pid_t *pid, struct ck_err *e)
 {
     char buf[MAX_PIDFILE];
     ssize_t n = read_small(pidfile, buf, sizeof buf);
@@ -267,13 +297,25 @@ int ck_reload_signal_pidfile(const char *pidfile, int sig, int *pid_out, struct 
                         MAX_PIDFILE - 1);
     if (n < 0)
         return ck_failk(e, CK_E_IO, "reload pidfile %s: %s", pidfile, strerror(errno));
-    pid_t pid;
-    if (memchr(buf, '\0', (size_t)n) || parse_pid(buf, &pid) != 0)
+    if (memchr(buf, '\0', (size_t)n) || parse_pid(buf, pid) != 0)
         return ck_failk(e, CK_E_IO, "reload pidfile %s: not a process id greater than 1",
                         pidfile);
+    return 0;
+}
+
+static int pidfile_kill_result(const char *pidfile, int sig, pid_t pid, struct ck_err *e)
+{
+    return ck_failk(e, CK_E_IO, "reload pidfile %s: signal %d to pid %d: %s", pidfile, sig,
+                    (int)pid, errno == ESRCH ? "no such process" : strerror(errno));
+}
+
+int ck_reload_signal_pidfile(const char *pidfile, int sig, int *pid_out, struct ck_err *e)
+{
+    pid_t pid;
+    if (read_pidfile(pidfile, &pid, e) != 0)
+        return -1;
     if (kill(pid, sig) != 0)
-        return ck_failk(e, CK_E_IO, "reload pidfile %s: signal %d to pid %d: %s", pidfile, sig,
-                        (int)pid, errno == ESRCH ? "no such process" : strerror(errno));
+        return pidfile_kill_result(pidfile, sig, pid, e);
     if (pid_out)
         *pid_out = (int)pid;
     return 0;
@@ -465,25 +507,66 @@ static void failed_one(const struct ck_log *log, struct ck_err *first, const str
     *failed = 1;
 }
 
+/* The processes found by name and by pidfile, each signalled once: a process that
+ * both name (an nginx master writing its pidfile) would otherwise get two signals
+ * for one change, and two SIGHUPs may coalesce into one or cause two reloads. */
+static void signal_targets(const struct ck_reload_target *t, int sig, const struct ck_log *log,
+                           struct ck_err *first, int *failed)
+{
+    if (!t->process && !t->pidfile)
+        return;
+    const char *root = t->proc_root ? t->proc_root : "/proc";
+    struct ck_err one;
+    pid_t *pids = malloc(MAX_MATCHES * sizeof *pids);
+    if (!pids) {
+        ck_fail(&one, "reload: out of memory");
+        failed_one(log, first, &one, failed);
+        return;
+    }
+    size_t n = 0;
+    int found = 0;
+    pid_t pf = 0;
+    if (t->process) {
+        if (find_masters(root, t->process, pids, &n, &one) == 0)
+            found = 1;
+        else
+            failed_one(log, first, &one, failed);
+    }
+    if (t->pidfile && read_pidfile(t->pidfile, &pf, &one) != 0) {
+        failed_one(log, first, &one, failed);
+        pf = 0;
+    }
+    int among = 0;  /* the pidfile's process is one of those found by name */
+    for (size_t i = 0; pf && i < n; i++)
+        among |= pids[i] == pf;
+    if (found) {
+        int err = 0;
+        pid_t err_pid = 0;
+        int sent = signal_pids(pids, n, sig, &err, &err_pid);
+        if (name_result(root, t->process, sig, sent, err, err_pid, &one) == 0)
+            ck_info(log, "reload", "signal %d sent to %d process(es) named %s%s", sig, sent,
+                    t->process, among ? ", the pidfile's among them" : "");
+        else
+            failed_one(log, first, &one, failed);
+    }
+    if (pf && !among) {
+        if (kill(pf, sig) == 0)
+            ck_info(log, "reload", "signal %d sent to pid %d from %s", sig, (int)pf, t->pidfile);
+        else {
+            pidfile_kill_result(t->pidfile, sig, pf, &one);
+            failed_one(log, first, &one, failed);
+        }
+    }
+    free(pids);
+}
+
 int ck_reload(const struct ck_reload_target *t, const struct ck_log *log, struct ck_err *e)
 {
     int sig = t->signal > 0 ? t->signal : SIGHUP;
-    int failed = 0, n = 0;
+    int failed = 0;
     struct ck_err one;
     ck_err_clear(&one);
-    if (t->process) {
-        if (ck_reload_signal_name(t->proc_root, t->process, sig, &n, &one) == 0)
-            ck_info(log, "reload", "signal %d sent to %d process(es) named %s", sig, n,
-                    t->process);
-        else
-            failed_one(log, e, &one, &failed);
-    }
-    if (t->pidfile) {
-        if (ck_reload_signal_pidfile(t->pidfile, sig, &n, &one) == 0)
-            ck_info(log, "reload", "signal %d sent to pid %d from %s", sig, n, t->pidfile);
-        else
-            failed_one(log, e, &one, &failed);
-    }
+    signal_targets(t, sig, log, e, &failed);
     if (t->command) {
         if (ck_reload_exec(t->command, t->cert_dir, t->timeout_ms, t->idle, t->idle_ctx,
                            &one) == 0)

@@ -35,7 +35,7 @@ _pebble_port_busy() {
 }
 
 # WFE CA and a DNS:localhost certificate, once per $PEBBLE_HOME; the bundle for the
-# client is that CA plus the system store, as a real trust store would be.
+# client is that CA alone, as a user's --ca-bundle for a private CA would be.
 pebble_certs() {
     mkdir -p "$PEBBLE_HOME" || return 1
     [ -s "$PEBBLE_CA_BUNDLE" ] && return 0
@@ -52,9 +52,8 @@ pebble_certs() {
     openssl x509 -req -in "$d/wfe.csr" -CA "$PEBBLE_WFE_CA" -CAkey "$d/wfe-ca.key" \
         -CAcreateserial -days 30 -extfile "$d/wfe.ext" -out "$d/wfe.pem" >/dev/null 2>&1 \
         || { _pebble_die "cannot sign the WFE certificate"; return 1; }
-    cat "$PEBBLE_WFE_CA" /etc/ssl/certs/ca-certificates.crt >"$PEBBLE_CA_BUNDLE.tmp" 2>/dev/null \
-        || cp "$PEBBLE_WFE_CA" "$PEBBLE_CA_BUNDLE.tmp"
-    mv "$PEBBLE_CA_BUNDLE.tmp" "$PEBBLE_CA_BUNDLE"
+    # --ca-bundle adds to the system store: the bundle holds the test CA alone
+    cp "$PEBBLE_WFE_CA" "$PEBBLE_CA_BUNDLE"
 }
 
 # Pebble's config. Retry-After on polls is PEBBLE_RETRY_AUTHZ / PEBBLE_RETRY_ORDER

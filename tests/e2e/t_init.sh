@@ -6,6 +6,7 @@
 # wrong credentials; kill -9 while writing. boto3 cross-checks the store.
 set -u
 . "$(dirname "$0")/lib.sh"
+plan 161
 PEBBLE_PORT=17000 PEBBLE_MGMT_PORT=17001 PEBBLE_TLS01_PORT=17002 PEBBLE_DNS_PORT=17053
 PEBBLE_CTS_PORT=17055 PEBBLE_HTTP01_PORT=17080
 . "$(dirname "$0")/pebble.sh"

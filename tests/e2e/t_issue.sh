@@ -6,6 +6,7 @@
 # previous files alone.
 set -u
 . "$(dirname "$0")/lib.sh"
+plan 119
 . "$(dirname "$0")/pebble.sh"
 
 JUNK_PID=""
@@ -115,6 +116,22 @@ check_eq "issue 101 names: no new order at Pebble" "$orders" "$(pebble_order_cou
 check_eq "issue 101 names: no request at all" "$requests" "$(pebble_request_count)"
 [ -e "$OUT/n101.hundred.example.com" ] && fail "issue 101 names: no files" "directory created" \
     || pass "issue 101 names: no files"
+
+# ---- trust: --ca-bundle adds to the system store (SSL_CERT_FILE here), never replaces it
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=unrelated CA" \
+    -keyout "$CK_TMP/unrelated.key" -out "$CK_TMP/unrelated.pem" >/dev/null 2>&1
+trust_issue() {  # SYSTEM_BUNDLE: issue with only the unrelated CA as --ca-bundle
+    SSL_CERT_FILE=$1 "$CK_BIN" issue --email e2e@example.com --agree-tos --directory "$PEBBLE_DIR_URL" \
+        --ca-bundle "$CK_TMP/unrelated.pem" --out "$OUT" --state "$CK_TMP/state-trust" \
+        --http01-listen "$HTTP01" --domain trust.example.com >"$CK_TMP/last.log" 2>&1
+}
+if trust_issue "$PEBBLE_WFE_CA"; then pass "trust: system store and an unrelated --ca-bundle: issued"
+else fail "trust: system store and an unrelated --ca-bundle: issued" "$(err_line)"; fi
+if trust_issue /etc/ssl/certs/ca-certificates.crt; then
+    fail "trust: a CA in neither store is refused" "exit 0"
+else
+    check_match "trust: a CA in neither store is refused" 'trust anchor|verif' "$(err_line)"
+fi
 
 # ---- 3. bad input: one line, non-zero exit, previous files untouched ------------------
 before=$(tree_sum)

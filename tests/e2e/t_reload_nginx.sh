@@ -6,6 +6,7 @@
 # its own so that no other nginx on this machine is signalled.
 set -u
 . "$(dirname "$0")/lib.sh"
+plan 20
 
 W=$CK_TMP/nginx
 NGINX_PID=""

@@ -7,6 +7,7 @@
 # ~60 s ahead, a restart honours it, SIGHUP retries early; SIGTERM exits 0 in < 1 s.
 set -u
 . "$(dirname "$0")/lib.sh"
+plan 78
 PEBBLE_PORT=19000 PEBBLE_MGMT_PORT=19001 PEBBLE_TLS01_PORT=19002 PEBBLE_DNS_PORT=19053
 PEBBLE_CTS_PORT=19055 PEBBLE_HTTP01_PORT=19080
 . "$(dirname "$0")/pebble.sh"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -329,6 +330,31 @@ static void test_file_errors(void **state)
     expect_error("[1, 2]: x\n", NULL, 0, NULL, "%s:1: : a key must be a plain word");
 }
 
+/* A FIFO or a directory named by --config is refused at once, never waited on. */
+static void test_config_not_a_file(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    char fifo[200], flag[220];
+    snprintf(fifo, sizeof fifo, "%s/fifo.yaml", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(flag, sizeof flag, "--config=%s", fifo);
+    char *argv[] = {flag, NULL};
+    char *none[] = {NULL};
+    assert_int_equal(ck_config_load(&c, 1, argv, none, &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    char want[300];
+    snprintf(want, sizeof want, "config: read %s: not a regular file", fifo);
+    assert_string_equal(e.msg, want);
+    unlink(fifo);
+    snprintf(flag, sizeof flag, "--config=%s", dir);
+    assert_int_equal(ck_config_load(&c, 1, argv, none, &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    snprintf(want, sizeof want, "config: read %s: is a directory", dir);
+    assert_string_equal(e.msg, want);
+}
+
 static void test_file_too_big(void **state)
 {
     (void)state;
@@ -337,7 +363,7 @@ static void test_file_too_big(void **state)
     assert_non_null(big);
     memset(big, '#', n);
     big[n] = '\0';
-    expect_error(big, NULL, 0, NULL, "%s: larger than 65536 bytes");
+    expect_error(big, NULL, 0, NULL, "config: read %s: larger than 65536 bytes");
     /* exactly the limit is fine: one comment */
     big[CK_CONFIG_MAX_FILE - 1] = '\n';
     big[CK_CONFIG_MAX_FILE] = '\0';
@@ -581,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_file_too_big),
+        cmocka_unit_test(test_config_not_a_file),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_errors),
         cmocka_unit_test(test_durations),

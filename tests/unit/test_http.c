@@ -23,7 +23,7 @@
 #include "http/http.h"
 
 static char dir[64];
-static int http_port, tls_a, tls_b, tls_other;
+static int http_port, tls_a, tls_b, tls_other, tls_ca2;
 static pid_t pids[8];
 static int n_pids;
 
@@ -146,14 +146,16 @@ static int make_pki(void)
     if (sh("cd %s && openssl req -x509 %s -keyout ca2.key -out ca2.pem -days 2 -subj /CN=ck-other-ca"
            " -addext basicConstraints=critical,CA:TRUE >/dev/null 2>&1", dir, ec) != 0)
         return -1;
-    const char *names[2][2] = { { "leaf", "localhost" }, { "other", "other.example" } };
-    for (int i = 0; i < 2; i++) {
+    /* leaf, its DNS name, the CA that signs it */
+    const char *names[3][3] = { { "leaf", "localhost", "ca" }, { "other", "other.example", "ca" },
+                                { "leaf2", "localhost", "ca2" } };
+    for (int i = 0; i < 3; i++) {
         if (sh("cd %s && printf 'subjectAltName=DNS:%s\\nbasicConstraints=CA:FALSE\\n"
                "extendedKeyUsage=serverAuth\\n' >%s.ext && openssl req %s -keyout %s.key -out %s.csr"
-               " -subj /CN=%s >/dev/null 2>&1 && openssl x509 -req -in %s.csr -CA ca.pem -CAkey ca.key"
+               " -subj /CN=%s >/dev/null 2>&1 && openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key"
                " -CAcreateserial -days 2 -extfile %s.ext -out %s.pem >/dev/null 2>&1",
                dir, names[i][1], names[i][0], ec, names[i][0], names[i][0], names[i][1], names[i][0],
-               names[i][0], names[i][0]) != 0)
+               names[i][2], names[i][2], names[i][0], names[i][0]) != 0)
             return -1;
     }
     return 0;
@@ -176,7 +178,8 @@ static int group_setup(void **state)
     http_port = free_port();
     snprintf(cmd, sizeof cmd, "exec python3 %s %d >/dev/null 2>&1 </dev/null", path, http_port);
     if (spawn(cmd, http_port) != 0 || start_tls("leaf", &tls_a) != 0 ||
-        start_tls("leaf", &tls_b) != 0 || start_tls("other", &tls_other) != 0)
+        start_tls("leaf", &tls_b) != 0 || start_tls("other", &tls_other) != 0 ||
+        start_tls("leaf2", &tls_ca2) != 0)
         return -1;
     return 0;
 }
@@ -719,6 +722,63 @@ static void test_bundle_errors(void **state)
     ck_http_free(h);
 }
 
+/* --ca-bundle adds to the system store, never replaces it; SPEC section 1. */
+static int https_trust(const char *system, const char *extra, int port, struct ck_err *e)
+{
+    struct ck_http *h = NULL;
+    char sys_path[128], extra_path[128];
+    snprintf(sys_path, sizeof sys_path, "%s/%s", dir, system);
+    snprintf(extra_path, sizeof extra_path, "%s/%s", dir, extra ? extra : "");
+    struct ck_http_opts o = { .system_bundle = sys_path, .ca_bundle = extra ? extra_path : NULL };
+    if (ck_http_new(&o, &h, e) != 0)
+        return -1;
+    struct ck_http_resp r;
+    char u[128];
+    snprintf(u, sizeof u, "https://localhost:%d/", port);
+    int rc = get(h, u, 0, &r, e);
+    if (rc == 0)
+        ck_http_resp_free(&r);
+    ck_http_free(h);
+    return rc;
+}
+
+static void test_extra_bundle_adds(void **state)
+{
+    (void)state;
+    struct ck_err e;
+    /* the system store (ca2) and the extra bundle (ca) both trusted, on one handle */
+    struct ck_http *h = NULL;
+    char sys_path[128], extra_path[128], u[128];
+    snprintf(sys_path, sizeof sys_path, "%s/ca2.pem", dir);
+    snprintf(extra_path, sizeof extra_path, "%s/ca.pem", dir);
+    struct ck_http_opts o = { .system_bundle = sys_path, .ca_bundle = extra_path };
+    assert_int_equal(ck_http_new(&o, &h, &e), 0);
+    int ports[2] = { tls_ca2, tls_a };
+    for (int i = 0; i < 2; i++) {
+        struct ck_http_resp r;
+        snprintf(u, sizeof u, "https://localhost:%d/", ports[i]);
+        if (get(h, u, 0, &r, &e) != 0)
+            fail_msg("port %d: %s", ports[i], e.msg);
+        ck_http_resp_free(&r);
+    }
+    ck_http_free(h);
+    /* without the extra bundle, only the system's CA */
+    assert_int_equal(https_trust("ca2.pem", NULL, tls_ca2, &e), 0);
+    assert_int_equal(https_trust("ca2.pem", NULL, tls_a, &e), -1);
+    assert_non_null(strstr(e.msg, "trust anchor"));
+    /* no system store (a bare image): the extra bundle alone */
+    assert_int_equal(https_trust("no-system.pem", "ca.pem", tls_a, &e), 0);
+    assert_int_equal(https_trust("no-system.pem", NULL, tls_a, &e), -1);
+    assert_int_equal(e.kind, CK_E_IO);
+    assert_non_null(strstr(e.msg, "no-system.pem"));
+    /* a system store without certificates and no extra: said, naming it */
+    assert_int_equal(https_trust("ca.key", NULL, tls_a, &e), -1);
+    assert_non_null(strstr(e.msg, "ca.key: no usable certificate"));
+    /* an extra bundle without certificates is a mistake even beside a good system store */
+    assert_int_equal(https_trust("ca2.pem", "ca.key", tls_ca2, &e), -1);
+    assert_non_null(strstr(e.msg, "ca.key: no usable certificate"));
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -735,6 +795,7 @@ int main(void)
         cmocka_unit_test(test_tls_unknown_ca),
         cmocka_unit_test(test_tls_wrong_name),
         cmocka_unit_test(test_bundle_errors),
+        cmocka_unit_test(test_extra_bundle_adds),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
