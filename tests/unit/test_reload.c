@@ -197,7 +197,7 @@ static void test_name_truncated_comm(void **state)
     char script[128], name[64];
     snprintf(name, sizeof name, "certkeep-long-name-%d", (int)getpid());
     path_in(script, sizeof script, name);
-    const char *body = "#!/bin/sh\ntrap 'echo h >>\"$0.hups\"' HUP\n"
+    const char *body = "#!/bin/sh\ntrap 'echo h >>\"$0.hups\"' HUP\n: >\"$0.ready\"\n"
                        "while :; do sleep 0.05; done\n";
     write_file(script, body, strlen(body));
     chmod(script, 0755);
@@ -206,10 +206,14 @@ static void test_name_truncated_comm(void **state)
     if (pid == 0) {
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        signal(SIGHUP, SIG_DFL); /* a shell cannot trap a signal it started with ignored (nohup) */
         execl(script, script, (char *)NULL);
         _exit(127);
     }
-    usleep(300 * 1000); /* sh sets its trap */
+    char ready[160];
+    snprintf(ready, sizeof ready, "%s.ready", script);
+    for (int i = 0; i < 1000 && access(ready, F_OK) != 0; i++) /* sh has set its trap; 10 s */
+        usleep(10 * 1000);
     struct ck_err e;
     int n = -1;
     int rc = ck_reload_signal_name(NULL, name, SIGHUP, &n, &e);
@@ -220,7 +224,7 @@ static void test_name_truncated_comm(void **state)
     char hups[160], buf[16];
     snprintf(hups, sizeof hups, "%s.hups", script);
     int found = 0;
-    for (int i = 0; i < 100 && !found; i++) {
+    for (int i = 0; i < 500 && !found; i++) {
         FILE *f = fopen(hups, "r");
         if (f) {
             found = fgets(buf, sizeof buf, f) != NULL;
@@ -245,12 +249,13 @@ static void test_name_argv0(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        signal(SIGHUP, SIG_DFL); /* not inherited as ignored (nohup): it must die of it */
         execl("/bin/sleep", argv0, "30", (char *)NULL);
         _exit(127);
     }
     struct ck_err e;
     int n = -1, rc = -1;
-    for (int i = 0; i < 100 && rc != 0; i++) { /* until the exec happened */
+    for (int i = 0; i < 1000 && rc != 0; i++) { /* until the exec happened; 10 s */
         rc = ck_reload_signal_name(NULL, name, SIGHUP, &n, &e);
         if (rc != 0)
             usleep(10 * 1000);
@@ -464,7 +469,7 @@ static void test_exec_timeout_kills_group(void **state)
     fclose(f);
     /* gone, or a zombie waiting for whoever reaps orphans here */
     int alive = 1;
-    for (int i = 0; i < 100 && alive; i++) {
+    for (int i = 0; i < 500 && alive; i++) {
         char sp[64], st[512] = "";
         snprintf(sp, sizeof sp, "/proc/%d/stat", gpid);
         FILE *s = fopen(sp, "r");
@@ -573,7 +578,7 @@ static int start_py(void)
         execlp("python3", "python3", script, port, log, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < 1000; i++) {
         int s = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)py_port),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
