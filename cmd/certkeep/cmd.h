@@ -65,6 +65,12 @@ int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
  * 1 with the reason in e (naming `where`). */
 int ck_cmd_usable(const struct ck_config *c, const char *where, const struct ck_bundle *b,
                   struct ck_cert_summary *sum, struct ck_err *e);
+/* The verdict on what the CA just issued for our order, the one every command
+ * uses: as ck_cmd_usable, but its validity is judged by its own span, so it is
+ * always published (SPEC section 4). Logs a clock skew, and a renewal.min_valid
+ * above the lifetime's share (once). 0 or -1 (e). */
+int ck_cmd_just_issued(const struct ck_config *c, const struct ck_log *log,
+                       const struct ck_bundle *b, struct ck_cert_summary *sum, struct ck_err *e);
 
 /* The issuer lease across replicas: its TTL, an owner string (host/pid/random)
  * and a heartbeat thread (on the lease's own store handle) while holding it. */

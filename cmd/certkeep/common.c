@@ -31,6 +31,45 @@ int ck_cmd_usable(const struct ck_config *c, const char *where, const struct ck_
     return ck_bundle_consistent(b, where, e) ? 1 : 0;
 }
 
+/* The (min_valid, lifetime) last warned about: each pair is said once. Only the
+ * thread that obtains certificates (one at a time) touches it. */
+static int64_t said_min_valid = -1, said_life = -1;
+
+int ck_cmd_just_issued(const struct ck_config *c, const struct ck_log *log,
+                       const struct ck_bundle *b, struct ck_cert_summary *sum, struct ck_err *e)
+{
+    const char *where = "issued certificate";
+    struct ck_cert_want w = ck_cmd_want(c);
+    char nb[32];
+    w.just_issued = 1;
+    if (ck_cert_check(where, b->fullchain, b->fullchain_len, b->privkey, b->privkey_len, &w, sum,
+                      e) ||
+        ck_bundle_consistent(b, where, e))
+        return -1;
+    ck_time_format(sum->not_before, nb);
+    long long ahead = (long long)(w.now - sum->not_before);
+    if (ahead < 0)
+        ck_warn(log, "clock", "the local clock is %lld s behind the issued certificate's notBefore "
+                "%s; judged by its own notBefore..notAfter (renewals follow this clock: check NTP)",
+                -ahead, nb);
+    else if (w.now >= sum->not_after)
+        ck_warn(log, "clock", "the local clock is %lld s ahead of the issued certificate's notBefore "
+                "%s, past its notAfter; published, but it looks expired here (check NTP)", ahead, nb);
+    else  /* a CA's backdating looks the same */
+        ck_debug(log, "clock", "the local clock is %lld s ahead of the issued certificate's "
+                 "notBefore %s", ahead, nb);
+    int64_t life = sum->not_after - sum->not_before;
+    int64_t need = ck_cert_min_left(sum->not_before, sum->not_after, w.min_valid);
+    if (need < c->min_valid && (said_min_valid != c->min_valid || said_life != life)) {
+        said_min_valid = c->min_valid;
+        said_life = life;
+        ck_warn(log, "min_valid", "renewal.min_valid %lld s is more than 1/%d of the certificate's "
+                "%lld s lifetime: it is published, and counts as usable down to %lld s left",
+                (long long)c->min_valid, CK_CERT_LIFE_SHARE, (long long)life, (long long)need);
+    }
+    return 0;
+}
+
 struct ck_http_opts ck_cmd_http_opts(const struct ck_config *c, long connect_ms, long total_ms)
 {
     /* SSL_CERT_FILE moves the system store, as for OpenSSL and Go; --ca-bundle adds to it */

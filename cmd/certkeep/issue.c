@@ -231,17 +231,6 @@ static void webroot_cleanup(void *ctx, const char *domain, const char *token,
         ck_warn(w->log, "webroot", "%s: %s", domain, e.msg);
 }
 
-/* Everything SPEC section 4 asks of the volume, checked before anything is published. */
-static int verify(const struct ck_config *c, const struct ck_bundle *b,
-                  struct ck_cert_summary *sum, struct ck_err *e)
-{
-    struct ck_cert_want want = ck_cmd_want(c);
-    if (ck_cert_check("issued certificate", b->fullchain, b->fullchain_len, b->privkey,
-                      b->privkey_len, &want, sum, e))
-        return -1;
-    return 0;
-}
-
 static void log_issued(const struct ck_config *c, const struct ck_log *log,
                        const struct ck_cert_summary *sum)
 {
@@ -343,7 +332,8 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
     ck_secret_free(key_pem, key_len);
     if (rc)
         return ck_wrap(e, "issued certificate");
-    return verify(c, out, sum, e);
+    /* Everything SPEC section 4 asks, checked before anything is published. */
+    return ck_cmd_just_issued(c, log, out, sum, e);
 }
 
 int ck_cmd_obtain(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,

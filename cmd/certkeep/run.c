@@ -256,7 +256,8 @@ static void refresh(struct run *r, int new_moment)
                                               : ck_renewal_window(s.not_before, s.not_after);
             r->renew_at = ck_renewal_pick(w, now_s(), rnd32());
         }
-        r->unusable_at = s.not_after - (int64_t)r->c->min_valid;
+        r->unusable_at = s.not_after - ck_cert_min_left(s.not_before, s.not_after,
+                                                        (long)r->c->min_valid);
     }
     ck_health_set_ready(r->health, r->ready);
     if (r->hc) {

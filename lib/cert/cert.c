@@ -13,6 +13,16 @@ void ck_time_format(int64_t t, char out[32])
         snprintf(out, 32, "@%lld", (long long)t);
 }
 
+int64_t ck_cert_min_left(int64_t not_before, int64_t not_after, long min_valid)
+{
+    int64_t share = (not_after - not_before) / CK_CERT_LIFE_SHARE;
+    if (share < 0)
+        share = 0;
+    if (min_valid < 0)
+        min_valid = 0;
+    return min_valid < share ? min_valid : share;
+}
+
 /* RFC 6125 style: exact (case-insensitive) or a left-most "*." wildcard label. */
 static int name_covered(const char *name, const struct ck_cert_info *ci)
 {
@@ -120,19 +130,33 @@ int ck_cert_check(const char *where, const char *fullchain, size_t fullchain_len
             goto out;
         }
     }
-    if (ci.not_before > w->now) {
-        ck_time_format(ci.not_before, when);
-        ck_fail(e, "%s: not valid before %s", where, when);
+    if (ci.not_after <= ci.not_before) {
+        ck_time_format(ci.not_after, when);
+        ck_fail(e, "%s: notAfter %s is not after notBefore", where, when);
         goto out;
     }
-    if (ci.not_after <= w->now) {
+    if (w->just_issued) {
+        rc = 0;
+        goto out;
+    }
+    /* The CA dates what it issues: a notBefore ahead of our clock means our
+     * clock is behind, and a new certificate would carry the same date. */
+    int64_t from = ci.not_before > w->now ? ci.not_before : w->now;
+    if (ci.not_after <= from) {
         ck_time_format(ci.not_after, when);
         ck_fail(e, "%s: expired %s", where, when);
         goto out;
     }
-    if (ci.not_after - w->now < w->min_valid) {
+    int64_t need = ck_cert_min_left(ci.not_before, ci.not_after, w->min_valid);
+    if (ci.not_after - from < need) {
         ck_time_format(ci.not_after, when);
-        ck_fail(e, "%s: expires %s, less than the minimum %lds left", where, when, w->min_valid);
+        if (need < w->min_valid)
+            ck_fail(e, "%s: expires %s, less than the minimum %llds left (1/%d of its %llds "
+                    "lifetime)", where, when, (long long)need, CK_CERT_LIFE_SHARE,
+                    (long long)(ci.not_after - ci.not_before));
+        else
+            ck_fail(e, "%s: expires %s, less than the minimum %lds left", where, when,
+                    w->min_valid);
         goto out;
     }
     rc = 0;

@@ -12,9 +12,18 @@ struct ck_cert_want {
     const char *const *names;  /* every name must be covered */
     size_t n_names;
     enum ck_key_type key_type; /* CK_KEY_NONE: any */
-    long min_valid;            /* seconds of validity that must be left */
+    long min_valid;            /* seconds of validity that must be left (see ck_cert_min_left) */
     int64_t now;               /* Unix seconds */
+    int just_issued;           /* the CA's answer to our order: its validity is judged by its own
+                                * notBefore..notAfter, never by min_valid or by our clock */
 };
+
+/* The validity a usable certificate must have left: min_valid, but never more
+ * than 1/CK_CERT_LIFE_SHARE of its own lifetime. lib/renewal's window closes
+ * with at least 1/4 of the lifetime left, so run renews well before this and a
+ * restart reuses a short-lived certificate for 7/8 of its life. */
+#define CK_CERT_LIFE_SHARE 8
+int64_t ck_cert_min_left(int64_t not_before, int64_t not_after, long min_valid);
 
 /* What a usable (or at least parseable) certificate is. */
 struct ck_cert_summary {
@@ -29,7 +38,9 @@ struct ck_cert_summary {
 /* Checks `fullchain` (leaf then chain, PEM) against `privkey` (PEM) and `w`.
  * Returns 0 when usable, 1 when not (e->msg says why in one line, naming
  * `where`, e.g. "volume" or "store"), -1 never: every failure is a verdict.
- * `sum` is filled whenever the leaf parsed (also when unusable). */
+ * `sum` is filled whenever the leaf parsed (also when unusable). A notBefore
+ * later than w->now is our clock's fault, not the certificate's: validity left
+ * is then counted from notBefore. */
 int ck_cert_check(const char *where, const char *fullchain, size_t fullchain_len,
                   const char *privkey, size_t privkey_len, const struct ck_cert_want *w,
                   struct ck_cert_summary *sum, struct ck_err *e);

@@ -15,17 +15,22 @@ struct ck_window ck_renewal_window(int64_t not_before, int64_t not_after)
 
 int64_t ck_renewal_pick(struct ck_window w, int64_t now, uint32_t rnd)
 {
-    int64_t t;
+    int64_t t, end;
     if (w.end <= now) {
         t = now + 1 + (int64_t)(rnd % 30);
+        end = now + 31;
     } else {
         int64_t from = w.start > now ? w.start : now;
         int64_t span = w.end - from;
         t = from + (int64_t)((uint64_t)rnd * (uint64_t)span >> 32);
+        end = w.end;
     }
-    /* Never at the top of a minute: the CA sees spikes there. */
-    if (t % 60 == 0)
-        t += 1 + (int64_t)(rnd % 59);
+    /* Never at the top of a minute: the CA sees spikes there. The step stays
+     * inside the window: a short-lived certificate's may be shorter than a minute. */
+    if (t % 60 == 0) {
+        int64_t room = end - t - 1;
+        t += room >= 1 ? 1 + (int64_t)(rnd % (uint32_t)(room < 59 ? room : 59)) : -1;
+    }
     return t;
 }
 

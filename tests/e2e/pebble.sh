@@ -57,7 +57,8 @@ pebble_certs() {
 }
 
 # Pebble's config. Retry-After on polls is PEBBLE_RETRY_AUTHZ / PEBBLE_RETRY_ORDER
-# seconds (0: Pebble sends none, the client polls at its own pace).
+# seconds (0: Pebble sends none, the client polls at its own pace). PEBBLE_VALIDITY is
+# the default profile's certificate lifetime in seconds (90 days unless set).
 pebble_config() {
     cat >"$PEBBLE_CONFIG" <<EOF
 {
@@ -73,7 +74,7 @@ pebble_config() {
     "retryAfter": { "authz": ${PEBBLE_RETRY_AUTHZ:-0}, "order": ${PEBBLE_RETRY_ORDER:-0} },
     "keyAlgorithm": "ecdsa",
     "profiles": {
-      "default": { "description": "The default profile", "validityPeriod": 7776000 },
+      "default": { "description": "The default profile", "validityPeriod": ${PEBBLE_VALIDITY:-7776000} },
       "shortlived": { "description": "Short-lived certificates", "validityPeriod": 576000 },
       "tlsserver": { "description": "TLS server certificates", "validityPeriod": 7776000 }
     }

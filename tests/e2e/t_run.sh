@@ -178,35 +178,17 @@ check_eq "run: SIGTERM: exit 0" 0 "$STOP_RC"
 if [ "$STOP_MS" -lt 1000 ]; then pass "run: SIGTERM: gone within 1 s (${STOP_MS} ms)"
 else fail "run: SIGTERM: gone within 1 s" "$STOP_MS ms"; fi
 
-# ---- 3. run renews a certificate below --min-valid and tells the app ---------------------
-echo "-- run, renewal"
-check "run: a shortlived certificate first" ck issue issue-short --profile shortlived
-s2=$(serial)
-: >"$HUPS"
-# 160 h certificates are short of a 7 d minimum: init's path issues a 90-day one
-ck_bg run-renew --profile default --min-valid 7d
-if wait_for 30 '[ "$(serial)" != "$s2" ]'; then pass "run: renewed: new serial"
-else fail "run: renewed: new serial" "$(logof run-renew | tail -n 3)"; fi
-if wait_for 5 '[ "$(hups)" -ge 1 ]'; then pass "run: renewed: app told"
-else fail "run: renewed: app told" "$(logof run-renew | tail -n 3)"; fi
-wait_for 5 '[ "$(http_code /readyz)" = 200 ]'
-check_eq "run: renewed: /readyz 200" 200 "$(http_code /readyz)"
-check_eq "run: renewed: the app told once" 1 "$(hups)"
-stop_run
-check_eq "run: renewed: SIGTERM exit 0" 0 "$STOP_RC"
-
-# ---- 4. run renews a certificate whose window is open (12-day lifetime, 2 days left) -----
-echo "-- run, window open"
-OUT=$CK_TMP/out-open
-STORE=$CK_TMP/store-open
-mkdir -p "$OUT/$NAME"
-python3 - "$OUT/$NAME" "$NAME" <<'PYEOF'
+# craft_cert DIR AGO AHEAD: a leaf for $NAME valid from AGO s ago to AHEAD s ahead, under a
+# made-up intermediate, with its key, into DIR (the files certkeep writes).
+craft_cert() {
+    mkdir -p "$1"
+    python3 - "$1" "$NAME" "$2" "$3" <<'PYEOF'
 import datetime as dt, sys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-d, name = sys.argv[1], sys.argv[2]
+d, name, ago, ahead = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 now = dt.datetime.now(dt.timezone.utc)
 def cert(subj, key, issuer, ikey, ca, nb, na, san=None):
     b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subj)]))
@@ -221,7 +203,8 @@ rk, ik, lk = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
 day = dt.timedelta(days=1)
 root = cert("t_run root", rk, "t_run root", rk, True, now - 30 * day, now + 300 * day)
 inter = cert("t_run intermediate", ik, "t_run root", rk, True, now - 30 * day, now + 300 * day)
-leaf = cert(name, lk, "t_run intermediate", ik, False, now - 10 * day, now + 2 * day, name)
+sec = dt.timedelta(seconds=1)
+leaf = cert(name, lk, "t_run intermediate", ik, False, now - ago * sec, now + ahead * sec, name)
 pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
 open(d + "/cert.pem", "wb").write(pem(leaf))
 open(d + "/chain.pem", "wb").write(pem(inter))
@@ -229,7 +212,35 @@ open(d + "/fullchain.pem", "wb").write(pem(leaf) + pem(inter))
 open(d + "/privkey.pem", "wb").write(lk.private_bytes(serialization.Encoding.PEM,
     serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 PYEOF
-chmod 600 "$OUT/$NAME/privkey.pem"
+    chmod 600 "$1/privkey.pem"
+}
+
+# ---- 3. run renews a certificate below --min-valid and tells the app ---------------------
+echo "-- run, renewal"
+OUT=$CK_TMP/out-short
+STORE=$CK_TMP/store-short
+# 90 days long, 30 min left: short of a 2 h minimum (a just-issued certificate never is:
+# min_valid is capped at 1/8 of the lifetime). init's path issues a 90-day one.
+craft_cert "$OUT/$NAME" $((90 * 86400 - 1800)) 1800
+check "run: a certificate 30 min from its end first" test -s "$OUT/$NAME/privkey.pem"
+s2=$(serial)
+: >"$HUPS"
+ck_bg run-renew --profile default --min-valid 2h
+if wait_for 30 '[ "$(serial)" != "$s2" ]'; then pass "run: renewed: new serial"
+else fail "run: renewed: new serial" "$(logof run-renew | tail -n 3)"; fi
+if wait_for 5 '[ "$(hups)" -ge 1 ]'; then pass "run: renewed: app told"
+else fail "run: renewed: app told" "$(logof run-renew | tail -n 3)"; fi
+wait_for 5 '[ "$(http_code /readyz)" = 200 ]'
+check_eq "run: renewed: /readyz 200" 200 "$(http_code /readyz)"
+check_eq "run: renewed: the app told once" 1 "$(hups)"
+stop_run
+check_eq "run: renewed: SIGTERM exit 0" 0 "$STOP_RC"
+
+# ---- 4. run renews a certificate whose window is open (12-day lifetime, 2 days left) -----
+echo "-- run, window open"
+OUT=$CK_TMP/out-open
+STORE=$CK_TMP/store-open
+craft_cert "$OUT/$NAME" $((10 * 86400)) $((2 * 86400))
 s3=$(serial)
 : >"$HUPS"
 ck_bg run-open --profile default

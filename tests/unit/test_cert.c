@@ -56,6 +56,9 @@ static int setup(void **state)
        " && openssl req -x509 -key leaf.key -out self.pem -days 20 -subj /CN=a.test"
        " -addext subjectAltName=DNS:a.test 2>/dev/null && cat self.pem ca.pem > selffull.pem",
        dir);
+    /* notAfter a day before notBefore: no span to be valid in */
+    sh("cd %s && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days -1"
+       " -extfile ext -out inv.pem 2>/dev/null && cat inv.pem ca.pem > invfull.pem", dir);
     return 0;
 }
 
@@ -69,17 +72,31 @@ static int teardown(void **state)
 
 static const char *names_ab[] = {"a.test", "b.test"};
 
+static int check_want(const char *chain_file, const char *key_file, const struct ck_cert_want *w,
+                      struct ck_cert_summary *sum, struct ck_err *e)
+{
+    size_t cl, kl;
+    char *c = slurp(chain_file, &cl), *k = slurp(key_file, &kl);
+    int rc = ck_cert_check("volume", c, cl, k, kl, w, sum, e);
+    free(c);
+    free(k);
+    return rc;
+}
+
 static int check(const char *chain_file, const char *key_file, const char *const *names, size_t n,
                  enum ck_key_type kt, int64_t now, long min_valid, struct ck_cert_summary *sum,
                  struct ck_err *e)
 {
-    size_t cl, kl;
-    char *c = slurp(chain_file, &cl), *k = slurp(key_file, &kl);
-    struct ck_cert_want w = {names, n, kt, min_valid, now};
-    int rc = ck_cert_check("volume", c, cl, k, kl, &w, sum, e);
-    free(c);
-    free(k);
-    return rc;
+    struct ck_cert_want w = {names, n, kt, min_valid, now, 0};
+    return check_want(chain_file, key_file, &w, sum, e);
+}
+
+/* The same, for the certificate the CA just issued for our order. */
+static int fresh(const char *chain_file, const char *key_file, const char *const *names, size_t n,
+                 int64_t now, long min_valid, struct ck_cert_summary *sum, struct ck_err *e)
+{
+    struct ck_cert_want w = {names, n, CK_KEY_P256, min_valid, now, 1};
+    return check_want(chain_file, key_file, &w, sum, e);
 }
 
 static void usable(void **state)
@@ -114,8 +131,9 @@ static void refusals(void **state)
     assert_non_null(strstr(e.msg, "does not match"));
     assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, now + 40 * 86400, 0, &s, &e), 1);
     assert_non_null(strstr(e.msg, "expired"));
-    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, now, 30 * 86400, &s, &e), 1);
-    assert_non_null(strstr(e.msg, "minimum"));
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, s.not_after - 86400,
+                           2 * 86400, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "less than the minimum 172800s left"));
     assert_int_equal(check("leaf.pem", "leaf.key", names_ab, 2, CK_KEY_P256, now, 0, &s, &e), 1);
     assert_non_null(strstr(e.msg, "no chain"));
     const char *a[] = {"a.test"};
@@ -128,7 +146,7 @@ static void hostile_bytes(void **state)
     (void)state;
     size_t cl, kl;
     char *c = slurp("full.pem", &cl), *k = slurp("leaf.key", &kl);
-    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, time(NULL)};
+    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, time(NULL), 0};
     struct ck_cert_summary s;
     struct ck_err e;
     /* Every cut before the last END line is refused (only the final newline may go). */
@@ -148,6 +166,109 @@ static void hostile_bytes(void **state)
     free(k);
 }
 
+static void min_left_is_a_share_of_the_lifetime(void **state)
+{
+    (void)state;
+    const int64_t t0 = 1767225600, day = 86400;
+    assert_int_equal(ck_cert_min_left(t0, t0 + 300, 3600), 37);
+    assert_int_equal(ck_cert_min_left(t0, t0 + 119, 3600), 14);
+    assert_int_equal(ck_cert_min_left(t0, t0 + 90 * day, 3600), 3600);
+    assert_int_equal(ck_cert_min_left(t0, t0 + 160 * 3600, 3600), 3600);
+    assert_int_equal(ck_cert_min_left(t0, t0 + 160 * 3600, 7 * day), 20 * 3600);
+    assert_int_equal(ck_cert_min_left(t0, t0 + 90 * day, 30 * day), 90 * day / 8);
+    assert_int_equal(ck_cert_min_left(t0, t0 + 300, 0), 0);
+    assert_int_equal(ck_cert_min_left(t0, t0, 3600), 0);
+    assert_int_equal(ck_cert_min_left(t0, t0 - 5, 3600), 0);
+}
+
+/* min_valid longer than the certificate lives: usable until 1/8 of it is left. */
+static void short_lived_usable_on_restore(void **state)
+{
+    (void)state;
+    struct ck_cert_summary s;
+    struct ck_err e;
+    const long month = 30 * 86400;
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, time(NULL), 0, &s, &e), 0);
+    int64_t nb = s.not_before, na = s.not_after, need = (na - nb) / 8;
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, nb, month, &s, &e), 0);
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, nb + 60, month, &s, &e), 0);
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, na - need, month, &s, &e), 0);
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, na - need + 1, month, &s,
+                           &e), 1);
+    char want[160];
+    snprintf(want, sizeof want, "less than the minimum %llds left (1/8 of its %llds lifetime)",
+             (long long)need, (long long)(na - nb));
+    assert_non_null(strstr(e.msg, want));
+    /* the configured minimum still holds where it is the smaller */
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, na - 3599, 3600, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "less than the minimum 3600s left"));
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, na - 3600, 3600, &s, &e), 0);
+}
+
+/* Our clock behind the CA's (notBefore ahead of `now`): never refused for that
+ * alone, and the validity left counts from notBefore. Expiry stays strict. */
+static void clock_behind_on_restore(void **state)
+{
+    (void)state;
+    struct ck_cert_summary s;
+    struct ck_err e;
+    const long month = 30 * 86400;
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, time(NULL), 0, &s, &e), 0);
+    int64_t nb = s.not_before, na = s.not_after;
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, nb - 1, 3600, &s, &e), 0);
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, nb - 7200, 3600, &s, &e), 0);
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, nb - 7200, month, &s, &e), 0);
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, nb - 40 * 86400, 3600, &s,
+                           &e), 0);
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, na, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "expired"));
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, na + 3600, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "expired"));
+}
+
+/* What the CA just issued is judged by its own span: published whatever
+ * min_valid and our clock say; everything else is checked as on restore. */
+static void just_issued(void **state)
+{
+    (void)state;
+    struct ck_cert_summary s;
+    struct ck_err e;
+    const long month = 30 * 86400, year = 365 * 86400;
+    assert_int_equal(fresh("full.pem", "leaf.key", names_ab, 2, time(NULL), 3600, &s, &e), 0);
+    int64_t nb = s.not_before, na = s.not_after;
+    assert_int_equal(fresh("full.pem", "leaf.key", names_ab, 2, nb, month, &s, &e), 0);
+    assert_int_equal(fresh("full.pem", "leaf.key", names_ab, 2, nb, year, &s, &e), 0);
+    assert_int_equal(fresh("full.pem", "leaf.key", names_ab, 2, nb - 3 * 3600, 3600, &s, &e), 0);
+    assert_int_equal(s.not_before, nb);  /* the caller logs the skew from the summary */
+    assert_int_equal(fresh("full.pem", "leaf.key", names_ab, 2, na + 3600, 3600, &s, &e), 0);
+    assert_int_equal(check("full.pem", "leaf.key", names_ab, 2, CK_KEY_P256, na + 3600, 3600, &s, &e), 1);
+    const char *missing[] = {"a.test", "c.test"};
+    assert_int_equal(fresh("full.pem", "leaf.key", missing, 2, nb, 0, &s, &e), 1);
+    assert_string_equal(e.msg, "volume: missing name c.test");
+    assert_int_equal(fresh("full.pem", "other.key", names_ab, 2, nb, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "does not match"));
+    assert_int_equal(fresh("leaf.pem", "leaf.key", names_ab, 2, nb, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "no chain"));
+    const char *a[] = {"a.test"};
+    assert_int_equal(fresh("selffull.pem", "leaf.key", a, 1, nb, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "self-signed"));
+}
+
+/* notAfter before notBefore: no span to judge by, on either path. */
+static void no_validity_span(void **state)
+{
+    (void)state;
+    struct ck_cert_summary s;
+    struct ck_err e;
+    int64_t now = time(NULL);
+    assert_int_equal(fresh("invfull.pem", "leaf.key", names_ab, 2, now, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "is not after notBefore"));
+    assert_true(s.not_after < s.not_before);
+    assert_int_equal(check("invfull.pem", "leaf.key", names_ab, 2, CK_KEY_P256, s.not_before - 10, 0,
+                           &s, &e), 1);
+    assert_non_null(strstr(e.msg, "is not after notBefore"));
+}
+
 static void time_format(void **state)
 {
     (void)state;
@@ -162,6 +283,11 @@ int main(void)
         cmocka_unit_test(usable),
         cmocka_unit_test(refusals),
         cmocka_unit_test(hostile_bytes),
+        cmocka_unit_test(min_left_is_a_share_of_the_lifetime),
+        cmocka_unit_test(short_lived_usable_on_restore),
+        cmocka_unit_test(clock_behind_on_restore),
+        cmocka_unit_test(just_issued),
+        cmocka_unit_test(no_validity_span),
         cmocka_unit_test(time_format),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

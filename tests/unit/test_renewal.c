@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "cert/cert.h"
 #include "renewal/renewal.h"
 
 #define DAY 86400
@@ -32,7 +33,7 @@ static void pick_is_inside_and_off_the_minute(void **state)
     uint32_t seeds[] = {0, 1, 0x7fffffff, 0xffffffff, 12345, 0x80000000};
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
         int64_t t = ck_renewal_pick(w, T0, seeds[i]);
-        assert_true(t >= w.start && t < w.end + 60);
+        assert_true(t >= w.start && t < w.end);
         assert_true(t % 60 != 0);
     }
     /* Different draws spread out. */
@@ -45,6 +46,45 @@ static void pick_is_inside_and_off_the_minute(void **state)
     now = w.start + 100;
     t = ck_renewal_pick(w, now, 0);
     assert_true(t >= now);
+}
+
+/* A window shorter than a minute (a 119 s certificate's is 14 s, opening on a
+ * whole minute): the step off the minute stays inside it. */
+static void pick_stays_in_a_short_window(void **state)
+{
+    (void)state;
+    struct ck_window w = ck_renewal_window(T0, T0 + 119);
+    assert_int_equal(w.start, T0 + 60);
+    assert_int_equal(w.end, T0 + 74);
+    for (uint32_t i = 0; i < 2000; i++) {
+        uint32_t rnd = i * 2654435761u;
+        int64_t t = ck_renewal_pick(w, T0, rnd);
+        assert_true(t >= w.start && t < w.end);
+        assert_true(t % 60 != 0);
+        t = ck_renewal_pick(w, T0 + 60, rnd);
+        assert_true(t >= w.start && t < w.end);
+        assert_true(t % 60 != 0);
+    }
+}
+
+/* lib/cert's "unusable" moment comes after the renewal window has closed, with
+ * at least 1/8 of the lifetime between them for retries, for every lifetime
+ * and min_valid: run renews before a certificate stops being usable. */
+static void unusable_after_the_window(void **state)
+{
+    (void)state;
+    const int64_t lives[] = {60, 119, 300, 3600, DAY, 6 * DAY, 160 * 3600, 10 * DAY - 1,
+                             10 * DAY, 45 * DAY, 64 * DAY, 90 * DAY, 398 * DAY};
+    const long mins[] = {0, 60, 3600, DAY, 7 * DAY, 30 * DAY, 400 * DAY};
+    for (size_t i = 0; i < sizeof lives / sizeof lives[0]; i++) {
+        for (size_t j = 0; j < sizeof mins / sizeof mins[0]; j++) {
+            int64_t na = T0 + lives[i];
+            struct ck_window w = ck_renewal_window(T0, na);
+            int64_t unusable = na - ck_cert_min_left(T0, na, mins[j]);
+            assert_true(w.end < unusable);
+            assert_true(unusable - w.end >= lives[i] / 8 - 1);
+        }
+    }
 }
 
 static void retry_schedule(void **state)
@@ -64,6 +104,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(windows_follow_lifetime),
         cmocka_unit_test(pick_is_inside_and_off_the_minute),
+        cmocka_unit_test(pick_stays_in_a_short_window),
+        cmocka_unit_test(unusable_after_the_window),
         cmocka_unit_test(retry_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
