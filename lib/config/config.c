@@ -155,7 +155,7 @@ static const struct key keys[] = {
     {"store.s3.session_token_file", "CERTKEEP_STORE_S3_SESSION_TOKEN_FILE", NULL, NULL, NULL,
      T_PATH, OFF(s3.session_token_file), NULL, NULL},
     {"renewal.min_valid", "CERTKEEP_RENEWAL_MIN_VALID", "CERTKEEP_MIN_VALID", "--min-valid",
-     "DURATION", T_DURATION, OFF(min_valid), NULL, "least validity a usable certificate has (default 1h)"},
+     "DURATION", T_DURATION, OFF(min_valid), NULL, "least validity a restored certificate has (default 1h; at most 1/8 of its lifetime)"},
     {"reload.signal", "CERTKEEP_RELOAD_SIGNAL", NULL, NULL, NULL, T_SIGNAL, OFF(reload_signal),
      NULL, NULL},
     {"reload.process", "CERTKEEP_RELOAD_PROCESS", NULL, NULL, NULL, T_STR, OFF(reload_process),
