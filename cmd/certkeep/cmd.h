@@ -120,13 +120,34 @@ struct ck_cmd_renewal {
 };
 int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                       struct ck_cmd_renewal *r, struct ck_err *e);
-/* state.json: failures+1 (unless the store already shows more than `seen`:
- * init counted this one),
- * last error, next retry = now + ck_retry_delay; kept in memory (*failures in,
- * out) when there is no store. */
+/* state.json (the store's, else <state>/certs/<name>/state.json): failures+1
+ * (unless it already shows more than `seen`: another replica counted this one),
+ * last error, next retry = now + ck_retry_delay; *failures in (run's count in
+ * memory, used when the state cannot be read) and out. POSTs the "failure"
+ * webhook. Nothing is counted or sent after the operator's SIGINT/SIGTERM. */
 void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                          const struct ck_err *failure, unsigned seen, unsigned *failures,
                          int64_t *next_retry);
-void ck_cmd_clear_failures(const struct ck_config *c, struct ck_store *st);
+/* After a new certificate: failures back to 0, and the "recovery" webhook when there were some. */
+void ck_cmd_clear_failures(const struct ck_config *c, const struct ck_log *log,
+                           struct ck_store *st);
+/* The renewal state from the store, else from the state directory; as ck_bundle_state_get. */
+int ck_cmd_state_get(const struct ck_config *c, struct ck_store *st, struct ck_bundle_state *s,
+                     struct ck_err *e);
+/* <state>/certs/<name>[/rel]: the store's layout, in the state directory. */
+int ck_cmd_local_path(const struct ck_config *c, const char *rel, char *out, size_t cap,
+                      struct ck_err *e);
+
+/* The ACME account key from the store when st is set, else <state>/account.key;
+ * created when absent only if `create` (else an error naming where it was sought). */
+int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                       int create, struct ck_key **out, struct ck_err *e);
+
+/* certkeep revoke: the volume's certificate, with the account key, --reason. */
+int ck_cmd_revoke(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
+/* 1 when `certkeep revoke` marked serial (hex, as in ck_cert_summary) revoked: in
+ * <state>/certs/<name>/revoked/, or in the store's certs/<name>/revoked/ when st
+ * is set; 0 otherwise (an unreadable store counts as not marked). */
+int ck_cmd_revoked(const struct ck_config *c, struct ck_store *st, const char *serial);
 
 #endif

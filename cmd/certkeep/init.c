@@ -2,6 +2,7 @@
  * replicas, under a lease in the store). Exit 0 only when the volume then
  * holds a usable certificate. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,17 @@ static void judge(const struct ck_config *c, const char *where, struct source *s
         return;
     }
     snprintf(s->why, sizeof s->why, "%s", e.msg);
+}
+
+/* A certificate `certkeep revoke` marked is refused wherever it is found. */
+static int refuse_revoked(const struct ck_config *c, struct ck_store *st, const char *where,
+                          struct source *s)
+{
+    if (!s->usable || !ck_cmd_revoked(c, st, s->sum.serial_hex))
+        return 0;
+    s->usable = 0;
+    snprintf(s->why, sizeof s->why, "%s: serial %s is revoked", where, s->sum.serial_hex);
+    return 1;
 }
 
 static void read_volume(const struct ck_config *c, struct source *s)
@@ -99,6 +111,7 @@ static int read_store_once(const struct ck_config *c, struct ck_store *st, int64
         return 0;
     }
     judge(c, "store", s);
+    refuse_revoked(c, st, "store", s);
     return 0;
 }
 
@@ -146,33 +159,6 @@ static void describe(const struct source *s, char *out, size_t cap)
     snprintf(out, cap, "serial %s, notAfter %s", s->sum.serial_hex, when);
 }
 
-/* Records a failed issuance in state.json (best effort: `run` backs off from it). */
-static void note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                         const struct ck_err *failure)
-{
-    struct ck_bundle_state s;
-    struct ck_err e;
-    if (!st)
-        return;
-    if (ck_bundle_state_get(st, c->cert_name, &s, &e) < 0)
-        return;
-    s.failures++;
-    s.last_failure = (int64_t)time(NULL);
-    snprintf(s.last_error, sizeof s.last_error, "%s", failure->msg);
-    if (ck_bundle_state_put(st, c->cert_name, &s, &e))
-        ck_warn(log, "state", "%s", e.msg);
-}
-
-static void clear_failures(const struct ck_config *c, struct ck_store *st)
-{
-    struct ck_bundle_state s;
-    struct ck_err e;
-    if (st && ck_bundle_state_get(st, c->cert_name, &s, &e) == 0 && s.failures) {
-        memset(&s, 0, sizeof s);
-        ck_bundle_state_put(st, c->cert_name, &s, &e);
-    }
-}
-
 /* Obtains and writes (store first when st is set). */
 static int issue_now(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                      const char *refused, struct ck_err *e)
@@ -184,11 +170,9 @@ static int issue_now(const struct ck_config *c, const struct ck_log *log, struct
     if (!rc)
         rc = ck_cmd_save(c, log, st, &b, &sum, e);
     ck_bundle_free(&b);
-    if (rc) {
-        note_failure(c, log, st, e);
-        return -1;
-    }
-    clear_failures(c, st);
+    if (rc)
+        return -1;  /* counted by the caller: ck_cmd_note_failure */
+    ck_cmd_clear_failures(c, log, st);
     return volume_usable(c, e);
 }
 
@@ -357,6 +341,7 @@ int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct
     int rc = -1;
     memset(&sto, 0, sizeof sto);
     read_volume(c, &vol);
+    refuse_revoked(c, NULL, "volume", &vol);
     if (!st) {
         if (vol.usable) {
             describe(&vol, d, sizeof d);
@@ -381,6 +366,14 @@ int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct
             rc = issue_now(c, log, NULL, vol.why, e);
         }
         goto out;
+    }
+    if (refuse_revoked(c, st, "volume", &vol) && !sto.b.fullchain) {
+        /* the store answers, and marked the volume's revoked: judge the store's own now
+         * (it was only asked whether it held something newer) */
+        struct ck_err se;
+        source_free(&sto);
+        if (read_store_once(c, st, 0, &sto, &se))
+            snprintf(sto.why, sizeof sto.why, "%s", se.msg);
     }
     if (vol.usable && sto.usable && sto.sum.not_after > vol.sum.not_after) {
         if ((rc = publish(c, &sto.b, e)) == 0) {
@@ -426,6 +419,12 @@ int ck_cmd_init(const struct ck_config *c, const struct ck_log *log, struct ck_e
     if (ck_config_validate_for(c, "init", e) || ck_cmd_store_open(c, &st, e))
         return -1;
     int rc = ck_cmd_init_with(c, log, st.store, e);
+    if (rc) {
+        unsigned f = 0;
+        int64_t next = 0;
+        struct ck_err copy = *e;
+        ck_cmd_note_failure(c, log, st.store, &copy, UINT_MAX, &f, &next);
+    }
     ck_cmd_store_close(&st);
     return rc;
 }

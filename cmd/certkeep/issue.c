@@ -56,7 +56,8 @@ static int account_prefix(const struct ck_config *c, char *out, size_t cap, stru
 /* The shared account key in the store; a new one is created with put_if_absent,
  * so replicas racing end with one key (the loser reads the winner's). */
 static int store_account_key(const struct ck_config *c, const struct ck_log *log,
-                             struct ck_store *st, struct ck_key **out, struct ck_err *e)
+                             struct ck_store *st, int create, struct ck_key **out,
+                             struct ck_err *e)
 {
     char key[CK_STORE_KEY_MAX + 1], *pem = NULL;
     size_t len = 0;
@@ -72,6 +73,8 @@ static int store_account_key(const struct ck_config *c, const struct ck_log *log
             ck_secret_free(pem, len);
             return rc;
         }
+        if (!create)
+            return ck_fail(e, "no account key %s in %s", key, ck_store_name(st));
         if (ck_key_generate(c->account_key_type, out, e) || ck_key_to_pem(*out, &pem, &len, e))
             goto fail;
         rc = ck_store_put_if_absent(st, key, pem, len, NULL, 0, e);
@@ -110,16 +113,17 @@ static int tighten(const char *path, const struct ck_log *log, struct ck_err *e)
     return 0;
 }
 
-/* <state>/account.key, created (0600) with account_key_type when absent. */
-static int account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                       struct ck_key **out, struct ck_err *e)
+/* <state>/account.key (or the store's), created (0600) with account_key_type when
+ * absent and `create` is set. */
+int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                       int create, struct ck_key **out, struct ck_err *e)
 {
     char path[PATH_MAX], *pem = NULL;
     size_t len = 0;
     if (st)
-        return store_account_key(c, log, st, out, e);
+        return store_account_key(c, log, st, create, out, e);
     if (state_path(path, sizeof path, c, "account.key", e) ||
-        ck_fs_mkdir_p(c->state_dir, 0700, e))
+        (create && ck_fs_mkdir_p(c->state_dir, 0700, e)))
         return -1;
     int rc = ck_fs_read(path, MAX_KEY_FILE, &pem, &len, e);
     if (rc < 0)
@@ -135,6 +139,8 @@ static int account_key(const struct ck_config *c, const struct ck_log *log, stru
                     ck_key_type_name(c->account_key_type));
         return rc;
     }
+    if (!create)
+        return ck_fail(e, "no account key at %s", path);
     if (ck_key_generate(c->account_key_type, out, e) || ck_key_to_pem(*out, &pem, &len, e))
         goto fail;
     rc = ck_fs_write_atomic(path, pem, len, 0600, e);
@@ -300,7 +306,7 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
      * then the directory, so a wrong URL leaves no new account key behind. */
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log};
     if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
-        ck_acme_directory(s->acme, e) || account_key(c, log, st, &s->account, e) ||
+        ck_acme_directory(s->acme, e) || ck_cmd_account_key(c, log, st, 1, &s->account, e) ||
         ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
     if (ck_key_same(s->account, s->cert_key))

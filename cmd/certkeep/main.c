@@ -14,17 +14,6 @@ struct command {
     const char *summary;
 };
 
-static int not_yet(const char *name, struct ck_err *e)
-{
-    return ck_fail(e, "%s: not implemented yet", name);
-}
-
-static int cmd_revoke(const struct ck_config *c, const struct ck_log *l, struct ck_err *e)
-{
-    (void)c, (void)l;
-    return not_yet("revoke", e);
-}
-
 static const struct command commands[] = {
     {"init", ck_cmd_init,
      "ensure a usable certificate in --out (from the volume, the store, or issued), exit"},
@@ -32,7 +21,8 @@ static const struct command commands[] = {
     {"issue", ck_cmd_issue, "obtain a new certificate now and write it to the output directory"},
     {"renew", ck_cmd_renew, "renew the certificate if it is due (--force: now)"},
     {"status", ck_cmd_status, "what is held where: names, expiry, next renewal, last failure"},
-    {"revoke", cmd_revoke, "revoke the current certificate"},
+    {"revoke", ck_cmd_revoke,
+     "revoke the volume's certificate (--reason); init and run then issue a new one"},
     {"version", NULL, "print the version"},
     {"help", NULL, "show this help, or a command's"},
 };

@@ -37,6 +37,10 @@ int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, c
         snprintf(why, cap, "%s", e.msg);
         return CK_CMD_VOL_UNUSABLE;
     }
+    if (ck_cmd_revoked(c, NULL, sum->serial_hex)) {  /* local mark only: run's loop calls this */
+        snprintf(why, cap, "volume: serial %s is revoked", sum->serial_hex);
+        return CK_CMD_VOL_UNUSABLE;
+    }
     snprintf(why, cap, "usable");
     return 0;
 }
@@ -78,6 +82,10 @@ int ck_cmd_pickup(const struct ck_config *c, const struct ck_log *log, struct ck
         ck_bundle_free(&b);
         return -1;
     }
+    if (ck_cmd_revoked(c, st, sum->serial_hex)) {  /* nothing newer worth having: renew */
+        ck_bundle_free(&b);
+        return 0;
+    }
     if (write_lock)
         pthread_mutex_lock(write_lock);
     rc = ck_bundle_publish(c->out_dir, c->cert_name, &b, e);
@@ -91,40 +99,6 @@ int ck_cmd_pickup(const struct ck_config *c, const struct ck_log *log, struct ck
     ck_info(log, "store.pickup", "restored from %s: serial %s, notAfter %s (newer)",
             ck_store_name(st), sum->serial_hex, when);
     return 1;
-}
-
-void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                         const struct ck_err *failure, unsigned seen, unsigned *failures,
-                         int64_t *next_retry)
-{
-    struct ck_bundle_state s;
-    struct ck_err e;
-    int64_t now = (int64_t)time(NULL);
-    int have = st && ck_bundle_state_get(st, c->cert_name, &s, &e) >= 0;
-    if (!have) {
-        memset(&s, 0, sizeof s);
-        s.failures = *failures;
-    }
-    if (s.failures <= seen)
-        s.failures++;
-    s.last_failure = now;
-    snprintf(s.last_error, sizeof s.last_error, "%s", failure->msg);
-    s.next_retry = now + ck_retry_delay(s.failures, failure->retry_after);
-    if (st && ck_bundle_state_put(st, c->cert_name, &s, &e))
-        ck_warn(log, "state", "%s", e.msg);
-    *failures = s.failures;
-    *next_retry = s.next_retry;
-}
-
-void ck_cmd_clear_failures(const struct ck_config *c, struct ck_store *st)
-{
-    struct ck_bundle_state s;
-    struct ck_err e;
-    if (st && ck_bundle_state_get(st, c->cert_name, &s, &e) == 0 &&
-        (s.failures || s.next_retry)) {
-        memset(&s, 0, sizeof s);
-        ck_bundle_state_put(st, c->cert_name, &s, &e);
-    }
 }
 
 /* Obtain + save (+ reload) while holding the lease (or with no store). */
@@ -189,7 +163,7 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
 done:
     if (rc)
         return -1;
-    ck_cmd_clear_failures(c, st);
+    ck_cmd_clear_failures(c, log, st);
     r->failures = 0;
     r->next_retry = 0;
     ck_cmd_tell_app(c, log);

@@ -158,7 +158,8 @@ static void job_init(struct run *r, struct job_io *io)
     /* files there, usable or not, are what the app was started on */
     int had = ck_cmd_read_volume(r->c, &before, why, sizeof why) != CK_CMD_VOL_ABSENT;
     io->failures_before = r->failures;
-    if (r->st.store && ck_bundle_state_get(r->st.store, r->c->cert_name, &s, &ignored) >= 0)
+    if (ck_cmd_state_get(r->c, r->st.store, &s, &ignored) >= 0 &&
+        s.failures > io->failures_before)
         io->failures_before = s.failures;
     io->rc = ck_cmd_init_with(r->c, r->log, r->st.store, &io->e);
     if (io->rc == 0 && ck_cmd_read_volume(r->c, &io->sum, why, sizeof why) == 0 &&
@@ -395,6 +396,8 @@ static void early(struct run *r)
 {
     int64_t now = now_s();
     ck_info(r->log, "run.signal", "checking now (early retry requested)");
+    if (!r->busy)
+        refresh(r, 0);  /* the volume's certificate may have been revoked meanwhile */
     r->retry_at = 0;
     r->store_at = now;
     if (r->cur.ari_id[0])
@@ -530,7 +533,7 @@ static void pending_retry(struct run *r)
 {
     struct ck_bundle_state s;
     struct ck_err e;
-    if (!r->st.store || ck_bundle_state_get(r->st.store, r->c->cert_name, &s, &e) != 0)
+    if (ck_cmd_state_get(r->c, r->st.store, &s, &e) != 0)
         return;
     r->failures = s.failures;
     if (s.next_retry > now_s()) {

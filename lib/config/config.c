@@ -19,7 +19,7 @@
  *   acme.profile             CERTKEEP_ACME_PROFILE | CERTKEEP_PROFILE        --profile NAME
  *   acme.preferred_chain     CERTKEEP_ACME_PREFERRED_CHAIN | CERTKEEP_PREFERRED_CHAIN  --preferred-chain CN
  *   acme.account_key_type    CERTKEEP_ACME_ACCOUNT_KEY_TYPE | CERTKEEP_ACCOUNT_KEY_TYPE  --account-key-type T  p256
- *   challenge.type           CERTKEEP_CHALLENGE_TYPE | CERTKEEP_CHALLENGE    --challenge T  http-01|dns-01
+ *   challenge.type           CERTKEEP_CHALLENGE_TYPE | CERTKEEP_CHALLENGE    --challenge T  http-01 (dns-01: refused)
  *   challenge.http01_listen  CERTKEEP_CHALLENGE_HTTP01_LISTEN | CERTKEEP_HTTP01_LISTEN  --http01-listen ADDR  ":80"
  *   challenge.webroot        CERTKEEP_CHALLENGE_WEBROOT | CERTKEEP_WEBROOT   --webroot DIR
  *   challenge.dns_hook       CERTKEEP_CHALLENGE_DNS_HOOK  --dns-hook FILE    run "FILE present|cleanup NAME VALUE"
@@ -43,12 +43,16 @@
  *   reload.pidfile           CERTKEEP_RELOAD_PIDFILE
  *   reload.command           CERTKEEP_RELOAD_COMMAND
  *   reload.url               CERTKEEP_RELOAD_URL
- *   webhook.url              CERTKEEP_WEBHOOK_URL         errors are POSTed here
+ *   webhook.url              CERTKEEP_WEBHOOK_URL         http(s): a JSON POST per failure and per recovery
  *   listen                   CERTKEEP_LISTEN              --listen ADDR      /healthz /readyz /metrics, off
  *   log.format               CERTKEEP_LOG_FORMAT          --log-format F     text|json
  *   log.level                CERTKEEP_LOG_LEVEL           --log-level L      debug|info|warn|error, info
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
+ *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
+ *
+ * dns-01 is not built yet: challenge.type dns-01 and the dns-01 keys (dns_hook,
+ * rfc2136.*) are refused with exit 2 rather than accepted and failing at every order.
  */
 #include "config.h"
 #include "../fs/fs.h"
@@ -67,7 +71,7 @@
 #define MAX_DURATION (3650LL * 86400)
 
 enum type { T_STR, T_PATH, T_URL, T_LISTEN, T_EMAIL, T_NAME, T_BOOL, T_LIST, T_DURATION,
-            T_KEYTYPE, T_ENUM, T_SIGNAL };
+            T_KEYTYPE, T_ENUM, T_SIGNAL, T_REASON };
 
 static const char *const challenge_names[] = {"http-01", "dns-01", NULL};
 static const char *const tsig_names[] = {"hmac-sha256", "hmac-sha384", "hmac-sha512", NULL};
@@ -116,17 +120,17 @@ static const struct key keys[] = {
      "--account-key-type", "TYPE", T_KEYTYPE, OFF(account_key_type), NULL,
      "account key for a new account (default p256)"},
     {"challenge.type", "CERTKEEP_CHALLENGE_TYPE", "CERTKEEP_CHALLENGE", "--challenge", "TYPE",
-     T_ENUM, OFF(challenge), challenge_names, "http-01 (default) or dns-01"},
+     T_ENUM, OFF(challenge), challenge_names, "http-01 (the default; dns-01 is not built yet)"},
     {"challenge.http01_listen", "CERTKEEP_CHALLENGE_HTTP01_LISTEN", "CERTKEEP_HTTP01_LISTEN",
      "--http01-listen", "ADDR", T_LISTEN, OFF(http01_listen), NULL,
      "address of the built-in http-01 responder (default :80)"},
     {"challenge.webroot", "CERTKEEP_CHALLENGE_WEBROOT", "CERTKEEP_WEBROOT", "--webroot", "DIR",
      T_PATH, OFF(webroot), NULL, "write http-01 tokens under DIR instead of listening"},
     {"challenge.dns_hook", "CERTKEEP_CHALLENGE_DNS_HOOK", "CERTKEEP_DNS_HOOK", "--dns-hook",
-     "FILE", T_PATH, OFF(dns_hook), NULL, "dns-01: run FILE present|cleanup NAME VALUE"},
+     "FILE", T_PATH, OFF(dns_hook), NULL, "dns-01 (not built yet: refused)"},
     {"challenge.rfc2136.server", "CERTKEEP_CHALLENGE_RFC2136_SERVER", "CERTKEEP_RFC2136_SERVER",
      "--rfc2136-server", "HOST", T_STR, OFF(rfc2136_server), NULL,
-     "dns-01: DNS server taking RFC 2136 updates (host[:port])"},
+     "dns-01 (not built yet: refused)"},
     {"challenge.rfc2136.tsig_key", "CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY", NULL, NULL, NULL, T_STR,
      OFF(tsig_key), NULL, NULL},
     {"challenge.rfc2136.tsig_alg", "CERTKEEP_CHALLENGE_RFC2136_TSIG_ALG", NULL, NULL, NULL, T_ENUM,
@@ -173,6 +177,8 @@ static const struct key keys[] = {
     {"log.level", "CERTKEEP_LOG_LEVEL", NULL, "--log-level", "LEVEL", T_ENUM, OFF(log_level),
      level_names, "debug|info|warn|error (default info)"},
     {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
+    {NULL, NULL, NULL, "--reason", "R", T_REASON, OFF(revoke_reason), NULL,
+     "revoke: RFC 5280 reason (keyCompromise, superseded, ...; default unspecified)"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -321,6 +327,30 @@ static int parse_enum(const char *v, const char *const *names, int *out)
             return 0;
         }
     return -1;
+}
+
+/* RFC 5280 CRLReason by name (any case) or code; 7 is unassigned. */
+static int parse_reason(const char *v, int *out)
+{
+    static const char *const names[] = {
+        "unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+        "cessationOfOperation", "certificateHold", "", "removeFromCRL", "privilegeWithdrawn",
+        "aACompromise"};
+    char *end = NULL;
+    long code = isdigit((unsigned char)v[0]) ? strtol(v, &end, 10) : -1;
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+        if (names[i][0] && (!strcasecmp(v, names[i]) || (code == i && end && !*end))) {
+            *out = i;
+            return 0;
+        }
+    return -1;
+}
+
+/* dns-01 is not built yet: its settings are refused rather than failing every order. */
+static int is_dns01_setting(const struct key *k)
+{
+    return k->off == OFF(dns_hook) || k->off == OFF(rfc2136_server) || k->off == OFF(tsig_key) ||
+           k->off == OFF(tsig_alg) || k->off == OFF(tsig_secret_file);
 }
 
 static const char *check_url(const char *v)
@@ -499,6 +529,13 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
             return bad_value(e, o, v, "is not one of rsa2048|rsa3072|rsa4096|p256|p384");
         return set_int(c, k, (int)t);
     }
+    case T_REASON:
+        if (parse_reason(v, &iv))
+            return bad_value(e, o, v, "is not an RFC 5280 reason: unspecified, keyCompromise, "
+                             "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
+                             "certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise, "
+                             "or its code 0-10 (not 7)");
+        return set_int(c, k, iv);
     case T_ENUM: {
         if (parse_enum(v, k->names, &iv)) {
             char list[128] = "";
@@ -509,6 +546,10 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
             snprintf(why_buf, sizeof why_buf, "is not one of %s", list);
             return bad_value(e, o, v, why_buf);
         }
+        if (k->off == OFF(challenge) && iv == CK_CHALLENGE_DNS01)
+            return bad_value(e, o, v, "is not built yet; http-01 is the only challenge type");
+        if (is_dns01_setting(k))
+            return usage(e, o, "dns-01 is not built yet; this setting has no use");
         return set_int(c, k, iv);
     }
     case T_SIGNAL:
@@ -538,6 +579,8 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
     }
     if (why)
         return bad_value(e, o, v, why);
+    if (is_dns01_setting(k))
+        return usage(e, o, "dns-01 is not built yet; this setting has no use");
     char *copy = strdup(v);
     if (!copy)
         return ck_fail(e, "out of memory");
@@ -965,6 +1008,7 @@ int ck_config_init(struct ck_config *c, struct ck_err *e)
     c->min_valid = 3600;
     c->reload_signal = SIGHUP;
     c->log_level = CK_LOG_INFO;
+    c->revoke_reason = -1;
     if (set_default(&c->out_dir, "/certs", e) || set_default(&c->state_dir, "/var/lib/certkeep", e) ||
         set_default(&c->directory_url, DEFAULT_DIRECTORY, e) ||
         set_default(&c->http01_listen, ":80", e) || set_default(&c->s3.region, "us-east-1", e)) {
@@ -1023,21 +1067,14 @@ int ck_config_validate_for(const struct ck_config *c, const char *command, struc
                         "no domain: set --domain, CERTKEEP_DOMAINS or domains: in the file");
     if (!strcmp(command, "revoke") && !c->cert_name)
         return ck_failk(e, CK_E_USAGE, "no certificate named: set --cert-name or --domain");
+    if (strcmp(command, "revoke") && c->revoke_reason >= 0)
+        return ck_failk(e, CK_E_USAGE, "--reason: only revoke takes a reason");
     if (!issues)
         return 0;
-    if (c->challenge == CK_CHALLENGE_HTTP01) {
-        for (size_t i = 0; i < c->n_domains; i++)
-            if (c->domains[i][0] == '*')
-                return ck_failk(e, CK_E_USAGE, "%s: a wildcard name needs challenge.type dns-01",
-                                c->domains[i]);
-    } else {
-        if (!c->rfc2136_server && !c->dns_hook)
-            return ck_failk(e, CK_E_USAGE,
-                            "dns-01 needs challenge.rfc2136.server or challenge.dns_hook");
-        if (!c->tsig_key != !c->tsig_secret_file)
-            return ck_failk(e, CK_E_USAGE, "challenge.rfc2136: set both tsig_key and "
-                                           "tsig_secret_file, or neither");
-    }
+    for (size_t i = 0; i < c->n_domains; i++)  /* dns-01, which they need, is not built yet */
+        if (c->domains[i][0] == '*')
+            return ck_failk(e, CK_E_USAGE, "%s: a wildcard name needs dns-01, which is not "
+                                           "built yet", c->domains[i]);
     if ((c->s3.endpoint || c->s3.prefix || c->s3.path_style) && !c->s3.bucket)
         return ck_failk(e, CK_E_USAGE, "store.s3.bucket is not set");
     if (c->s3.bucket && c->store_dir)

@@ -61,6 +61,7 @@ struct ck_config {
     int log_json;
     enum ck_log_level log_level;     /* default info */
     int force;                       /* --force (renew), flag only */
+    int revoke_reason;               /* --reason (revoke), flag only: RFC 5280 code; -1: none given */
     const char **args;               /* non-flag arguments, borrowed from argv */
     size_t n_args;
 };

@@ -113,11 +113,9 @@ static const char full_yaml[] =
     "       preferred_chain: Root X2, account_key_type: p384}\n"
     "key_type: rsa2048\n"
     "challenge:\n"
-    "  type: dns-01\n"
+    "  type: http-01\n"
     "  http01_listen: \"127.0.0.1:5002\"\n"
     "  webroot: /var/www\n"
-    "  dns_hook: /hook\n"
-    "  rfc2136: {server: \"ns1:53\", tsig_key: k, tsig_alg: hmac-sha512, tsig_secret_file: /t}\n"
     "store:\n"
     "  required: false\n"
     "  s3:\n"
@@ -155,14 +153,9 @@ static void test_file_all_keys(void **state)
     assert_string_equal(c.preferred_chain, "Root X2");
     assert_int_equal(c.account_key_type, CK_KEY_P384);
     assert_int_equal(c.key_type, CK_KEY_RSA2048);
-    assert_int_equal(c.challenge, CK_CHALLENGE_DNS01);
+    assert_int_equal(c.challenge, CK_CHALLENGE_HTTP01);
     assert_string_equal(c.http01_listen, "127.0.0.1:5002");
     assert_string_equal(c.webroot, "/var/www");
-    assert_string_equal(c.dns_hook, "/hook");
-    assert_string_equal(c.rfc2136_server, "ns1:53");
-    assert_string_equal(c.tsig_key, "k");
-    assert_int_equal(c.tsig_alg, CK_TSIG_HMAC_SHA512);
-    assert_string_equal(c.tsig_secret_file, "/t");
     assert_int_equal(c.store_required, 0);
     assert_string_equal(c.s3.endpoint, "http://minio:9000");
     assert_string_equal(c.s3.bucket, "certs");
@@ -519,7 +512,7 @@ static void test_domains_and_names(void **state)
     /* a wildcard needs dns-01 */
     assert_int_equal(ck_config_validate_for(&c, "issue", &e), -1);
     assert_int_equal(e.kind, CK_E_USAGE);
-    assert_string_equal(e.msg, "*.example.com: a wildcard name needs challenge.type dns-01");
+    assert_string_equal(e.msg, "*.example.com: a wildcard name needs dns-01, which is not built yet");
     ck_config_free(&c);
 
     static const char *const bad[] = {"-a.example", "a-.example", "a..example", "a.example.",
@@ -549,10 +542,17 @@ static void test_validate_for(void **state)
     assert_int_equal(ck_config_validate_for(&c, "status", &e), 0);
     ck_config_free(&c);
 
-    char *argv[] = {"--domain", "a.example", "--challenge", "dns-01", NULL};
+    /* --reason is revoke's alone */
+    char *argv[] = {"--domain", "a.example", "--reason", "superseded", NULL};
     assert_int_equal(load(&c, NULL, NULL, 4, argv, &e), 0);
-    assert_int_equal(ck_config_validate_for(&c, "issue", &e), -1);
-    assert_string_equal(e.msg, "dns-01 needs challenge.rfc2136.server or challenge.dns_hook");
+    assert_int_equal(ck_config_validate_for(&c, "revoke", &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "renew", &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    assert_string_equal(e.msg, "--reason: only revoke takes a reason");
+    ck_config_free(&c);
+    assert_int_equal(load(&c, NULL, NULL, 0, NULL, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "revoke", &e), -1);
+    assert_string_equal(e.msg, "no certificate named: set --cert-name or --domain");
     ck_config_free(&c);
 
     char *ok[] = {"--domain", "a.example", "--s3-bucket", "b", NULL};
@@ -597,6 +597,97 @@ static void test_print_flags(void **state)
         assert_non_null(strstr(buf, spec_flags[i]));
 }
 
+/* dns-01 is not built: asking for it, or setting one of its keys, stops at the
+ * start with the setting named, wherever it came from. */
+static void test_dns01_refused(void **state)
+{
+    (void)state;
+    const char *why = "\"dns-01\" is not built yet; http-01 is the only challenge type";
+    char want[200];
+    char *flag[] = {"--challenge", "dns-01", NULL};
+    snprintf(want, sizeof want, "--challenge: %s", why);
+    expect_error(NULL, NULL, 2, flag, want);
+    char *env1[] = {"CERTKEEP_CHALLENGE_TYPE=dns-01", NULL};
+    snprintf(want, sizeof want, "CERTKEEP_CHALLENGE_TYPE: %s", why);
+    expect_error(NULL, env1, 0, NULL, want);
+    char *env2[] = {"CERTKEEP_CHALLENGE=dns-01", NULL};
+    snprintf(want, sizeof want, "CERTKEEP_CHALLENGE: %s", why);
+    expect_error(NULL, env2, 0, NULL, want);
+    snprintf(want, sizeof want, "%%s:3: challenge.type: %s", why);
+    expect_error("email: a@b.c\nchallenge:\n  type: dns-01\n", NULL, 0, NULL, want);
+    const char *no_use = "dns-01 is not built yet; this setting has no use";
+    char *hook[] = {"--dns-hook", "/bin/hook", NULL};
+    snprintf(want, sizeof want, "--dns-hook: %s", no_use);
+    expect_error(NULL, NULL, 2, hook, want);
+    char *server[] = {"CERTKEEP_RFC2136_SERVER=ns1:53", NULL};
+    snprintf(want, sizeof want, "CERTKEEP_RFC2136_SERVER: %s", no_use);
+    expect_error(NULL, server, 0, NULL, want);
+    snprintf(want, sizeof want, "%%s:1: challenge.rfc2136.tsig_alg: %s", no_use);
+    expect_error("challenge: {rfc2136: {tsig_alg: hmac-sha512}}\n", NULL, 0, NULL, want);
+    snprintf(want, sizeof want, "%%s:1: challenge.rfc2136.tsig_key: %s", no_use);
+    expect_error("challenge: {rfc2136: {tsig_key: k}}\n", NULL, 0, NULL, want);
+    /* http-01 said out loud is fine, and an empty dns-01 key is no setting */
+    struct ck_config c;
+    struct ck_err e;
+    char *ok[] = {"--challenge", "http-01", "--dns-hook=", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 3, ok, &e), 0);
+    assert_int_equal(c.challenge, CK_CHALLENGE_HTTP01);
+    assert_null(c.dns_hook);
+    ck_config_free(&c);
+}
+
+static void test_webhook_url(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    char *env[] = {"CERTKEEP_WEBHOOK_URL=https://hooks.example/services/T0", NULL};
+    assert_int_equal(load(&c, NULL, env, 0, NULL, &e), 0);
+    assert_string_equal(c.webhook_url, "https://hooks.example/services/T0");
+    ck_config_free(&c);
+    assert_int_equal(load(&c, NULL, NULL, 0, NULL, &e), 0);
+    assert_null(c.webhook_url);  /* off by default */
+    ck_config_free(&c);
+    char *ftp[] = {"CERTKEEP_WEBHOOK_URL=ftp://hooks.example/x", NULL};
+    expect_error(NULL, ftp, 0, NULL,
+                 "CERTKEEP_WEBHOOK_URL: \"ftp://hooks.example/x\" is not an http:// or https:// URL");
+    expect_error("webhook:\n  url: \"hooks.example/x\"\n", NULL, 0, NULL,
+                 "%s:2: webhook.url: \"hooks.example/x\" is not an http:// or https:// URL");
+    expect_error("webhook: {url: \"https:///x\"}\n", NULL, 0, NULL,
+                 "%s:1: webhook.url: \"https:///x\" has no host");
+}
+
+static void test_reason(void **state)
+{
+    (void)state;
+    static const struct { const char *text; int code; } ok[] = {
+        {"unspecified", 0}, {"keyCompromise", 1}, {"KEYCOMPROMISE", 1}, {"superseded", 4},
+        {"cessationOfOperation", 5}, {"affiliationChanged", 3}, {"privilegeWithdrawn", 9},
+        {"aACompromise", 10}, {"0", 0}, {"4", 4}, {"10", 10}, {"04", 4},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct ck_config c;
+        struct ck_err e;
+        char *argv[] = {"--reason", (char *)ok[i].text, NULL};
+        assert_int_equal(load(&c, NULL, NULL, 2, argv, &e), 0);
+        assert_int_equal(c.revoke_reason, ok[i].code);
+        ck_config_free(&c);
+    }
+    struct ck_config c;
+    struct ck_err e;
+    assert_int_equal(load(&c, NULL, NULL, 0, NULL, &e), 0);
+    assert_int_equal(c.revoke_reason, -1);  /* not given */
+    ck_config_free(&c);
+    static const char *const bad[] = {"7", "11", "-1", "4x", "", "compromised", "+4", " 4"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[] = {"--reason", (char *)bad[i], NULL};
+        assert_int_equal(load(&c, NULL, NULL, 2, argv, &e), -1);
+        assert_int_equal(e.kind, CK_E_USAGE);
+        assert_non_null(strstr(e.msg, "is not an RFC 5280 reason"));
+        assert_memory_equal(e.msg, "--reason: \"", 11);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -616,6 +707,9 @@ int main(void)
         cmocka_unit_test(test_validate_for),
         cmocka_unit_test(test_null_and_empty),
         cmocka_unit_test(test_print_flags),
+        cmocka_unit_test(test_dns01_refused),
+        cmocka_unit_test(test_webhook_url),
+        cmocka_unit_test(test_reason),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
