@@ -259,7 +259,8 @@ static void refresh(struct run *r, int new_moment)
         r->unusable_at = s.not_after - ck_cert_min_left(s.not_before, s.not_after,
                                                         (long)r->c->min_valid);
     }
-    ck_health_set_ready(r->health, r->ready);
+    if (r->health)  /* NULL: no --listen */
+        ck_health_set_ready(r->health, r->ready);
     if (r->hc) {
         r->hc->not_before = ok ? s.not_before : 0;
         r->hc->not_after = ok ? s.not_after : 0;
