@@ -8,7 +8,7 @@
 # run with no store, no --listen, no reload target (each, and all at once).
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 78
+plan 103
 PEBBLE_PORT=19000 PEBBLE_MGMT_PORT=19001 PEBBLE_TLS01_PORT=19002 PEBBLE_DNS_PORT=19053
 PEBBLE_CTS_PORT=19055 PEBBLE_HTTP01_PORT=19080
 . "$(dirname "$0")/pebble.sh"
@@ -77,7 +77,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
 file_has() { grep -q -- "$2" "$1"; }
 
 # The app: counts SIGHUPs, found by its pidfile.
-bash -c 'trap "echo hup >>\"$1\"" HUP; echo $$ >"$2"; while :; do sleep 0.2 & wait $!; done' \
+unignored bash -c 'trap "echo hup >>\"$1\"" HUP; echo $$ >"$2"; while :; do sleep 0.2 & wait $!; done' \
     app "$HUPS" "$APP_PID" &
 BG_PIDS="$BG_PIDS $!"
 wait_for 5 '[ -s "$APP_PID" ]'

@@ -8,7 +8,7 @@
 # mid-issuance, polling the authorization.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 48
 PEBBLE_PORT=29000 PEBBLE_MGMT_PORT=29001 PEBBLE_TLS01_PORT=29002 PEBBLE_DNS_PORT=29053
 PEBBLE_CTS_PORT=29055 PEBBLE_HTTP01_PORT=29080
 PEBBLE_VA_NOSLEEP=""
