@@ -316,7 +316,12 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
                          WAIT_MAX_S);
             goto out;
         }
-        sleep(1);
+        if (!ck_cmd_signal)
+            sleep(1);  /* SIGINT/SIGTERM cut it short */
+        if (ck_cmd_signal) {
+            rc = ck_fail(e, "interrupted while waiting for the lease holder %s", holder.owner);
+            goto out;
+        }
         rc = restore_if_there(c, log, st, "written by another replica while we waited", e);
         if (rc) {
             rc = rc < 0 ? -1 : 0;

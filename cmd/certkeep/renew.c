@@ -208,7 +208,10 @@ static int wait_for_holder(const struct ck_config *c, const struct ck_log *log,
     time_t deadline = time(NULL) + RENEW_WAIT_MAX_S;
     ck_info(log, "renew.wait", "%s; waiting for its certificate", e->msg);
     while (time(NULL) < deadline) {
-        sleep(2);
+        if (!ck_cmd_signal)
+            sleep(2);  /* SIGINT/SIGTERM cut it short */
+        if (ck_cmd_signal)
+            return ck_fail(e, "interrupted while waiting for the lease holder");
         int rc = ck_cmd_pickup(c, log, st, r->have_not_after, NULL, &r->sum, e);
         if (rc == 1) {
             ck_cmd_tell_app(c, log);

@@ -28,7 +28,11 @@
 #define ARI_EVERY_S 36000        /* then every 10..12 h ("at least twice a day") */
 #define ARI_JITTER_S 7200
 #define BUSY_WAIT_S 60           /* another replica holds the lease: look again after this */
-#define STOP_GRACE_MS 700        /* SIGTERM while a job runs: wait this long, then abandon */
+#define STOP_GRACE_MS 700        /* SIGTERM while a job runs: its error path gets this long */
+#define STOP_KICK_MS 50          /* ...and a wake-up this often, in case one landed too early */
+/* Wakes the job thread out of a blocking call (a sleep, curl's poll) so that it sees the
+ * stop flag. Ignored by default: a stray one from outside is harmless. */
+#define SIGWAKE SIGURG
 #define NEVER INT64_MAX
 
 enum job { JOB_NONE, JOB_INIT, JOB_RENEW, JOB_STORE, JOB_ARI };
@@ -78,6 +82,7 @@ struct run {
     int init_tried;
     int said_unusable;
     int stop;
+    struct sigaction old_wake;
 };
 
 static uint32_t rnd32(void)
@@ -194,7 +199,8 @@ static void *job_main(void *arg)
     case JOB_ARI: job_ari(r, io); break;
     case JOB_NONE: break;
     }
-    if (io->rc < 0 && (io->kind == JOB_INIT || io->kind == JOB_RENEW)) {
+    /* a stop is not a failure: the next start just tries again */
+    if (io->rc < 0 && !ck_cmd_signal && (io->kind == JOB_INIT || io->kind == JOB_RENEW)) {
         struct ck_err copy = io->e;
         io->failures = r->failures;
         ck_cmd_note_failure(r->c, r->log, r->st.store, &copy,
@@ -260,7 +266,8 @@ static void refresh(struct run *r, int new_moment)
         r->unusable_at = s.not_after - ck_cert_min_left(s.not_before, s.not_after,
                                                         (long)r->c->min_valid);
     }
-    ck_health_set_ready(r->health, r->ready);
+    if (r->health)  /* NULL: no --listen */
+        ck_health_set_ready(r->health, r->ready);
     if (r->hc) {
         r->hc->not_before = ok ? s.not_before : 0;
         r->hc->not_after = ok ? s.not_after : 0;
@@ -295,6 +302,11 @@ static void finish_job(struct run *r)
     pthread_join(r->thread, NULL);
     r->busy = 0;
     int64_t now = now_s();
+    if (r->stop && io->rc < 0) {
+        ck_info(r->log, "run.stop", "the %s in progress was cut short: %s", job_names[io->kind],
+                io->e.msg);
+        return;
+    }
     switch (io->kind) {
     case JOB_INIT:
     case JOB_RENEW:
@@ -414,14 +426,22 @@ static void on_signals(struct run *r)
 {
     struct signalfd_siginfo si;
     while (read(r->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            /* as in the one-shot commands: the job ends through its error path
+             * (tokens removed, lease released, nothing half-written) */
             r->stop = 1;
-        else
+            ck_cmd_signal = (sig_atomic_t)si.ssi_signo;
+            ck_cmd_stop = 1;
+            if (r->busy)
+                pthread_kill(r->thread, SIGWAKE);
+        } else {
             early(r);
+        }
     }
 }
 
-/* SIGTERM during a job: wait a little for it; else abandon it, never mid-write. */
+/* SIGTERM during a job: it sees the stop flag and ends; should it not within
+ * the grace, abandon it, never mid-write. */
 static void stop_busy(struct run *r)
 {
     int64_t end = mono_ms() + STOP_GRACE_MS;
@@ -430,7 +450,8 @@ static void stop_busy(struct run *r)
         int64_t left = end - mono_ms();
         if (left <= 0)
             break;
-        if (poll(&p, 1, (int)left) > 0) {
+        pthread_kill(r->thread, SIGWAKE);
+        if (poll(&p, 1, left < STOP_KICK_MS ? (int)left : STOP_KICK_MS) > 0) {
             char b;
             if (read(r->done[0], &b, 1) == 1)
                 finish_job(r);
@@ -503,9 +524,15 @@ static int loop(struct run *r)
     return 0;
 }
 
+static void on_wake(int sig)
+{
+    (void)sig;
+}
+
 static int setup(struct run *r, sigset_t *old, struct ck_err *e)
 {
     sigset_t s;
+    struct sigaction wake;
     sigemptyset(&s);
     sigaddset(&s, SIGTERM);
     sigaddset(&s, SIGINT);
@@ -519,6 +546,11 @@ static int setup(struct run *r, sigset_t *old, struct ck_err *e)
         return ck_fail(e, "run: signalfd: %s", strerror(errno));
     if (pipe(r->done) || pthread_mutex_init(&r->write_lock, NULL))
         return ck_fail(e, "run: pipe: %s", strerror(errno));
+    memset(&wake, 0, sizeof wake);
+    wake.sa_handler = on_wake;  /* no SA_RESTART: the interrupted call returns EINTR */
+    sigemptyset(&wake.sa_mask);
+    if (sigaction(SIGWAKE, &wake, &r->old_wake))
+        return ck_fail(e, "run: cannot catch SIGURG: %s", strerror(errno));
     if (r->c->listen) {
         if (ck_health_start(r->c->listen, CK_VERSION, r->log, &r->health, e))
             return -1;
@@ -572,5 +604,6 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
         pthread_mutex_destroy(&r.write_lock);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    sigaction(SIGWAKE, &r.old_wake, NULL);
     return rc;
 }

@@ -2,11 +2,13 @@
 # SIGTERM/SIGINT during the one-shot commands (issue, init): the command ends
 # through its error path, promptly: webroot tokens removed, store lease
 # released, no partial file, one "interrupted by" line, exit 128+signal.
+# The same for run mid-renewal (exit 0: its clean stop), and for init, renew and
+# run waiting on another replica's lease in a directory store.
 # Pebble runs with its VA delay (PEBBLE_VA_NOSLEEP unset) to catch certkeep
 # mid-issuance, polling the authorization.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 48
 PEBBLE_PORT=29000 PEBBLE_MGMT_PORT=29001 PEBBLE_TLS01_PORT=29002 PEBBLE_DNS_PORT=29053
 PEBBLE_CTS_PORT=29055 PEBBLE_HTTP01_PORT=29080
 PEBBLE_VA_NOSLEEP=""
@@ -74,9 +76,11 @@ while True:
     c, _ = s.accept(); held.append(c)
 ' "$1" &
     BG_PIDS="$BG_PIDS $!"
+    local i  # listening before anyone connects, even on a loaded machine
+    for i in $(seq 1 200); do _pebble_port_busy "$1" && return 0; sleep 0.05; done
+    echo "silent listener on $1: not listening after 10 s" >&2
 }
 silent_on "$PEBBLE_HTTP01_PORT"
-sleep 0.3
 
 echo "-- issue, SIGTERM while the CA validates"
 sig_case issue-term TERM 143 issue
@@ -93,7 +97,6 @@ check_match "init-term: lease released (expires 0)" '"expires": ?0' \
 echo "-- issue, SIGTERM while blocked in a request to a CA that never answers"
 SILENT_PORT=29090
 silent_on "$SILENT_PORT"
-sleep 0.3
 LOG=$CK_TMP/silent.log
 "$CK_BIN" issue --domain "$NAME" --email e2e@example.com --agree-tos \
     --directory "https://localhost:$SILENT_PORT/dir" --ca-bundle "$PEBBLE_CA_BUNDLE" \
@@ -110,3 +113,130 @@ check_eq "silent CA: exit 143 on SIGTERM" "143" "$rc"
 check_eq "silent CA: exited within 1 s of the signal" "yes" "$([ $((t1 - t0)) -lt 1000 ] && echo yes || echo "no ($((t1 - t0)) ms)")"
 check_eq "silent CA: one 'interrupted by SIGTERM' line" "1" "$(grep -c '^certkeep: interrupted by SIGTERM$' "$LOG")"
 check_eq "silent CA: no account key created before the CA answered" "" "$(ls "$CK_TMP/silent-state" 2>/dev/null | grep account)"
+
+# ---- run and the lease waits (directory store) ---------------------------------------------
+# sig_wait PID SIG: sends SIG, waits (5 s at most, then SIGKILL) for PID to end: MS and RC.
+sig_wait() {
+    local t0 i
+    t0=$(now_ms)
+    kill -"$2" "$1"
+    for i in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+    MS=$(( $(now_ms) - t0 ))
+    kill -9 "$1" 2>/dev/null
+    wait "$1"; RC=$?
+}
+# within_3s LABEL: the process ended within 3 s of the signal (the target is 1 s; MS says).
+within_3s() {
+    if [ "$MS" -lt 3000 ]; then pass "$1: gone within 3 s of the signal ($MS ms)"
+    else fail "$1: gone within 3 s of the signal" "$MS ms"; fi
+}
+# wait_log FILE TEXT: 0 once TEXT is in FILE (15 s max).
+wait_log() {
+    local i
+    for i in $(seq 1 300); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+    return 1
+}
+# Names, contents, modes and links of everything under a directory.
+tree_state() {
+    local f
+    (cd "$1" && find . | LC_ALL=C sort | while IFS= read -r f; do
+        if [ -L "$f" ]; then echo "$f -> $(readlink "$f")"
+        elif [ -f "$f" ]; then echo "$f $(sha256sum <"$f" | cut -d' ' -f1) $(stat -c %a "$f")"
+        else echo "$f/"; fi
+    done)
+}
+# A live lease of another replica in the directory store $1.
+hold_lease() {
+    local now
+    now=$(date +%s)
+    mkdir -p "$1/locks"
+    printf '{"owner":"other/7/live","expires":%d,"heartbeat":%d}' $((now + 300)) "$now" >"$1/locks/$NAME"
+}
+CK_ARGS=(--domain "$NAME" --email e2e@example.com --agree-tos --directory "$PEBBLE_DIR_URL"
+         --ca-bundle "$PEBBLE_CA_BUNDLE" --webroot "$WEB")
+
+echo "-- run, SIGTERM while a renewal is mid-order (webroot, directory store)"
+# A usable certificate whose renewal window is open: 12-day lifetime, 2 days left.
+RV=$CK_TMP/run-out RS=$CK_TMP/run-store RL=$CK_TMP/run.log
+mkdir -p "$RV/$NAME"
+python3 - "$RV/$NAME" "$NAME" <<'PYEOF'
+import datetime as dt, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+d, name = sys.argv[1], sys.argv[2]
+now = dt.datetime.now(dt.timezone.utc)
+def cert(subj, key, issuer, ikey, ca, nb, na, san=None):
+    b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subj)]))
+         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(nb).not_valid_after(na)
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if san:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+    return b.sign(ikey, hashes.SHA256())
+rk, ik, lk = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+day = dt.timedelta(days=1)
+root = cert("t_signals root", rk, "t_signals root", rk, True, now - 30 * day, now + 300 * day)
+inter = cert("t_signals intermediate", ik, "t_signals root", rk, True, now - 30 * day, now + 300 * day)
+leaf = cert(name, lk, "t_signals intermediate", ik, False, now - 10 * day, now + 2 * day, name)
+pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+open(d + "/cert.pem", "wb").write(pem(leaf))
+open(d + "/chain.pem", "wb").write(pem(inter))
+open(d + "/fullchain.pem", "wb").write(pem(leaf) + pem(inter))
+open(d + "/privkey.pem", "wb").write(lk.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+PYEOF
+chmod 600 "$RV/$NAME/privkey.pem"
+rm -rf "$WEB"; mkdir -p "$WEB"
+"$CK_BIN" run "${CK_ARGS[@]}" --store-dir "$RS" --state "$CK_TMP/run-state" --out "$RV" >"$RL" 2>&1 &
+pid=$!
+BG_PIDS="$BG_PIDS $pid"
+wait_log "$RL" "next renewal at"
+before=$(tree_state "$RV")
+kill -USR1 "$pid"  # the window is open: renew now
+if wait_token "$pid"; then pass "run mid-renewal: token placed before the signal"
+else fail "run mid-renewal: token placed before the signal" "$(tail -n 3 "$RL" | tr '\n' ' ')"; fi
+sig_wait "$pid" TERM
+check_eq "run mid-renewal: SIGTERM: exit 0" 0 "$RC"
+within_3s "run mid-renewal"
+check_eq "run mid-renewal: token files removed" "" "$(ls -A "$TOK" 2>/dev/null)"
+check_match "run mid-renewal: lease released in the store" '"expires": ?0[,}]' "$(cat "$RS/locks/$NAME" 2>/dev/null || echo '"expires":0}')"
+check_eq "run mid-renewal: volume byte-identical" "$before" "$(tree_state "$RV")"
+check_match "run mid-renewal: the renewal ended through its error path" "run.stop: .*renewal.*cut short: .*interrupted" "$(cat "$RL")"
+check_eq "run mid-renewal: the stop is not counted as a failure" 0 \
+    "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("failures", 0))' "$RS/certs/$NAME/state.json" 2>/dev/null || echo 0)"
+
+# wait_case LABEL SIG WANT_RC CMD [ARGS...]: CMD waits on another replica's live lease in a
+# directory store; SIG ends the wait promptly, and the holder's lease is left alone.
+wait_case() {
+    local label=$1 sig=$2 want=$3 cmd=$4; shift 4
+    local log=$CK_TMP/$label.log store=$CK_TMP/$label-store lock
+    hold_lease "$store"
+    lock=$(cat "$store/locks/$NAME")
+    "$CK_BIN" "$cmd" "${CK_ARGS[@]}" --store-dir "$store" --state "$CK_TMP/$label-state" \
+        --out "$CK_TMP/$label-out" "$@" >"$log" 2>&1 &
+    local pid=$!
+    BG_PIDS="$BG_PIDS $pid"
+    if wait_log "$log" "waiting for its certificate"; then pass "$label: waits for the holder"
+    else fail "$label: waits for the holder" "$(tail -n 3 "$log" | tr '\n' ' ')"; fi
+    sleep 0.5  # in its sleep between looks
+    sig_wait "$pid" "$sig"
+    check_eq "$label: exit code for SIG$sig" "$want" "$RC"
+    within_3s "$label"
+    if [ "$want" = 0 ]; then
+        check_match "$label: the wait ended through its error path" "run.stop: .*init.*cut short" "$(cat "$log")"
+    else
+        check_eq "$label: one 'interrupted by SIG$sig' line" 1 "$(grep -c "^certkeep: interrupted by SIG$sig\$" "$log")"
+    fi
+    check_eq "$label: the holder's lease left alone" "$lock" "$(cat "$store/locks/$NAME" 2>/dev/null)"
+}
+echo "-- init, SIGTERM while another replica holds the lease"
+wait_case init-wait-term TERM 143 init
+echo "-- init, SIGINT while another replica holds the lease"
+wait_case init-wait-int INT 130 init
+echo "-- renew, SIGTERM while another replica holds the lease"
+wait_case renew-wait-term TERM 143 renew --force
+echo "-- run, SIGTERM while its init waits for another replica's lease"
+wait_case run-wait-term TERM 0 run
