@@ -107,6 +107,23 @@ int ck_key_matches_cert(const struct ck_key *k, const unsigned char *der, size_t
 int ck_cert_signed_by(const unsigned char *cert, size_t cert_len, const unsigned char *issuer,
                       size_t issuer_len, struct ck_err *e);
 
+/* What a trust anchor takes from a certificate, as slices of its DER, read by exactly
+ * the rules of BearSSL's br_x509_decoder (the same certificates, the same bytes) at a
+ * fraction of its cost. */
+struct ck_anchor {
+    const unsigned char *dn;    /* subject Name: the whole TLV, as encoded */
+    size_t dn_len;
+    int is_ca;                  /* a basicConstraints cA, as br_x509_decoder_isCA */
+    int key_type;               /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
+    const unsigned char *n, *e; /* RSA, without leading zeros */
+    size_t n_len, e_len;
+    int curve;                  /* EC: BR_EC_secp256r1, BR_EC_secp384r1 or BR_EC_secp521r1 */
+    const unsigned char *q;
+    size_t q_len;
+};
+/* 0 read; -1 when br_x509_decoder would not decode the certificate either. */
+int ck_cert_anchor(const unsigned char *der, size_t len, struct ck_anchor *out);
+
 /* RFC 9773 certificate identifier: b64u(AKI keyIdentifier) "." b64u(serial). */
 int ck_ari_cert_id(const struct ck_cert_info *ci, char *out, size_t cap, struct ck_err *e);
 

@@ -3,6 +3,7 @@
  * and installed on each new connection through CURLOPT_SSL_CTX_FUNCTION. */
 #include "http.h"
 
+#include "../crypto/crypto.h"
 #include "../fs/fs.h"
 
 #include <bearssl.h>
@@ -40,24 +41,9 @@ struct ck_http {
 /* ---- trust store ---------------------------------------------------------------- */
 
 struct ta_parser {
-    br_x509_decoder_context xc;
-    int dn_overflow;
-    unsigned char dn[MAX_DN_BYTES];
-    size_t dn_len;
     br_x509_trust_anchor *tas;
     size_t n, cap;
 };
-
-static void ta_append_dn(void *ctx, const void *buf, size_t len)
-{
-    struct ta_parser *p = ctx;
-    if (len > sizeof p->dn - p->dn_len) {
-        p->dn_overflow = 1;
-        return;
-    }
-    memcpy(p->dn + p->dn_len, buf, len);
-    p->dn_len += len;
-}
 
 static void free_anchors(br_x509_trust_anchor *tas, size_t n)
 {
@@ -66,20 +52,15 @@ static void free_anchors(br_x509_trust_anchor *tas, size_t n)
     free(tas);
 }
 
-/* Turns the certificate just decoded into a trust anchor. 1 added, 0 skipped
- * (a key type or DN BearSSL cannot use), -1 out of memory. */
-static int ta_add(struct ta_parser *p)
+/* Adds one certificate's anchor, read as br_x509_decoder reads it (ck_cert_anchor).
+ * 1 added, 0 skipped (undecodable, a key BearSSL cannot use, a DN over MAX_DN_BYTES),
+ * -1 out of memory. */
+static int ta_from_der(struct ta_parser *p, const unsigned char *der, size_t len)
 {
-    const br_x509_pkey *pk = br_x509_decoder_get_pkey(&p->xc);
-    if (br_x509_decoder_last_error(&p->xc) != 0 || pk == NULL || p->dn_overflow)
+    struct ck_anchor a;
+    if (ck_cert_anchor(der, len, &a) != 0 || a.dn_len > MAX_DN_BYTES)
         return 0;
-    size_t keylen;
-    if (pk->key_type == BR_KEYTYPE_RSA)
-        keylen = pk->key.rsa.nlen + pk->key.rsa.elen;
-    else if (pk->key_type == BR_KEYTYPE_EC)
-        keylen = pk->key.ec.qlen;
-    else
-        return 0;
+    size_t keylen = a.key_type == BR_KEYTYPE_RSA ? a.n_len + a.e_len : a.q_len;
     if (p->n == p->cap) {
         size_t ncap = p->cap ? p->cap * 2 : 64;
         br_x509_trust_anchor *t = realloc(p->tas, ncap * sizeof *t);
@@ -88,66 +69,93 @@ static int ta_add(struct ta_parser *p)
         p->tas = t;
         p->cap = ncap;
     }
-    unsigned char *mem = malloc(p->dn_len + keylen);
+    unsigned char *mem = malloc(a.dn_len + keylen);
     if (mem == NULL)
         return -1;
     br_x509_trust_anchor *ta = &p->tas[p->n++];
     memset(ta, 0, sizeof *ta);
-    memcpy(mem, p->dn, p->dn_len);
+    memcpy(mem, a.dn, a.dn_len);
     ta->dn.data = mem;
-    ta->dn.len = p->dn_len;
-    ta->flags = br_x509_decoder_isCA(&p->xc) ? BR_X509_TA_CA : 0;
-    ta->pkey = *pk;
-    unsigned char *k = mem + p->dn_len;
-    if (pk->key_type == BR_KEYTYPE_RSA) {
-        memcpy(k, pk->key.rsa.n, pk->key.rsa.nlen);
-        memcpy(k + pk->key.rsa.nlen, pk->key.rsa.e, pk->key.rsa.elen);
+    ta->dn.len = a.dn_len;
+    ta->flags = a.is_ca ? BR_X509_TA_CA : 0;
+    ta->pkey.key_type = (unsigned char)a.key_type;
+    unsigned char *k = mem + a.dn_len;
+    if (a.key_type == BR_KEYTYPE_RSA) {
+        memcpy(k, a.n, a.n_len);
+        memcpy(k + a.n_len, a.e, a.e_len);
         ta->pkey.key.rsa.n = k;
-        ta->pkey.key.rsa.e = k + pk->key.rsa.nlen;
+        ta->pkey.key.rsa.nlen = a.n_len;
+        ta->pkey.key.rsa.e = k + a.n_len;
+        ta->pkey.key.rsa.elen = a.e_len;
     } else {
-        memcpy(k, pk->key.ec.q, pk->key.ec.qlen);
+        memcpy(k, a.q, a.q_len);
+        ta->pkey.key.ec.curve = a.curve;
         ta->pkey.key.ec.q = k;
+        ta->pkey.key.ec.qlen = a.q_len;
     }
     return 1;
 }
 
+/* Base64 digit values; B64_WS: whitespace (skipped), B64_PAD: '=', B64_BAD: anything else. */
+enum { B64_WS = 64, B64_PAD = 65, B64_BAD = 255 };
+static const unsigned char b64_val[256] = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255,  64,  64, 255, 255,  64, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+     64, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  62, 255, 255, 255,  63,
+     52,  53,  54,  55,  56,  57,  58,  59,  60,  61, 255, 255, 255,  65, 255, 255,
+    255,   0,   1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12,  13,  14,
+     15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25, 255, 255, 255, 255, 255,
+    255,  26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,
+     41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
+
 /* Standard base64 (whitespace skipped, '=' only at the end) into out, which has
- * room for len * 3 / 4 bytes. Returns the decoded length, -1 on bad input. */
+ * room for len * 3 / 4 bytes. Returns the decoded length, -1 on bad input. Four
+ * digits at a time where a line has them: the bundle is 220 KB of base64. */
 static long b64_decode(const char *s, size_t len, unsigned char *out)
 {
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    unsigned char *o = out;
     uint32_t acc = 0;
     int bits = 0, pad = 0;
-    long n = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+')
-            v = 62;
-        else if (c == '/')
-            v = 63;
-        else if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+    while (p < end) {
+        if (bits == 0 && pad == 0 && end - p >= 4) {
+            uint32_t a = b64_val[p[0]], b = b64_val[p[1]], c = b64_val[p[2]], d = b64_val[p[3]];
+            if ((a | b | c | d) < 64) {
+                uint32_t v = a << 18 | b << 12 | c << 6 | d;
+                o[0] = (unsigned char)(v >> 16);
+                o[1] = (unsigned char)(v >> 8);
+                o[2] = (unsigned char)v;
+                o += 3;
+                p += 4;
+                continue;
+            }
+        }
+        unsigned v = b64_val[*p++];
+        if (v == B64_WS)
             continue;
-        else if (c == '=') {
+        if (v == B64_PAD) {
             pad++;
             continue;
-        } else
-            return -1;
-        if (pad)
-            return -1;  /* data after padding */
-        acc = (acc << 6) | (uint32_t)v;
+        }
+        if (v == B64_BAD || pad)
+            return -1;  /* not base64, or data after padding */
+        acc = (acc << 6) | v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            out[n++] = (unsigned char)(acc >> bits);
+            *o++ = (unsigned char)(acc >> bits);
         }
     }
-    return pad > 2 ? -1 : n;
+    return pad > 2 ? -1 : (long)(o - out);
 }
 
 /* memmem is not declared by musl without _GNU_SOURCE. */
@@ -162,16 +170,6 @@ static const char *find(const char *s, const char *end, const char *needle, size
         s = c + 1;
     }
     return NULL;
-}
-
-/* Decodes one certificate's DER into an anchor; undecodable ones are skipped. */
-static int ta_from_der(struct ta_parser *p, const unsigned char *der, size_t len)
-{
-    br_x509_decoder_init(&p->xc, ta_append_dn, p);
-    p->dn_len = 0;
-    p->dn_overflow = 0;
-    br_x509_decoder_push(&p->xc, der, len);
-    return ta_add(p);
 }
 
 /* Adds every CERTIFICATE block of the PEM bundle at path to p's anchors: 0 done
@@ -274,6 +272,19 @@ out:
     free_anchors(p->tas, p->n);
     free(p);
     return rc;
+}
+
+int ck_http_trust_anchors(struct ck_http *h, const br_x509_trust_anchor **tas, size_t *n,
+                          struct ck_err *e)
+{
+    if (!h->anchors_loaded) {
+        if (load_anchors(h, e) != 0)
+            return -1;
+        h->anchors_loaded = 1;
+    }
+    *tas = h->anchors;
+    *n = h->n_anchors;
+    return 0;
 }
 
 /* Called by curl's BearSSL backend for each new connection, before it calls
@@ -597,7 +608,7 @@ int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_
     curl_easy_reset(h->curl);
     h->errbuf[0] = '\0';
     e->msg[0] = '\0';
-    /* The trust store costs ~12 ms of CPU: only a process that speaks TLS pays it, once. */
+    /* Only a process that speaks TLS pays for the trust store (~1 ms of CPU), once. */
     if (!h->anchors_loaded && may_need_tls(req->url)) {
         if (load_anchors(h, e) != 0)
             goto out;

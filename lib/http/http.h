@@ -4,6 +4,7 @@
 #ifndef CK_HTTP_H
 #define CK_HTTP_H
 
+#include <bearssl.h>
 #include <signal.h>
 #include <stddef.h>
 
@@ -50,6 +51,11 @@ struct ck_http_resp {
 int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_resp *resp,
                struct ck_err *e);
 void ck_http_resp_free(struct ck_http_resp *r);
+
+/* Tests and measurements: loads the trust store now, as the first https request would,
+ * and shows its anchors (valid until ck_http_free). */
+int ck_http_trust_anchors(struct ck_http *h, const br_x509_trust_anchor **tas, size_t *n,
+                          struct ck_err *e);
 
 /* First value of header `name` (case-insensitive), copied into out; 0 found, -1 absent
  * or too long. */
