@@ -55,3 +55,40 @@ check_eq() {
 check_match() {
     if printf '%s' "$3" | grep -Eq -- "$2"; then pass "$1"; else fail "$1" "'$2' not in: $(printf '%s' "$3" | head -c 300)"; fi
 }
+
+# craft_cert DIR NAME AGO AHEAD: a leaf for NAME valid from AGO s ago to AHEAD s ahead, under a
+# made-up intermediate, with its key, into DIR (the files certkeep writes).
+craft_cert() {
+    mkdir -p "$1"
+    python3 - "$1" "$2" "$3" "$4" <<'PYEOF'
+import datetime as dt, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+d, name, ago, ahead = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+now = dt.datetime.now(dt.timezone.utc)
+def cert(subj, key, issuer, ikey, ca, nb, na, san=None):
+    b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subj)]))
+         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(nb).not_valid_after(na)
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if san:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+    return b.sign(ikey, hashes.SHA256())
+rk, ik, lk = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+day = dt.timedelta(days=1)
+root = cert("certkeep test root", rk, "certkeep test root", rk, True, now - 30 * day, now + 300 * day)
+inter = cert("certkeep test intermediate", ik, "certkeep test root", rk, True, now - 30 * day, now + 300 * day)
+sec = dt.timedelta(seconds=1)
+leaf = cert(name, lk, "certkeep test intermediate", ik, False, now - ago * sec, now + ahead * sec, name)
+pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+open(d + "/cert.pem", "wb").write(pem(leaf))
+open(d + "/chain.pem", "wb").write(pem(inter))
+open(d + "/fullchain.pem", "wb").write(pem(leaf) + pem(inter))
+open(d + "/privkey.pem", "wb").write(lk.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+PYEOF
+    chmod 600 "$1/privkey.pem"
+}

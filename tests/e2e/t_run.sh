@@ -179,50 +179,13 @@ check_eq "run: SIGTERM: exit 0" 0 "$STOP_RC"
 if [ "$STOP_MS" -lt 3000 ]; then pass "run: SIGTERM: gone within 3 s, target 1 s (${STOP_MS} ms)"
 else fail "run: SIGTERM: gone within 3 s, target 1 s" "$STOP_MS ms"; fi
 
-# craft_cert DIR AGO AHEAD: a leaf for $NAME valid from AGO s ago to AHEAD s ahead, under a
-# made-up intermediate, with its key, into DIR (the files certkeep writes).
-craft_cert() {
-    mkdir -p "$1"
-    python3 - "$1" "$NAME" "$2" "$3" <<'PYEOF'
-import datetime as dt, sys
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-d, name, ago, ahead = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-now = dt.datetime.now(dt.timezone.utc)
-def cert(subj, key, issuer, ikey, ca, nb, na, san=None):
-    b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subj)]))
-         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(nb).not_valid_after(na)
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if san:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
-    return b.sign(ikey, hashes.SHA256())
-rk, ik, lk = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-day = dt.timedelta(days=1)
-root = cert("t_run root", rk, "t_run root", rk, True, now - 30 * day, now + 300 * day)
-inter = cert("t_run intermediate", ik, "t_run root", rk, True, now - 30 * day, now + 300 * day)
-sec = dt.timedelta(seconds=1)
-leaf = cert(name, lk, "t_run intermediate", ik, False, now - ago * sec, now + ahead * sec, name)
-pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
-open(d + "/cert.pem", "wb").write(pem(leaf))
-open(d + "/chain.pem", "wb").write(pem(inter))
-open(d + "/fullchain.pem", "wb").write(pem(leaf) + pem(inter))
-open(d + "/privkey.pem", "wb").write(lk.private_bytes(serialization.Encoding.PEM,
-    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-PYEOF
-    chmod 600 "$1/privkey.pem"
-}
-
 # ---- 3. run renews a certificate below --min-valid and tells the app ---------------------
 echo "-- run, renewal"
 OUT=$CK_TMP/out-short
 STORE=$CK_TMP/store-short
 # 90 days long, 30 min left: short of a 2 h minimum (a just-issued certificate never is:
 # min_valid is capped at 1/8 of the lifetime). init's path issues a 90-day one.
-craft_cert "$OUT/$NAME" $((90 * 86400 - 1800)) 1800
+craft_cert "$OUT/$NAME" "$NAME" $((90 * 86400 - 1800)) 1800
 check "run: a certificate 30 min from its end first" test -s "$OUT/$NAME/privkey.pem"
 s2=$(serial)
 : >"$HUPS"
@@ -241,7 +204,7 @@ check_eq "run: renewed: SIGTERM exit 0" 0 "$STOP_RC"
 echo "-- run, window open"
 OUT=$CK_TMP/out-open
 STORE=$CK_TMP/store-open
-craft_cert "$OUT/$NAME" $((10 * 86400)) $((2 * 86400))
+craft_cert "$OUT/$NAME" "$NAME" $((10 * 86400)) $((2 * 86400))
 s3=$(serial)
 : >"$HUPS"
 ck_bg run-open --profile default

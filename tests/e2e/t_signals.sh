@@ -158,37 +158,7 @@ CK_ARGS=(--domain "$NAME" --email e2e@example.com --agree-tos --directory "$PEBB
 echo "-- run, SIGTERM while a renewal is mid-order (webroot, directory store)"
 # A usable certificate whose renewal window is open: 12-day lifetime, 2 days left.
 RV=$CK_TMP/run-out RS=$CK_TMP/run-store RL=$CK_TMP/run.log
-mkdir -p "$RV/$NAME"
-python3 - "$RV/$NAME" "$NAME" <<'PYEOF'
-import datetime as dt, sys
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-d, name = sys.argv[1], sys.argv[2]
-now = dt.datetime.now(dt.timezone.utc)
-def cert(subj, key, issuer, ikey, ca, nb, na, san=None):
-    b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subj)]))
-         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(nb).not_valid_after(na)
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if san:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
-    return b.sign(ikey, hashes.SHA256())
-rk, ik, lk = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-day = dt.timedelta(days=1)
-root = cert("t_signals root", rk, "t_signals root", rk, True, now - 30 * day, now + 300 * day)
-inter = cert("t_signals intermediate", ik, "t_signals root", rk, True, now - 30 * day, now + 300 * day)
-leaf = cert(name, lk, "t_signals intermediate", ik, False, now - 10 * day, now + 2 * day, name)
-pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
-open(d + "/cert.pem", "wb").write(pem(leaf))
-open(d + "/chain.pem", "wb").write(pem(inter))
-open(d + "/fullchain.pem", "wb").write(pem(leaf) + pem(inter))
-open(d + "/privkey.pem", "wb").write(lk.private_bytes(serialization.Encoding.PEM,
-    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-PYEOF
-chmod 600 "$RV/$NAME/privkey.pem"
+craft_cert "$RV/$NAME" "$NAME" $((10 * 86400)) $((2 * 86400))
 rm -rf "$WEB"; mkdir -p "$WEB"
 "$CK_BIN" run "${CK_ARGS[@]}" --store-dir "$RS" --state "$CK_TMP/run-state" --out "$RV" >"$RL" 2>&1 &
 pid=$!
