@@ -85,7 +85,7 @@ test: setup
 unit: asan
 	tests/run.sh unit
 
-e2e: build/certkeep
+e2e: build/certkeep build/asan/libcertkeep.a build/asan/certkeep
 	tests/run.sh e2e
 
 demo: setup

@@ -26,7 +26,7 @@ if [ ! -x "$NGINX_BIN" ]; then
 fi
 mkdir -p "$W/logs" "$W/certs"
 
-# ---- the probe: lib/reload built from source, ASan on ----------------------------
+# ---- the probe: lib/reload from the ASan build (make asan), ASan on ----------------
 DEPS=$CK_ROOT/build/deps/glibc
 PROBE=$W/reload_probe
 cat >"$W/reload_probe.c" <<'EOF'
@@ -65,9 +65,8 @@ LIBDIR=()
 if [ -f "$DEPS/.done" ]; then INC=(-I"$DEPS/include"); LIBDIR=(-L"$DEPS/lib"); fi
 if ! cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g -O1 \
     -fsanitize=address,undefined -fno-sanitize-recover=all -I"$CK_ROOT/lib" "${INC[@]}" \
-    -o "$PROBE" "$W/reload_probe.c" "$CK_ROOT/lib/reload/reload.c" "$CK_ROOT/lib/err/err.c" \
-    "$CK_ROOT/lib/log/log.c" "$CK_ROOT/lib/http/http.c" "$CK_ROOT/lib/fs/fs.c" "${LIBDIR[@]}" -lcurl -lbearssl \
-    -lpthread >"$W/probe-build.log" 2>&1; then
+    -o "$PROBE" "$W/reload_probe.c" "$CK_ROOT/build/asan/libcertkeep.a" "${LIBDIR[@]}" -lcurl \
+    -lbearssl -lcjson -lyaml -lpthread >"$W/probe-build.log" 2>&1; then
     fail "reload nginx: build probe" "$(tail -n 3 "$W/probe-build.log" | tr '\n' ' ')"
     exit 1
 fi
