@@ -73,11 +73,7 @@ static int run(char **argv, const char *errpath, double *wall, double *cpu, doub
             (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
     if ((double)ru.ru_maxrss > *rss)
         *rss = (double)ru.ru_maxrss;
-    if (!ok_status(st)) {
-        fprintf(stderr, "rusage: %s failed (status %d)\n", argv[0], st);
-        return -1;
-    }
-    return 0;
+    return ok_status(st) ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -115,8 +111,10 @@ int main(int argc, char **argv)
             retries++, i--;
             continue;
         }
-        if (rc < 0)
+        if (rc < 0) {
+            fprintf(stderr, "rusage: %s failed%s\n", argv[2], rc == -2 ? " to start" : "");
             return 1;
+        }
     }
     printf("%.1f %.1f %.0f %d\n", median(wall, n), median(cpu, n), median(rss, n), retries);
     return 0;
