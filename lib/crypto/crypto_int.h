@@ -38,9 +38,10 @@ size_t ck_key_sign_hash(const struct ck_key *k, const br_hash_class *hc, const u
  * a cheaper test first (rsagen.c). */
 uint32_t ck_rsa_keygen(const br_prng_class **rng, br_rsa_private_key *sk, void *kbuf_priv,
                        br_rsa_public_key *pk, void *kbuf_pub, unsigned size, uint32_t pubexp);
-/* 1 when 2^((x-1)/2) = +-1 mod x (so every odd prime), 0 when not (x is then
- * composite), -1 when x (big-endian, len bytes) is not odd, 16..256 bytes in
- * whole 8-byte words with the top bit set, or the build has no 128-bit product. */
+/* 1 when 2^((x-1)/2) = +-1 mod x (so for every odd prime), 0 when not (x is
+ * then composite); x big-endian, len bytes. -1 when x is outside what the test
+ * handles (even, top bit clear, not 16..256 bytes in whole 8-byte words) or the
+ * build has no 128-bit product. */
 int ck_euler2(const unsigned char *x, size_t len);
 
 /* ---- DER reader: never reads past the given bounds, no recursion. ---- */
