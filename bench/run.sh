@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# make bench: binary size, and wall time, CPU and peak RSS of each path, as a table.
-# Medians over N runs against Pebble on loopback with PEBBLE_VA_NOSLEEP=1.
+# make bench: binary size, and wall time, CPU and peak RSS of each path, as a table;
+# RSA key generation over 50 runs; then the same figures side by side with
+# Debian's uacme and lego (bench/peers.sh; installed here when missing).
+# Medians over N runs against Pebble on loopback with PEBBLE_VA_NOSLEEP=1 and no
+# rejected nonces (every client then makes the same requests on every run).
+# Ports 27500-27599. PEERS=0 leaves the peers out; PEERS_N sets their rounds.
 set -eu
 cd "$(dirname "$0")/.."
 N=${N:-11}
 export CK_TMP=${CK_TMP:-$(mktemp -d /tmp/certkeep-bench.XXXXXX)}
-PEBBLE_PORT=24000 PEBBLE_MGMT_PORT=24001 PEBBLE_TLS01_PORT=24002 PEBBLE_DNS_PORT=24053 \
-    PEBBLE_CTS_PORT=24055 PEBBLE_HTTP01_PORT=24080
-export PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_TLS01_PORT PEBBLE_DNS_PORT PEBBLE_CTS_PORT PEBBLE_HTTP01_PORT
+PEBBLE_PORT=27500 PEBBLE_MGMT_PORT=27501 PEBBLE_TLS01_PORT=27502 PEBBLE_DNS_PORT=27553 \
+    PEBBLE_CTS_PORT=27555 PEBBLE_HTTP01_PORT=27580 S3_PORT=27590 PEBBLE_WFE_NONCEREJECT=0
+export PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_TLS01_PORT PEBBLE_DNS_PORT PEBBLE_CTS_PORT PEBBLE_HTTP01_PORT \
+    S3_PORT PEBBLE_WFE_NONCEREJECT
 source tests/e2e/pebble.sh
 cleanup() { pebble_stop || true; [ -z "${S3_PID_BENCH:-}" ] || kill "$S3_PID_BENCH" 2>/dev/null || true; }
 trap cleanup EXIT
 PEBBLE_VA_NOSLEEP=1 pebble_start >/dev/null
-BIN=build/certkeep
-RUSAGE=$CK_TMP/rusage
+export BIN=build/certkeep
+export RUSAGE=$CK_TMP/rusage
 musl-gcc -static -O2 -o "$RUSAGE" bench/rusage.c
 ONLY_CA=$PEBBLE_WFE_CA          # with no system store (SSL_CERT_FILE absent): costs nothing
 FULL_CA=$PEBBLE_CA_BUNDLE       # Pebble's CA, added to Debian's bundle (the system store)
@@ -25,6 +30,7 @@ measure() {
     local r
     r=$(BENCH_ERR=$CK_TMP/last.err "$RUSAGE" "$N" "$@") \
         || { echo "bench: $name failed: $(tail -n1 "$CK_TMP/last.err")" >&2; return 1; }
+    r=${r% *} # without the retry count: none allowed here
     printf '%-46s %9s %9s %9s\n' "$name" $r
     eval "R_${name//[^a-zA-Z0-9]/_}=\"$r\""
 }
@@ -86,3 +92,40 @@ echo "targets (issue 3):"
 verdict "init volume path median wall <= 5 ms (${w_vol}; ${w_vols} with a store to compare)" "$w_vol <= 5"
 verdict "init volume path peak RSS <= 1.5 MB (${rss_vol} KiB; ${rss_vols} with a store)" "$rss_vol <= 1536"
 verdict "init store path median wall <= 30 ms (${w_sto})" "$w_sto <= 30"
+
+# RSA key generation alone: 50 runs, certkeep's and BearSSL's on the same seeds.
+echo
+musl-gcc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -static -O2 -Ilib -Ibuild/deps/musl/include \
+    -o "$CK_TMP/keygen" bench/keygen.c build/musl/lib/crypto/*.o build/musl/lib/err/err.o \
+    -Lbuild/deps/musl/lib -lbearssl
+"$CK_TMP/keygen" "${KEYGEN_N:-50}" 2048
+
+# Side by side with uacme and lego from Debian, installed on demand.
+echo
+install_peers() {
+    local p missing=""
+    for p in uacme lego; do command -v "$p" >/dev/null || missing="$missing $p"; done
+    [ -n "$missing" ] || return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        echo "peers:$missing not installed (apt-get as root needed)"; return 0
+    fi
+    for p in $missing; do
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" \
+            >"$CK_TMP/apt-$p.log" 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                --no-install-recommends "$p" >"$CK_TMP/apt-$p.log" 2>&1; } ||
+            echo "peers: apt-get could not install $p: $(tail -n 1 "$CK_TMP/apt-$p.log")"
+    done
+}
+if [ "${PEERS:-1}" = 0 ]; then
+    echo "peers: skipped (PEERS=0)"
+else
+    install_peers
+    if ! command -v uacme >/dev/null && ! command -v lego >/dev/null; then
+        echo "peers: skipped, neither uacme nor lego could be installed"
+    elif [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+        PEERS_NAMESPACE=1 unshare -m bash bench/peers.sh || echo "peers: the table stopped (above)"
+    else
+        bash bench/peers.sh || echo "peers: the table stopped (above)"
+    fi
+fi

@@ -34,6 +34,16 @@ int ck_rng_init(br_hmac_drbg_context *rng, struct ck_err *e);
 size_t ck_key_sign_hash(const struct ck_key *k, const br_hash_class *hc, const unsigned char *hash,
                         int raw, unsigned char *sig, size_t cap);
 
+/* br_rsa_keygen's contract: BearSSL's keygen, with composites turned away by
+ * a cheaper test first (rsagen.c). */
+uint32_t ck_rsa_keygen(const br_prng_class **rng, br_rsa_private_key *sk, void *kbuf_priv,
+                       br_rsa_public_key *pk, void *kbuf_pub, unsigned size, uint32_t pubexp);
+/* 1 when 2^((x-1)/2) = +-1 mod x (so for every odd prime), 0 when not (x is
+ * then composite); x big-endian, len bytes. -1 when x is outside what the test
+ * handles (even, top bit clear, not 16..256 bytes in whole 8-byte words) or the
+ * build has no 128-bit product. */
+int ck_euler2(const unsigned char *x, size_t len);
+
 /* ---- DER reader: never reads past the given bounds, no recursion. ---- */
 struct ck_dr {
     const unsigned char *p;

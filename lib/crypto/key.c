@@ -229,8 +229,8 @@ int ck_key_generate(enum ck_key_type t, struct ck_key **out, struct ck_err *e)
     }
     k->type = t;
     if (bits) {
-        ok = br_rsa_keygen_get_default()(&rng.vtable, &k->rsa_sk, k->rsa_priv, &k->rsa_pk,
-                                         k->rsa_pub, bits, 65537) == 1;
+        ok = ck_rsa_keygen(&rng.vtable, &k->rsa_sk, k->rsa_priv, &k->rsa_pk, k->rsa_pub, bits,
+                           65537) == 1;
         ok = ok && rsa_derive(k, 65537) == 0;
     } else {
         ok = br_ec_keygen(&rng.vtable, br_ec_get_default(), &k->ec_sk, k->ec_priv, curve) != 0;
