@@ -37,6 +37,9 @@ build/musl/%.o: %.c $(wildcard lib/*/*.h cmd/certkeep/*.h) Makefile | $(MUSL_DEP
 	musl-gcc $(WARN) $(DEFS) $(CFLAGS) -ffunction-sections -fdata-sections \
 	    -fno-asynchronous-unwind-tables -fno-unwind-tables -I$(MUSL_DEPS)/include -c $< -o $@
 
+# The prime filter of RSA key generation is the one hot loop of ours: speed, not size.
+build/musl/lib/crypto/rsagen.o: CFLAGS := -O2
+
 build/certkeep: $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ)
 	musl-gcc -static -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none \
 	    -o $@ $^ -L$(MUSL_DEPS)/lib $(LIBS)
