@@ -54,9 +54,9 @@ static int account_prefix(const struct ck_config *c, char *out, size_t cap, stru
 }
 
 /* The shared account key in the store; a new one is created with put_if_absent,
- * so replicas racing end with one key (the loser reads the winner's). */
+ * so replicas racing end with one key (the loser reads the winner's). *fresh: we made it. */
 static int store_account_key(const struct ck_config *c, const struct ck_log *log,
-                             struct ck_store *st, int create, struct ck_key **out,
+                             struct ck_store *st, int create, struct ck_key **out, int *fresh,
                              struct ck_err *e)
 {
     char key[CK_STORE_KEY_MAX + 1], *pem = NULL;
@@ -83,6 +83,7 @@ static int store_account_key(const struct ck_config *c, const struct ck_log *log
         if (rc == 0) {
             ck_info(log, "account.key", "created %s in %s (%s)", key, ck_store_name(st),
                     ck_key_type_name(c->account_key_type));
+            *fresh = 1;
             return 0;
         }
         ck_key_free(*out);
@@ -114,14 +115,15 @@ static int tighten(const char *path, const struct ck_log *log, struct ck_err *e)
 }
 
 /* <state>/account.key (or the store's), created (0600) with account_key_type when
- * absent and `create` is set. */
-int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                       int create, struct ck_key **out, struct ck_err *e)
+ * absent and `create` is set; *fresh tells that it was (such a key has no account yet). */
+static int account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                       int create, struct ck_key **out, int *fresh, struct ck_err *e)
 {
     char path[PATH_MAX], *pem = NULL;
     size_t len = 0;
+    *fresh = 0;
     if (st)
-        return store_account_key(c, log, st, create, out, e);
+        return store_account_key(c, log, st, create, out, fresh, e);
     if (state_path(path, sizeof path, c, "account.key", e) ||
         (create && ck_fs_mkdir_p(c->state_dir, 0700, e)))
         return -1;
@@ -148,11 +150,19 @@ int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, stru
     if (rc)
         goto fail;
     ck_info(log, "account.key", "created %s (%s)", path, ck_key_type_name(c->account_key_type));
+    *fresh = 1;
     return 0;
 fail:
     ck_key_free(*out);
     *out = NULL;
     return -1;
+}
+
+int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                       int create, struct ck_key **out, struct ck_err *e)
+{
+    int fresh;
+    return account_key(c, log, st, create, out, &fresh, e);
 }
 
 static char *account_json(const struct ck_config *c, const char *url, struct ck_err *e)
@@ -305,13 +315,16 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
     /* The solver first: a busy port fails before anything is asked of the CA;
      * then the directory, so a wrong URL leaves no new account key behind. */
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log};
+    int fresh;
     if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
-        ck_acme_directory(s->acme, e) || ck_cmd_account_key(c, log, st, 1, &s->account, e) ||
+        ck_acme_directory(s->acme, e) || account_key(c, log, st, 1, &s->account, &fresh, e) ||
         ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
     if (ck_key_same(s->account, s->cert_key))
         return ck_fail(e, "the certificate key is the account key; refusing");
-    if (ck_acme_account(s->acme, s->account, c->email, c->agree_tos, e) ||
+    /* a key made just now has no account to look up: one request fewer */
+    if ((fresh ? ck_acme_account_fresh : ck_acme_account)(s->acme, s->account, c->email,
+                                                          c->agree_tos, e) ||
         save_account(c, st, ck_acme_account_url(s->acme), e))
         return -1;
     struct ck_acme_order_req req = {

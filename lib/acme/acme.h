@@ -42,6 +42,11 @@ int ck_acme_has_ari(const struct ck_acme *a);
  * borrowed and must outlive `a`. The account URL is kept in `a`. */
 int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *email,
                     int agree_tos, struct ck_err *e);
+/* The same for a key generated just now, which cannot have an account yet: one
+ * newAccount, no lookup first (should the key have one after all, the CA answers
+ * with it). */
+int ck_acme_account_fresh(struct ck_acme *a, const struct ck_key *key, const char *email,
+                          int agree_tos, struct ck_err *e);
 const char *ck_acme_account_url(const struct ck_acme *a);
 
 /* A challenge solver, supplied by the caller (lib/challenge adapters in cmd). */
