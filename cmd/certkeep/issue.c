@@ -171,13 +171,52 @@ static char *account_json(const struct ck_config *c, const char *url, struct ck_
     cJSON *j = cJSON_CreateObject();
     if (!j || !cJSON_AddStringToObject(j, "url", url) ||
         !cJSON_AddStringToObject(j, "directory", c->directory_url) ||
+        (c->email && *c->email && !cJSON_AddStringToObject(j, "contact", c->email)) ||
         !(text = cJSON_PrintUnformatted(j)))
         ck_fail(e, "account.json: out of memory");
     cJSON_Delete(j);
     return text;
 }
 
-/* account.json {"url":…,"directory":…} in the store or <state>, rewritten only when it changes. */
+/* account.json from the store or <state> (path filled in): 0 read, 1 absent, -1 error. */
+static int read_account(const struct ck_config *c, struct ck_store *st, char *path,
+                        char **text, size_t *len, struct ck_err *e)
+{
+    if (st) {
+        if (account_prefix(c, path, PATH_MAX - 16, e))
+            return -1;
+        strcat(path, "/account.json");
+        return ck_store_get(st, path, MAX_STATE_FILE, text, len, NULL, 0, e);
+    }
+    if (state_path(path, PATH_MAX, c, "account.json", e))
+        return -1;
+    return ck_fs_read(path, MAX_STATE_FILE, text, len, e);
+}
+
+/* The account URL account.json holds for this directory and contact, or NULL: then
+ * the account is looked up (which also brings its contact up to date). */
+static char *saved_account(const struct ck_config *c, struct ck_store *st)
+{
+    char path[PATH_MAX], *text = NULL, *url = NULL;
+    size_t len = 0;
+    struct ck_err e;
+    if (read_account(c, st, path, &text, &len, &e) != 0)
+        return NULL;
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "url"),
+                *d = cJSON_GetObjectItemCaseSensitive(j, "directory"),
+                *m = cJSON_GetObjectItemCaseSensitive(j, "contact");
+    const char *want = c->email && *c->email ? c->email : NULL;
+    if (cJSON_IsString(u) && cJSON_IsString(d) && !strcmp(d->valuestring, c->directory_url) &&
+        (want ? cJSON_IsString(m) && !strcmp(m->valuestring, want) : m == NULL))
+        url = strdup(u->valuestring);
+    cJSON_Delete(j);
+    free(text);
+    return url;
+}
+
+/* account.json {"url":…,"directory":…,"contact":…} in the store or <state>, rewritten
+ * only when it changes. */
 static int save_account(const struct ck_config *c, struct ck_store *st, const char *url,
                         struct ck_err *e)
 {
@@ -186,16 +225,9 @@ static int save_account(const struct ck_config *c, struct ck_store *st, const ch
     int rc = -1, r;
     if (!(text = account_json(c, url, e)))
         return -1;
-    if (st) {
-        if (account_prefix(c, path, sizeof path - 16, e))
-            goto out;
-        strcat(path, "/account.json");
-        r = ck_store_get(st, path, MAX_STATE_FILE, &old, &old_len, NULL, 0, e);
-    } else {
-        if (state_path(path, sizeof path, c, "account.json", e))
-            goto out;
-        r = ck_fs_read(path, MAX_STATE_FILE, &old, &old_len, e);
-    }
+    r = read_account(c, st, path, &old, &old_len, e);
+    if (r < 0)
+        goto out;
     if (r == 0 && old_len == strlen(text) && !memcmp(old, text, old_len))
         rc = 0;
     else if (st)
@@ -266,6 +298,7 @@ static void log_issued(const struct ck_config *c, const struct ck_log *log,
 }
 
 struct issue {
+    char *saved_account;  /* URL from account.json, or NULL */
     struct ck_http *http;
     struct ck_acme *acme;
     struct ck_key *account, *cert_key;
@@ -322,11 +355,19 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
         return -1;
     if (ck_key_same(s->account, s->cert_key))
         return ck_fail(e, "the certificate key is the account key; refusing");
-    /* a key made just now has no account to look up: one request fewer */
-    if ((fresh ? ck_acme_account_fresh : ck_acme_account)(s->acme, s->account, c->email,
-                                                          c->agree_tos, e) ||
-        save_account(c, st, ck_acme_account_url(s->acme), e))
+    /* No request for the account when account.json knows it; none to look it up
+     * when the key was made just now (it cannot have one). */
+    if (!fresh)
+        s->saved_account = saved_account(c, st);
+    if (s->saved_account) {
+        if (ck_acme_account_saved(s->acme, s->account, s->saved_account, c->email,
+                                  c->agree_tos, e))
+            return -1;
+    } else if ((fresh ? ck_acme_account_fresh : ck_acme_account)(s->acme, s->account, c->email,
+                                                                 c->agree_tos, e) ||
+               save_account(c, st, ck_acme_account_url(s->acme), e)) {
         return -1;
+    }
     struct ck_acme_order_req req = {
         .names = (const char *const *)c->domains,
         .n_names = c->n_domains,
@@ -337,7 +378,13 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
         .cert_key = s->cert_key,
         .solver = &s->solver,
     };
-    if (ck_acme_issue(s->acme, &req, &s->got, e))
+    int issued = ck_acme_issue(s->acme, &req, &s->got, e);
+    /* the CA did not know the saved account: keep the one it answered with */
+    const char *url = ck_acme_account_url(s->acme);
+    struct ck_err se;
+    if (s->saved_account && url && strcmp(url, s->saved_account) && save_account(c, st, url, &se))
+        ck_warn(log, "account", "%s", se.msg);
+    if (issued)
         return -1;
     /* The responder is no longer needed; free the port before the disk work. */
     ck_http01_stop(s->http01);
@@ -374,6 +421,7 @@ int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
     ck_http01_stop(s.http01);
     ck_acme_cert_free(&s.got);
     ck_acme_free(s.acme);
+    free(s.saved_account);
     ck_key_free(s.cert_key);
     ck_key_free(s.account);
     ck_http_free(s.http);

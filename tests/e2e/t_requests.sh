@@ -7,12 +7,15 @@
 #                           (10 with one poll each; 13 before)
 #   fresh account, 3 names: dir nonce newAccount newOrder 3×authz 3×chall order-poll+ finalize order-poll+ cert
 #                           (14; 18 before)
-#   existing account, new name: as a fresh account, newAccount being the lookup (10; 12 before)
-#   existing account, valid authorizations: dir nonce newAccount newOrder finalize order-poll+ cert (7; 9 before)
-# One TCP connection each time; one newNonce each time, also when Pebble rejects half the nonces.
+#   existing account, new name: as a fresh account without newAccount: account.json
+#                           has its URL (9; 12 before)
+#   existing account, valid authorizations: dir nonce newOrder finalize order-poll+ cert (6; 9 before)
+# An account the CA does not know (any more) is asked for again and the order sent
+# again; a new contact address looks the account up and updates it. One TCP
+# connection each time; one newNonce each time, also when Pebble rejects half the nonces.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 37
+plan 47
 PEBBLE_PORT=26500 PEBBLE_MGMT_PORT=26501 PEBBLE_TLS01_PORT=26502 PEBBLE_DNS_PORT=26553
 PEBBLE_CTS_PORT=26555 PEBBLE_HTTP01_PORT=26580
 RELAY_PORT=26510
@@ -89,7 +92,7 @@ ck_issue() {
     local lines conns rc
     lines=$(wc -l <"$PEBBLE_LOG")
     conns=$(wc -l <"$ACCEPTS")
-    "$CK_BIN" issue --email e2e@example.com --agree-tos --directory "$DIR_URL" \
+    "$CK_BIN" issue --email "${EMAIL:-e2e@example.com}" --agree-tos --directory "$DIR_URL" \
         --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$OUT" --state "$state" \
         --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" "$@" >"$LOG" 2>&1
     rc=$?
@@ -144,16 +147,16 @@ check_eq "fresh, 3 names: one TCP connection" 1 "$CONNS"
 # ---- 3. existing account, a new name ---------------------------------------------
 ck_issue a --domain two.example.com; ran "existing account, new name: exit 0" $?
 echo "   existing account, new name: $(echo $SEQ | wc -w) requests: $SEQ"
-shape "existing account, new name: one lookup, then as fresh" \
-    'dir nonce-plz sign-me-up order-plz authZ chalZ (authZ )+finalize-order (my-order )+certZ '
-check_match "existing account, new name: the account is found" 'using existing account' "$(cat "$LOG")"
+shape "existing account, new name: no newAccount (account.json), then as fresh" \
+    'dir nonce-plz order-plz authZ chalZ (authZ )+finalize-order (my-order )+certZ '
+check_match "existing account, new name: the saved account is used" 'using saved account' "$(cat "$LOG")"
 check_eq "existing account, new name: one TCP connection" 1 "$CONNS"
 
 # ---- 4. existing account, authorizations still valid ------------------------------
 ck_issue a --domain one.example.com; ran "valid authorizations: exit 0" $?
 echo "   valid authorizations: $(echo $SEQ | wc -w) requests: $SEQ"
 shape "valid authorizations: the ready order is finalized at once" \
-    'dir nonce-plz sign-me-up order-plz finalize-order (my-order )+certZ '
+    'dir nonce-plz order-plz finalize-order (my-order )+certZ '
 check_eq "valid authorizations: no authorization fetched" 0 "$(count authZ)"
 check_eq "valid authorizations: no challenge answered" 0 "$(count chalZ)"
 check_eq "valid authorizations: one TCP connection" 1 "$CONNS"
@@ -163,23 +166,42 @@ ck_issue c --store-dir "$CK_TMP/store" --domain store.example.com; ran "store, f
 check_eq "store, fresh key: one newAccount" 1 "$(count sign-me-up)"
 check_match "store, fresh key: account created" 'created account' "$(cat "$LOG")"
 ck_issue d --store-dir "$CK_TMP/store" --domain store2.example.com; ran "store, its key again: exit 0" $?
-check_eq "store, its key again: one newAccount (the lookup)" 1 "$(count sign-me-up)"
-check_match "store, its key again: the account is found" 'using existing account' "$(cat "$LOG")"
+check_eq "store, its key again: no newAccount (the store's account.json)" 0 "$(count sign-me-up)"
+check_match "store, its key again: the saved account is used" 'using saved account' "$(cat "$LOG")"
 check_eq "store, its key again: one TCP connection" 1 "$CONNS"
 
-# ---- 6. key file present but no account at this CA: looked up, then created --------
+# ---- 6. a new contact address: looked up, updated, saved -----------------------------
+EMAIL=new@example.com ck_issue a --domain one.example.com; ran "new contact: exit 0" $?
+shape "new contact: lookup, contact update, then the order" \
+    'dir nonce-plz sign-me-up my-account order-plz finalize-order (my-order )+certZ '
+check_match "new contact: the account's contact is updated" 'account contact set to mailto:new@example.com' "$(cat "$LOG")"
+EMAIL=new@example.com ck_issue a --domain one.example.com; ran "new contact, again: exit 0" $?
+check_eq "new contact, again: no newAccount" 0 "$(count sign-me-up)"
+EMAIL=new@example.com  # from here on: account.json's contact
+
+# ---- 7. account.json names an account this CA does not know: asked for, order again --
 pebble_stop
 echo "-- Pebble restarted: it forgot every account"
 if ! PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 pebble_start; then
     fail "requests: pebble restart" "see $PEBBLE_LOG"; exit 1
 fi
-ck_issue a --domain three.example.com; ran "known key, unknown account: exit 0" $?
-shape "known key, unknown account: lookup then newAccount" \
-    'dir nonce-plz sign-me-up sign-me-up order-plz authZ chalZ (authZ )+finalize-order (my-order )+certZ '
-check_match "known key, unknown account: account created" 'created account' "$(cat "$LOG")"
-check_eq "known key, unknown account: one TCP connection" 1 "$CONNS"
+ck_issue a --domain three.example.com; ran "unknown account: exit 0" $?
+shape "unknown account: newOrder refused, newAccount, newOrder again" \
+    'dir nonce-plz order-plz sign-me-up order-plz authZ chalZ (authZ )+finalize-order (my-order )+certZ '
+check_match "unknown account: refusal logged" 'accountDoesNotExist.*asking for the key.s account' "$(cat "$LOG")"
+check_match "unknown account: account created" 'created account' "$(cat "$LOG")"
+check_eq "unknown account: one TCP connection" 1 "$CONNS"
+ck_issue a --domain four.example.com; ran "unknown account, next time: exit 0" $?
+check_eq "unknown account, next time: account.json has the new URL (no newAccount)" 0 "$(count sign-me-up)"
 
-# ---- 7. half the nonces rejected: badNonce answers carry the next nonce ------------
+# the key replaced, account.json left as it was: the URL is not the key's account
+rm -f "$CK_TMP/state-a/account.key"
+cp "$CK_TMP/state-b/account.key" "$CK_TMP/state-a/account.key"
+ck_issue a --domain five.example.com; ran "another key's account: exit 0" $?
+shape "another key's account: newOrder refused, newAccount, newOrder again" \
+    'dir nonce-plz order-plz sign-me-up order-plz authZ chalZ (authZ )+finalize-order (my-order )+certZ '
+
+# ---- 8. half the nonces rejected: badNonce answers carry the next nonce ------------
 pebble_stop
 echo "-- Pebble: 50% of nonces rejected"
 if ! PEBBLE_WFE_NONCEREJECT=50 PEBBLE_AUTHZREUSE=0 pebble_start; then

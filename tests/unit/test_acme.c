@@ -543,6 +543,33 @@ static void test_fresh_key_one_request(void **state)
     ck_key_free(old);
 }
 
+/* An account URL saved from an earlier run: no account request at all. */
+static void test_saved_account_no_request(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    char url[128], acct[160];
+    const char *names[] = {"a.example.com"};
+    fake_url(url, sizeof url, "good");
+    snprintf(acct, sizeof acct, "http://127.0.0.1:%d/good/acct/1", FAKE_PORT);
+    t_open(&t, url, NULL);
+    int before = fake_requests();
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, "not a url", NULL, 1, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_USAGE);
+    assert_int_equal(fake_requests(), before);
+    int accts = fake_count("POST /good/acct");
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, acct, "a@b.c", 1, &t.e), 0);
+    assert_string_equal(ck_acme_account_url(t.acme), acct);
+    struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+    if (ck_acme_issue(t.acme, &r, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    assert_int_equal(fake_count("POST /good/acct"), accts);
+    assert_int_equal(t_log_count(&t, "using saved account"), 1);
+    ck_acme_cert_free(&c);
+    t_close(&t);
+}
+
 static void test_fresh_key_terms_required(void **state)
 {
     (void)state;
@@ -955,6 +982,58 @@ static void test_pebble_fresh_key_with_account(void **state)
     t_close(&t);
 }
 
+/* A saved account URL the CA does not know for the key (unknown, or another key's):
+ * the first order is refused, newAccount finds or creates the key's account, and
+ * the order goes through; without agreement to the terms that is the clear error. */
+static void test_pebble_saved_account_unknown(void **state)
+{
+    (void)state;
+    struct t t;
+    struct responder r;
+    struct ck_acme_cert c;
+    struct ck_key *other = NULL;
+    const char *one[] = {"saved1.example.com"}, *two[] = {"saved2.example.com"};
+    responder_start(&r);
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    struct ck_acme_solver sv = {.type = "http-01", .ctx = &r, .present = http01_present,
+                                .cleanup = http01_cleanup};
+    struct ck_acme_order_req q = {.names = one, .n_names = 1, .cert_key = t.ckey, .solver = &sv};
+    /* unknown URL, no agreement: refused with the terms' URL */
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, "https://localhost:21000/my-account/nope",
+                                           NULL, 0, &t.e), 0);
+    assert_int_equal(ck_acme_issue(t.acme, &q, &c, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "terms of service"));
+    /* unknown URL: the key's account is created, the order sent again */
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, "https://localhost:21000/my-account/nope",
+                                           NULL, 1, &t.e), 0);
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    assert_int_equal(t_log_count(&t, "asking for the key's account"), 2);
+    assert_int_equal(t_log_count(&t, "created account"), 1);
+    char *mine = strdup(ck_acme_account_url(t.acme));
+    assert_null(strstr(mine, "/nope"));
+    /* the key's own URL: nothing asked */
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, mine, NULL, 1, &t.e), 0);
+    q.names = two;
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    assert_int_equal(t_log_count(&t, "asking for the key's account"), 2);
+    /* another key's URL (account.key replaced): that key gets its own account */
+    assert_int_equal(ck_key_generate(CK_KEY_P256, &other, &t.e), 0);
+    assert_int_equal(ck_acme_account_saved(t.acme, other, mine, NULL, 1, &t.e), 0);
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    assert_int_equal(t_log_count(&t, "asking for the key's account"), 3);
+    assert_string_not_equal(mine, ck_acme_account_url(t.acme));
+    free(mine);
+    t_close(&t);
+    ck_key_free(other);
+    responder_stop(&r);
+}
+
 /* Requests that got an answer (badNonce refusals are retried and not counted). */
 static int answered(const struct t *t, const char *path, int *first)
 {
@@ -1048,6 +1127,7 @@ int main(void)
         cmocka_unit_test(test_hostile_orders),
         cmocka_unit_test(test_authz_for_another_name),
         cmocka_unit_test(test_fresh_key_one_request),
+        cmocka_unit_test(test_saved_account_no_request),
         cmocka_unit_test(test_fresh_key_terms_required),
         cmocka_unit_test(test_ready_order_nothing_to_prove),
         cmocka_unit_test(test_challenge_valid_at_once),
@@ -1060,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_pebble_dns01),
         cmocka_unit_test(test_pebble_challenge_fails),
         cmocka_unit_test(test_pebble_fresh_key_with_account),
+        cmocka_unit_test(test_pebble_saved_account_unknown),
         cmocka_unit_test(test_pebble_authorizations_together),
         cmocka_unit_test(test_pebble_dns01_not_offered_for_wildcard_http),
     };
