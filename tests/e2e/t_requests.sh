@@ -2,7 +2,7 @@
 # Requests and TCP connections per issuance (issue 7, "fewer round trips"), the real
 # static binary against a real Pebble behind a TCP relay that counts connections.
 # Pinned: the sequence of requests, each kind counted exactly, polls only where the
-# answer is awaited (how many depends on timing: they are bounded, not pinned).
+# answer is awaited (at least one each; how many more depends on timing, not pinned).
 #   fresh account, 1 name:  dir nonce newAccount newOrder authz chall authz-poll+ finalize order-poll+ cert
 #                           (10 with one poll each; 13 before)
 #   fresh account, 3 names: dir nonce newAccount newOrder 3×authz 3×chall order-poll+ finalize order-poll+ cert
