@@ -54,9 +54,9 @@ static int account_prefix(const struct ck_config *c, char *out, size_t cap, stru
 }
 
 /* The shared account key in the store; a new one is created with put_if_absent,
- * so replicas racing end with one key (the loser reads the winner's). */
+ * so replicas racing end with one key (the loser reads the winner's). *fresh: we made it. */
 static int store_account_key(const struct ck_config *c, const struct ck_log *log,
-                             struct ck_store *st, int create, struct ck_key **out,
+                             struct ck_store *st, int create, struct ck_key **out, int *fresh,
                              struct ck_err *e)
 {
     char key[CK_STORE_KEY_MAX + 1], *pem = NULL;
@@ -83,6 +83,7 @@ static int store_account_key(const struct ck_config *c, const struct ck_log *log
         if (rc == 0) {
             ck_info(log, "account.key", "created %s in %s (%s)", key, ck_store_name(st),
                     ck_key_type_name(c->account_key_type));
+            *fresh = 1;
             return 0;
         }
         ck_key_free(*out);
@@ -114,14 +115,15 @@ static int tighten(const char *path, const struct ck_log *log, struct ck_err *e)
 }
 
 /* <state>/account.key (or the store's), created (0600) with account_key_type when
- * absent and `create` is set. */
-int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                       int create, struct ck_key **out, struct ck_err *e)
+ * absent and `create` is set; *fresh tells that it was (such a key has no account yet). */
+static int account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                       int create, struct ck_key **out, int *fresh, struct ck_err *e)
 {
     char path[PATH_MAX], *pem = NULL;
     size_t len = 0;
+    *fresh = 0;
     if (st)
-        return store_account_key(c, log, st, create, out, e);
+        return store_account_key(c, log, st, create, out, fresh, e);
     if (state_path(path, sizeof path, c, "account.key", e) ||
         (create && ck_fs_mkdir_p(c->state_dir, 0700, e)))
         return -1;
@@ -148,11 +150,19 @@ int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, stru
     if (rc)
         goto fail;
     ck_info(log, "account.key", "created %s (%s)", path, ck_key_type_name(c->account_key_type));
+    *fresh = 1;
     return 0;
 fail:
     ck_key_free(*out);
     *out = NULL;
     return -1;
+}
+
+int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                       int create, struct ck_key **out, struct ck_err *e)
+{
+    int fresh;
+    return account_key(c, log, st, create, out, &fresh, e);
 }
 
 static char *account_json(const struct ck_config *c, const char *url, struct ck_err *e)
@@ -161,13 +171,52 @@ static char *account_json(const struct ck_config *c, const char *url, struct ck_
     cJSON *j = cJSON_CreateObject();
     if (!j || !cJSON_AddStringToObject(j, "url", url) ||
         !cJSON_AddStringToObject(j, "directory", c->directory_url) ||
+        (c->email && *c->email && !cJSON_AddStringToObject(j, "contact", c->email)) ||
         !(text = cJSON_PrintUnformatted(j)))
         ck_fail(e, "account.json: out of memory");
     cJSON_Delete(j);
     return text;
 }
 
-/* account.json {"url":…,"directory":…} in the store or <state>, rewritten only when it changes. */
+/* account.json from the store or <state> (path filled in): 0 read, 1 absent, -1 error. */
+static int read_account(const struct ck_config *c, struct ck_store *st, char *path,
+                        char **text, size_t *len, struct ck_err *e)
+{
+    if (st) {
+        if (account_prefix(c, path, PATH_MAX - 16, e))
+            return -1;
+        strcat(path, "/account.json");
+        return ck_store_get(st, path, MAX_STATE_FILE, text, len, NULL, 0, e);
+    }
+    if (state_path(path, PATH_MAX, c, "account.json", e))
+        return -1;
+    return ck_fs_read(path, MAX_STATE_FILE, text, len, e);
+}
+
+/* The account URL account.json holds for this directory and contact, or NULL: then
+ * the account is looked up (which also brings its contact up to date). */
+static char *saved_account(const struct ck_config *c, struct ck_store *st)
+{
+    char path[PATH_MAX], *text = NULL, *url = NULL;
+    size_t len = 0;
+    struct ck_err e;
+    if (read_account(c, st, path, &text, &len, &e) != 0)
+        return NULL;
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "url"),
+                *d = cJSON_GetObjectItemCaseSensitive(j, "directory"),
+                *m = cJSON_GetObjectItemCaseSensitive(j, "contact");
+    const char *want = c->email && *c->email ? c->email : NULL;
+    if (cJSON_IsString(u) && cJSON_IsString(d) && !strcmp(d->valuestring, c->directory_url) &&
+        (want ? cJSON_IsString(m) && !strcmp(m->valuestring, want) : m == NULL))
+        url = strdup(u->valuestring);
+    cJSON_Delete(j);
+    free(text);
+    return url;
+}
+
+/* account.json {"url":…,"directory":…,"contact":…} in the store or <state>, rewritten
+ * only when it changes. */
 static int save_account(const struct ck_config *c, struct ck_store *st, const char *url,
                         struct ck_err *e)
 {
@@ -176,16 +225,9 @@ static int save_account(const struct ck_config *c, struct ck_store *st, const ch
     int rc = -1, r;
     if (!(text = account_json(c, url, e)))
         return -1;
-    if (st) {
-        if (account_prefix(c, path, sizeof path - 16, e))
-            goto out;
-        strcat(path, "/account.json");
-        r = ck_store_get(st, path, MAX_STATE_FILE, &old, &old_len, NULL, 0, e);
-    } else {
-        if (state_path(path, sizeof path, c, "account.json", e))
-            goto out;
-        r = ck_fs_read(path, MAX_STATE_FILE, &old, &old_len, e);
-    }
+    r = read_account(c, st, path, &old, &old_len, e);
+    if (r < 0)
+        goto out;
     if (r == 0 && old_len == strlen(text) && !memcmp(old, text, old_len))
         rc = 0;
     else if (st)
@@ -256,6 +298,7 @@ static void log_issued(const struct ck_config *c, const struct ck_log *log,
 }
 
 struct issue {
+    char *saved_account;  /* URL from account.json, or NULL */
     struct ck_http *http;
     struct ck_acme *acme;
     struct ck_key *account, *cert_key;
@@ -305,15 +348,26 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
     /* The solver first: a busy port fails before anything is asked of the CA;
      * then the directory, so a wrong URL leaves no new account key behind. */
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log};
+    int fresh;
     if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
-        ck_acme_directory(s->acme, e) || ck_cmd_account_key(c, log, st, 1, &s->account, e) ||
+        ck_acme_directory(s->acme, e) || account_key(c, log, st, 1, &s->account, &fresh, e) ||
         ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
     if (ck_key_same(s->account, s->cert_key))
         return ck_fail(e, "the certificate key is the account key; refusing");
-    if (ck_acme_account(s->acme, s->account, c->email, c->agree_tos, e) ||
-        save_account(c, st, ck_acme_account_url(s->acme), e))
+    /* No request for the account when account.json knows it; none to look it up
+     * when the key was made just now (it cannot have one). */
+    if (!fresh)
+        s->saved_account = saved_account(c, st);
+    if (s->saved_account) {
+        if (ck_acme_account_saved(s->acme, s->account, s->saved_account, c->email,
+                                  c->agree_tos, e))
+            return -1;
+    } else if ((fresh ? ck_acme_account_fresh : ck_acme_account)(s->acme, s->account, c->email,
+                                                                 c->agree_tos, e) ||
+               save_account(c, st, ck_acme_account_url(s->acme), e)) {
         return -1;
+    }
     struct ck_acme_order_req req = {
         .names = (const char *const *)c->domains,
         .n_names = c->n_domains,
@@ -324,7 +378,13 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
         .cert_key = s->cert_key,
         .solver = &s->solver,
     };
-    if (ck_acme_issue(s->acme, &req, &s->got, e))
+    int issued = ck_acme_issue(s->acme, &req, &s->got, e);
+    /* the CA did not know the saved account: keep the one it answered with */
+    const char *url = ck_acme_account_url(s->acme);
+    struct ck_err se;
+    if (s->saved_account && url && strcmp(url, s->saved_account) && save_account(c, st, url, &se))
+        ck_warn(log, "account", "%s", se.msg);
+    if (issued)
         return -1;
     /* The responder is no longer needed; free the port before the disk work. */
     ck_http01_stop(s->http01);
@@ -361,6 +421,7 @@ int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
     ck_http01_stop(s.http01);
     ck_acme_cert_free(&s.got);
     ck_acme_free(s.acme);
+    free(s.saved_account);
     ck_key_free(s.cert_key);
     ck_key_free(s.account);
     ck_http_free(s.http);

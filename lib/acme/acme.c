@@ -237,6 +237,16 @@ out:
     return s;
 }
 
+static int create_account(struct ck_acme *a, const char *email, int agree_tos, struct ck_err *e);
+
+/* How a CA answers a request signed with an account URL it does not know for the key. */
+static int account_unknown(const char *problem)
+{
+    return strcmp(problem, "urn:ietf:params:acme:error:accountDoesNotExist") == 0 ||
+           strcmp(problem, "urn:ietf:params:acme:error:unauthorized") == 0 ||
+           strcmp(problem, "urn:ietf:params:acme:error:malformed") == 0;
+}
+
 int acme_post(struct ck_acme *a, const char *url, const char *payload, int use_jwk,
               const char *accept, size_t max_body, struct ck_http_resp *resp, struct ck_err *e)
 {
@@ -265,10 +275,20 @@ int acme_post(struct ck_acme *a, const char *url, const char *payload, int use_j
             return -1;
         if (resp->status < 400) {
             a->problem[0] = '\0';
+            if (!use_jwk)
+                a->kid_saved = 0;
             return 0;
         }
         http_error(a, url, resp, e);
         ck_http_resp_free(resp);
+        if (!use_jwk && a->kid_saved && account_unknown(a->problem)) {
+            /* newAccount finds the key's account, or creates it; then sign again */
+            a->kid_saved = 0;
+            ck_info(a->log, "acme.account", "%s; asking for the key's account", e->msg);
+            if (create_account(a, a->email, a->agree_tos, e) != 0)
+                return -1;
+            continue;
+        }
         if (strcmp(a->problem, "urn:ietf:params:acme:error:badNonce") != 0 || try >= BAD_NONCE_TRIES)
             return -1;
         a->bad_nonce_retries++;
@@ -309,6 +329,7 @@ void ck_acme_free(struct ck_acme *a)
     free(a->profiles);
     free(a->jwk);
     free(a->kid);
+    free(a->email);
     free(a);
 }
 
@@ -431,6 +452,7 @@ static int account_from(struct ck_acme *a, const struct ck_http_resp *resp, cons
     }
     *contact_ok = !email || !*email || contact_is(acct, email);
     cJSON_Delete(acct);
+    a->kid_saved = 0;
     free(a->kid);
     return (a->kid = strdup(loc)) ? 0 : ck_fail(e, "out of memory");
 }
@@ -488,12 +510,43 @@ static int wants_agreement(const struct ck_acme *a, const char *msg)
            contains_nocase(msg, "terms of service") || contains_nocase(msg, "termsOfService");
 }
 
-int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *email, int agree_tos,
-                    struct ck_err *e)
+/* newAccount with the contact and, if agreed, the terms. The CA creates the account
+ * (201) or, when the key has one already, answers with it (200, RFC 8555 7.3.1). */
+static int create_account(struct ck_acme *a, const char *email, int agree_tos, struct ck_err *e)
 {
     struct ck_http_resp resp;
-    char *payload = NULL;
     int rc, contact_ok = 1;
+    char *payload = new_account_payload(email, agree_tos);
+    if (!payload)
+        return ck_fail(e, "out of memory");
+    rc = acme_post(a, a->new_account, payload, 1, NULL, ACME_JSON_MAX, &resp, e);
+    free(payload);
+    if (rc != 0) {
+        if (!agree_tos && wants_agreement(a, e->msg))
+            return ck_failk(e, CK_E_USAGE,
+                            "the CA requires agreeing to its terms of service (%s): read them and "
+                            "set agree_tos (--agree-tos)", a->tos ? a->tos : "URL not in directory");
+        return -1;
+    }
+    long status = resp.status;
+    rc = account_from(a, &resp, email, &contact_ok, e);
+    ck_http_resp_free(&resp);
+    if (rc != 0)
+        return -1;
+    if (status == 201) {
+        ck_info(a->log, "acme.account", "created account %s", a->kid);
+        return 0;
+    }
+    ck_info(a->log, "acme.account", "using existing account %s", a->kid);
+    if (!contact_ok)
+        update_contact(a, email);
+    return 0;
+}
+
+/* Checks the address, fetches the directory and takes `key` as the signing key. */
+static int account_start(struct ck_acme *a, const struct ck_key *key, const char *email,
+                         struct ck_err *e)
+{
     if (email && (strlen(email) > 254 || !text_ok(email, 254) || strchr(email, ',') || !strchr(email, '@')))
         return ck_failk(e, CK_E_USAGE, "contact email '%.64s' is not an address", email);
     if (ck_acme_directory(a, e) != 0)
@@ -503,6 +556,16 @@ int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *ema
     a->key = key;
     if (ck_jwk_json(key, &a->jwk, e) != 0 || ck_jwk_thumbprint(key, a->thumb, e) != 0)
         return ck_wrap(e, "account key");
+    return 0;
+}
+
+int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *email, int agree_tos,
+                    struct ck_err *e)
+{
+    struct ck_http_resp resp;
+    int rc, contact_ok = 1;
+    if (account_start(a, key, email, e) != 0)
+        return -1;
     rc = acme_post(a, a->new_account, "{\"onlyReturnExisting\":true}", 1, NULL, ACME_JSON_MAX, &resp, e);
     if (rc == 0) {
         rc = account_from(a, &resp, email, &contact_ok, e);
@@ -515,22 +578,33 @@ int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *ema
     }
     if (strcmp(a->problem, "urn:ietf:params:acme:error:accountDoesNotExist") != 0)
         return -1;
-    if (!(payload = new_account_payload(email, agree_tos)))
-        return ck_fail(e, "out of memory");
-    rc = acme_post(a, a->new_account, payload, 1, NULL, ACME_JSON_MAX, &resp, e);
-    free(payload);
-    if (rc != 0) {
-        if (!agree_tos && wants_agreement(a, e->msg))
-            return ck_failk(e, CK_E_USAGE,
-                            "the CA requires agreeing to its terms of service (%s): read them and "
-                            "set agree_tos (--agree-tos)", a->tos ? a->tos : "URL not in directory");
+    return create_account(a, email, agree_tos, e);
+}
+
+int ck_acme_account_fresh(struct ck_acme *a, const struct ck_key *key, const char *email,
+                          int agree_tos, struct ck_err *e)
+{
+    if (account_start(a, key, email, e) != 0)
         return -1;
-    }
-    rc = account_from(a, &resp, email, &contact_ok, e);
-    ck_http_resp_free(&resp);
-    if (rc == 0)
-        ck_info(a->log, "acme.account", "created account %s", a->kid);
-    return rc;
+    return create_account(a, email, agree_tos, e);
+}
+
+int ck_acme_account_saved(struct ck_acme *a, const struct ck_key *key, const char *url,
+                          const char *email, int agree_tos, struct ck_err *e)
+{
+    if (!acme_url_ok(url))
+        return ck_failk(e, CK_E_USAGE, "saved account URL '%.64s' is not an http(s) URL", url ? url : "");
+    if (account_start(a, key, email, e) != 0)
+        return -1;
+    free(a->kid);
+    free(a->email);
+    a->email = NULL;
+    if (!(a->kid = strdup(url)) || (email && !(a->email = strdup(email))))
+        return ck_fail(e, "out of memory");
+    a->kid_saved = 1;
+    a->agree_tos = agree_tos;
+    ck_info(a->log, "acme.account", "using saved account %s", a->kid);
+    return 0;
 }
 
 int ck_acme_issue(struct ck_acme *a, const struct ck_acme_order_req *r, struct ck_acme_cert *out,

@@ -42,6 +42,18 @@ int ck_acme_has_ari(const struct ck_acme *a);
  * borrowed and must outlive `a`. The account URL is kept in `a`. */
 int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *email,
                     int agree_tos, struct ck_err *e);
+/* The same for a key generated just now, which cannot have an account yet: one
+ * newAccount, no lookup first (should the key have one after all, the CA answers
+ * with it). */
+int ck_acme_account_fresh(struct ck_acme *a, const struct ck_key *key, const char *email,
+                          int agree_tos, struct ck_err *e);
+/* The account at `url`, saved from an earlier run for this key and directory, taken
+ * without a request. Should the CA not know it for the key (accountDoesNotExist,
+ * unauthorized or malformed on the first request signed with it), newAccount with
+ * email/agree_tos finds or creates the key's account and that request is sent again:
+ * see ck_acme_account_url afterwards. */
+int ck_acme_account_saved(struct ck_acme *a, const struct ck_key *key, const char *url,
+                          const char *email, int agree_tos, struct ck_err *e);
 const char *ck_acme_account_url(const struct ck_acme *a);
 
 /* A challenge solver, supplied by the caller (lib/challenge adapters in cmd). */

@@ -24,6 +24,9 @@ struct ck_acme {
     char *jwk;        /* public JWK JSON of key */
     char thumb[44];
     char *kid;        /* account URL */
+    int kid_saved;    /* kid taken from an earlier run, not yet confirmed by the CA */
+    char *email;      /* for finding or creating the account again when kid_saved */
+    int agree_tos;
     char problem[128]; /* type of the last problem document, "" when none */
     unsigned long bad_nonce_retries; /* counted for tests and logs */
 };

@@ -30,6 +30,8 @@ struct order {
     char *cert_url;
     struct authz *authzs;
     size_t n;
+    char status[16];  /* as last seen; "ready" also when every authorization was seen valid */
+    int ready_inferred;  /* "ready" from the authorizations, not from the order itself */
 };
 
 static void order_free(struct order *o)
@@ -76,13 +78,18 @@ static void embedded_problem(const cJSON *p, char *out, size_t cap)
     snprintf(out, cap, ": %s: %s", t, d);
 }
 
-/* POST-as-GET url until its "status" leaves `busy`; honours Retry-After (capped),
- * else polls from 20 ms doubling to 2 s, within poll_timeout_s. */
-static int poll(struct ck_acme *a, const char *url, const char *const *busy, cJSON **out,
-                struct ck_err *e)
+/* POST-as-GET url until its "status" leaves `busy`, the first look after first_ms;
+ * honours Retry-After (capped), else waits from 20 ms doubling to 2 s, within
+ * poll_timeout_s. */
+static int poll(struct ck_acme *a, const char *url, const char *const *busy, long first_ms,
+                cJSON **out, struct ck_err *e)
 {
     long long deadline = acme_now_ms() + (long long)a->poll_timeout_s * 1000;
     long delay = POLL_FIRST_MS;
+    if (first_ms > 0) {
+        acme_sleep_ms(first_ms);
+        delay = first_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : first_ms * 2;
+    }
     for (;;) {
         struct ck_http_resp resp;
         cJSON *j = NULL;
@@ -191,6 +198,13 @@ static int copy_url(const cJSON *j, const char *name, char **dst, const char *wh
     return (*dst = strdup(v)) ? 0 : ck_fail(e, "out of memory");
 }
 
+static void keep_status(struct order *o, const cJSON *j)
+{
+    const char *st = acme_str(j, "status", sizeof o->status - 1);
+    snprintf(o->status, sizeof o->status, "%s", st ? st : "");
+    o->ready_inferred = 0;
+}
+
 static int new_order(struct ck_acme *a, const struct ck_acme_order_req *r, struct order *o,
                      struct ck_err *e)
 {
@@ -222,6 +236,7 @@ static int new_order(struct ck_acme *a, const struct ck_acme_order_req *r, struc
     }
     if (acme_json(&resp, a->new_order, &j, e) != 0 || copy_url(j, "finalize", &o->finalize, o->url, e) != 0)
         goto out;
+    keep_status(o, j);
     const cJSON *az = cJSON_GetObjectItemCaseSensitive(j, "authorizations"), *u;
     int count = cJSON_GetArraySize(az);
     if (!cJSON_IsArray(az) || count < 1 || count > 2 * CK_ACME_MAX_NAMES) {
@@ -244,8 +259,9 @@ static int new_order(struct ck_acme *a, const struct ck_acme_order_req *r, struc
         }
         o->n++;
     }
-    ck_info(a->log, "acme.order", "order %s: %zu names, %zu authorizations%s", o->url, r->n_names,
-            o->n, with_replaces ? ", replaces a certificate" : "");
+    ck_info(a->log, "acme.order", "order %s: %zu names, %zu authorizations%s%s", o->url, r->n_names,
+            o->n, with_replaces ? ", replaces a certificate" : "",
+            strcmp(o->status, "ready") == 0 ? ", all valid already" : "");
     rc = 0;
 out:
     cJSON_Delete(j);
@@ -344,11 +360,23 @@ out:
     return rc;
 }
 
+/* POST {} to the challenge; a CA that validates at once answers "valid", which
+ * makes the authorization valid without a poll (RFC 8555 7.1.6). */
 static int respond(struct ck_acme *a, struct authz *z, struct ck_err *e)
 {
     struct ck_http_resp resp;
+    struct ck_err ignored;
+    cJSON *j = NULL;
     if (acme_post(a, z->chall_url, "{}", 0, NULL, ACME_JSON_MAX, &resp, e) != 0)
         return ck_wrap(e, "%s", z->domain);
+    if (acme_json(&resp, z->chall_url, &j, &ignored) == 0) {
+        const char *st = acme_str(j, "status", 32);
+        if (st && strcmp(st, "valid") == 0) {
+            z->done = 1;
+            ck_info(a->log, "acme.authz", "%s: validated", z->domain);
+        }
+    }
+    cJSON_Delete(j);
     ck_http_resp_free(&resp);
     ck_debug(a->log, "acme.challenge", "%s: challenge answered", z->domain);
     return 0;
@@ -358,14 +386,77 @@ static int await_authz(struct ck_acme *a, struct authz *z, struct ck_err *e)
 {
     static const char *const busy[] = {"pending", NULL};
     cJSON *j = NULL;
-    if (poll(a, z->url, busy, &j, e) != 0)
+    if (poll(a, z->url, busy, POLL_FIRST_MS, &j, e) != 0)
         return ck_wrap(e, "%s", z->domain);
     const char *st = acme_str(j, "status", 32);
     int rc = 0;
-    if (strcmp(st, "valid") == 0)
+    if (strcmp(st, "valid") == 0) {
+        z->done = 1;
         ck_info(a->log, "acme.authz", "%s: validated", z->domain);
-    else
+    } else {
         rc = authz_failed(z, j, st, e);
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int order_bad(const struct order *o, const cJSON *j, struct ck_err *e);
+
+/* The order went invalid while several authorizations were pending: name the first
+ * that failed, with its challenge errors (one look at each). */
+static int explain_invalid(struct ck_acme *a, const struct order *o, const cJSON *oj,
+                           struct ck_err *e)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        const struct authz *z = &o->authzs[i];
+        struct ck_http_resp resp;
+        cJSON *j = NULL;
+        if (z->done || acme_post(a, z->url, NULL, 0, NULL, ACME_JSON_MAX, &resp, e) != 0)
+            continue;
+        const char *st = NULL;
+        if (acme_json(&resp, z->url, &j, e) == 0)
+            st = acme_str(j, "status", 32);
+        ck_http_resp_free(&resp);
+        if (st && strcmp(st, "valid") != 0 && strcmp(st, "pending") != 0) {
+            authz_failed(z, j, st, e);
+            cJSON_Delete(j);
+            return -1;
+        }
+        cJSON_Delete(j);
+    }
+    return order_bad(o, oj, e);
+}
+
+/* Waits until every answered authorization is decided. One is polled itself (its
+ * Retry-After and its error come with it); several are watched through the order,
+ * which turns ready when all are valid and invalid when one fails: one poll for
+ * all the names instead of one (or more) per name. */
+static int await_all(struct ck_acme *a, struct order *o, struct ck_err *e)
+{
+    static const char *const busy[] = {"pending", NULL};
+    struct authz *last = NULL;
+    size_t waiting = 0;
+    for (size_t i = 0; i < o->n; i++)
+        if (!o->authzs[i].done) {
+            waiting++;
+            last = &o->authzs[i];
+        }
+    if (waiting == 1 && await_authz(a, last, e) != 0)
+        return -1;
+    if (waiting <= 1) {
+        snprintf(o->status, sizeof o->status, "ready");
+        o->ready_inferred = 1;
+        return 0;
+    }
+    cJSON *j = NULL;
+    if (poll(a, o->url, busy, POLL_FIRST_MS, &j, e) != 0)
+        return -1;
+    keep_status(o, j);
+    int rc = 0;
+    if (strcmp(o->status, "invalid") == 0)
+        rc = explain_invalid(a, o, j, e);
+    else if (strcmp(o->status, "ready") == 0)
+        ck_info(a->log, "acme.authz", "all %zu authorizations valid", waiting);
     cJSON_Delete(j);
     return rc;
 }
@@ -386,7 +477,8 @@ static int authz_ordered(const struct ck_acme_order_req *r, const struct authz *
     return ck_failk(e, CK_E_PROTOCOL, "%s: authorization for %s, a name not in the order", z->url, d);
 }
 
-/* Every authorization valid: present all, answer all, then wait (the CA validates in parallel). */
+/* Every authorization valid: present all, answer all, then wait for all at once
+ * (the CA validates in parallel). */
 static int authorize(struct ck_acme *a, const struct ck_acme_order_req *r, struct order *o,
                      struct ck_err *e)
 {
@@ -408,10 +500,7 @@ static int authorize(struct ck_acme *a, const struct ck_acme_order_req *r, struc
     for (size_t i = 0; i < o->n; i++)
         if (!o->authzs[i].done && o->authzs[i].respond && respond(a, &o->authzs[i], e) != 0)
             goto out;
-    for (size_t i = 0; i < o->n; i++)
-        if (!o->authzs[i].done && await_authz(a, &o->authzs[i], e) != 0)
-            goto out;
-    rc = 0;
+    rc = await_all(a, o, e);
 out:
     for (size_t i = 0; i < o->n; i++) {
         struct authz *z = &o->authzs[i];
@@ -426,64 +515,106 @@ out:
 static int order_bad(const struct order *o, const cJSON *j, struct ck_err *e)
 {
     char s[40], why[300];
-    acme_clean(s, sizeof s, acme_str(j, "status", 32));
+    acme_clean(s, sizeof s, j ? acme_str(j, "status", 32) : o->status);
     embedded_problem(cJSON_GetObjectItemCaseSensitive(j, "error"), why, sizeof why);
     return ck_failk(e, CK_E_PROTOCOL, "order %s is %s%s", o->url, s, why);
+}
+
+/* The CSR for r's names and key as {"csr": base64url(DER)}. */
+static int csr_payload(const struct ck_acme_order_req *r, char **out, struct ck_err *e)
+{
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    if (ck_csr_der(r->cert_key, r->names, r->n_names, &der, &der_len, e) != 0)
+        return ck_wrap(e, "CSR");
+    size_t cap = 4 * ((der_len + 2) / 3) + 16;
+    char *p = malloc(cap + 16);
+    if (!p) {
+        free(der);
+        return ck_fail(e, "out of memory");
+    }
+    memcpy(p, "{\"csr\":\"", 8);
+    size_t n = ck_b64url(der, der_len, p + 8, cap);
+    memcpy(p + 8 + n, "\"}", 3);
+    free(der);
+    *out = p;
+    return 0;
+}
+
+/* Polls the order out of "pending" into *j and o->status. */
+static int await_order(struct ck_acme *a, struct order *o, cJSON **j, struct ck_err *e)
+{
+    static const char *const pending[] = {"pending", NULL};
+    cJSON_Delete(*j);
+    *j = NULL;
+    if (poll(a, o->url, pending, 0, j, e) != 0)
+        return -1;
+    keep_status(o, *j);
+    return 0;
+}
+
+/* POST the CSR to a ready order. Readiness inferred from the authorizations is
+ * checked once more by the CA; a CA that is behind (orderNotReady) is waited for. */
+static int send_csr(struct ck_acme *a, struct order *o, const char *payload, cJSON **j,
+                    long *retry_after, struct ck_err *e)
+{
+    struct ck_http_resp resp;
+    struct ck_err ignored;
+    if (acme_post(a, o->finalize, payload, 0, NULL, ACME_JSON_MAX, &resp, e) != 0) {
+        if (!o->ready_inferred ||
+            strcmp(a->problem, "urn:ietf:params:acme:error:orderNotReady") != 0)
+            return -1;
+        ck_info(a->log, "acme.finalize", "%s; waiting for the order", e->msg);
+        if (await_order(a, o, j, e) != 0)
+            return -1;
+        if (strcmp(o->status, "ready") != 0)
+            return 0;
+        if (acme_post(a, o->finalize, payload, 0, NULL, ACME_JSON_MAX, &resp, e) != 0)
+            return -1;
+    }
+    ck_info(a->log, "acme.finalize", "order %s finalized", o->url);
+    /* the answer is the order itself: often valid already, saving a poll */
+    cJSON_Delete(*j);
+    *j = NULL;
+    snprintf(o->status, sizeof o->status, "processing");
+    if (acme_json(&resp, o->finalize, j, &ignored) == 0)
+        keep_status(o, *j);
+    if (!o->status[0])
+        snprintf(o->status, sizeof o->status, "processing");
+    *retry_after = resp.retry_after;
+    ck_http_resp_free(&resp);
+    return 0;
 }
 
 static int finalize(struct ck_acme *a, const struct ck_acme_order_req *r, struct order *o,
                     struct ck_err *e)
 {
-    static const char *const pending[] = {"pending", NULL}, *const processing[] = {"processing", NULL};
-    unsigned char *der = NULL;
-    size_t der_len = 0;
+    static const char *const processing[] = {"processing", NULL};
     char *payload = NULL;
     cJSON *j = NULL;
-    struct ck_http_resp resp;
+    long ra = -1;
     int rc = -1;
-    if (poll(a, o->url, pending, &j, e) != 0)
-        return -1;
-    const char *st = acme_str(j, "status", 32);
-    if (strcmp(st, "ready") == 0) {
-        if (ck_csr_der(r->cert_key, r->names, r->n_names, &der, &der_len, e) != 0) {
-            ck_wrap(e, "CSR");
-            goto out;
-        }
-        size_t cap = 4 * ((der_len + 2) / 3) + 16;
-        if (!(payload = malloc(cap + 16))) {
-            ck_fail(e, "out of memory");
-            goto out;
-        }
-        memcpy(payload, "{\"csr\":\"", 8);
-        size_t n = ck_b64url(der, der_len, payload + 8, cap);
-        memcpy(payload + 8 + n, "\"}", 3);
-        if (acme_post(a, o->finalize, payload, 0, NULL, ACME_JSON_MAX, &resp, e) != 0)
-            goto out;
-        ck_info(a->log, "acme.finalize", "order %s finalized", o->url);
-        /* the answer is the order itself: often valid already, saving a poll */
-        struct ck_err ignored;
+    if ((!o->status[0] || strcmp(o->status, "pending") == 0) && await_order(a, o, &j, e) != 0)
+        goto out;
+    if (strcmp(o->status, "ready") == 0 &&
+        (csr_payload(r, &payload, e) != 0 || send_csr(a, o, payload, &j, &ra, e) != 0))
+        goto out;
+    if (strcmp(o->status, "processing") == 0) {
+        /* the CA signs while we wait: its Retry-After, if any, says how long */
+        long first = ra > 0 ? (ra > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : ra) * 1000L : 0;
         cJSON_Delete(j);
         j = NULL;
-        st = "processing";
-        if (acme_json(&resp, o->finalize, &j, &ignored) == 0 && acme_str(j, "status", 32))
-            st = acme_str(j, "status", 32);
-        ck_http_resp_free(&resp);
-    }
-    if (strcmp(st, "processing") == 0) {
-        cJSON_Delete(j);
-        j = NULL;
-        if (poll(a, o->url, processing, &j, e) != 0)
+        if (poll(a, o->url, processing, first, &j, e) != 0)
             goto out;
-        st = acme_str(j, "status", 32);
+        keep_status(o, j);
     }
-    if (strcmp(st, "valid") != 0) {
+    if (strcmp(o->status, "valid") != 0) {
         order_bad(o, j, e);
         goto out;
     }
     rc = copy_url(j, "certificate", &o->cert_url, o->url, e);
 out:
     cJSON_Delete(j);
-    free(der);
     free(payload);
     return rc;
 }
@@ -500,8 +631,13 @@ int acme_issue(struct ck_acme *a, const struct ck_acme_order_req *r, struct ck_a
         return ck_fail(e, "no ACME account: ck_acme_account must come first");
     if (ck_acme_directory(a, e) != 0 || profile_ok(a, r, e) != 0)
         return -1;
-    if (new_order(a, r, &o, e) != 0 || authorize(a, r, &o, e) != 0 ||
-        finalize(a, r, &o, e) != 0 ||
+    if (new_order(a, r, &o, e) != 0)
+        goto out;
+    /* a ready order (every authorization valid already) has nothing to prove */
+    if (strcmp(o.status, "ready") != 0 && strcmp(o.status, "processing") != 0 &&
+        strcmp(o.status, "valid") != 0 && authorize(a, r, &o, e) != 0)
+        goto out;
+    if (finalize(a, r, &o, e) != 0 ||
         acme_download(a, o.cert_url, r->preferred_chain, r->cert_key, out, e) != 0)
         goto out;
     rc = 0;

@@ -24,6 +24,11 @@ Modes:
   manyauthz  the order lists 1000 authorizations
   badtoken   the pending authorization's http-01 token is "../../etc/passwd"
   notjson    newOrder answers 201 with a body that is not JSON
+  ready      newOrder answers an order that is ready (every authorization valid)
+  chalvalid  the authorization is pending; the CA validates inside the challenge POST,
+             whose answer is "valid"
+  notready   the first finalize is refused with orderNotReady (a CA lagging behind
+             its authorizations); the order then reads ready
 """
 import base64
 import hashlib
@@ -205,7 +210,7 @@ class H(BaseHTTPRequestHandler):
             return self.send(201, {"status": "valid", "contact": body.get("contact", [])},
                              headers=[("Location", u + "/acct/1")])
         if p == "/order":
-            o = self.order(u, "pending")
+            o = self.order(u, "ready" if mode == "ready" else "pending")
             if mode == "manyauthz":
                 o["authorizations"] = [f"{u}/authz/{i}" for i in range(1000)]
             if mode == "notjson":
@@ -215,6 +220,16 @@ class H(BaseHTTPRequestHandler):
             return self.send(200, {"status": "pending", "identifier": {"type": "dns", "value": "a.example.com"},
                                    "challenges": [{"type": "http-01", "url": u + "/chall/1", "status": "pending",
                                                    "token": "../../etc/passwd"}]})
+        if p == "/authz/1" and mode == "chalvalid":
+            with LOCK:
+                st = "valid" if os.path.exists(f"{WORK}/answered-{mode}") else "pending"
+            return self.send(200, {"status": st, "identifier": {"type": "dns", "value": "a.example.com"},
+                                   "challenges": [{"type": "http-01", "url": u + "/chall/1", "status": st,
+                                                   "token": "tok-" + mode}]})
+        if p == "/chall/1" and mode == "chalvalid":
+            open(f"{WORK}/answered-{mode}", "w").close()
+            return self.send(200, {"type": "http-01", "url": u + "/chall/1", "status": "valid",
+                                   "token": "tok-" + mode})
         if p == "/authz/1":
             return self.send(200, {"status": "valid", "identifier": {"type": "dns", "value": "a.example.com"},
                                    "challenges": []})
@@ -225,6 +240,9 @@ class H(BaseHTTPRequestHandler):
                 return self.send(200, dict(self.order(u, "invalid"), error={
                     "type": "urn:ietf:params:acme:error:badCSR", "detail": "CSR names a forbidden key"}))
             return self.send(200, self.order(u, st))
+        if p == "/finalize" and mode == "notready" and not os.path.exists(f"{WORK}/refused-{mode}"):
+            open(f"{WORK}/refused-{mode}", "w").close()
+            return self.problem(403, "orderNotReady", 'Order\'s status ("pending") is not acceptable for finalization')
         if p == "/finalize":
             csr = b64u_dec(body["csr"])
             n = next(COUNTER)

@@ -1,6 +1,7 @@
 /* lib/acme against a crafted ACME server (tests/tools/acme_fake.py: problems,
  * garbage, badNonce, rel="up" chains, ARI) and against a real Pebble
- * (tests/e2e/pebble.sh: 50% nonce rejection, http-01, dns-01, ARI, revoke). */
+ * (tests/e2e/pebble.sh: 50% nonce rejection, http-01, dns-01, ARI, revoke), and
+ * the requests an issuance makes (no lookup for a fresh key, authorizations together). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,6 +110,38 @@ static int t_log_count(const struct t *t, const char *needle)
     return count_lines(t->logpath, needle);
 }
 
+/* Lines of the log that hold both a and b; *first gets the number (from 1) of the
+ * first such line, 0 when none. */
+static int t_log_lines(const struct t *t, const char *a, const char *b, int *first)
+{
+    char *s = slurp(t->logpath), *line = s;
+    int n = 0, no = 0;
+    if (first)
+        *first = 0;
+    while (*line) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        no++;
+        if (strstr(line, a) && strstr(line, b) && n++ == 0 && first)
+            *first = no;
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    free(s);
+    return n;
+}
+
+/* Requests the fake logged exactly as `line` ("POST /good/acct"). */
+static int fake_count(const char *line)
+{
+    char p[300], needle[128];
+    snprintf(p, sizeof p, "%s/fake/requests.log", work);
+    snprintf(needle, sizeof needle, "%s\n", line);
+    return count_lines(p, needle);
+}
+
 static void fake_url(char *out, size_t cap, const char *mode)
 {
     snprintf(out, cap, "http://127.0.0.1:%d/%s/dir", FAKE_PORT, mode);
@@ -121,6 +154,22 @@ static int no_present(void *ctx, const char *d, const char *t, const char *k, st
     return ck_fail(e, "present called");
 }
 static const struct ck_acme_solver no_solver = {.type = "http-01", .present = no_present};
+
+/* A solver that only counts. */
+struct counting {
+    int presented, cleaned;
+};
+static int count_present(void *ctx, const char *d, const char *t, const char *k, struct ck_err *e)
+{
+    (void)d, (void)t, (void)k, (void)e;
+    ((struct counting *)ctx)->presented++;
+    return 0;
+}
+static void count_cleanup(void *ctx, const char *d, const char *t, const char *k)
+{
+    (void)d, (void)t, (void)k;
+    ((struct counting *)ctx)->cleaned++;
+}
 
 /* ---- the fake server ------------------------------------------------------------ */
 
@@ -388,9 +437,12 @@ static void test_up_chain(void **state)
     t_open(&t, url, NULL);
     assert_int_equal(ck_acme_account(t.acme, t.akey, "a@b.c", 1, &t.e), 0);
     struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+    int polls = fake_count("POST /good/order/1");
     if (ck_acme_issue(t.acme, &r, &c, &t.e) != 0)
         fail_msg("issue: %s", t.e.msg);
     assert_non_null(strstr(c.cert_url, "/good/cert"));
+    /* every authorization valid: the order is ready, polled only once finalized */
+    assert_int_equal(fake_count("POST /good/order/1") - polls, 1);
     assert_int_equal(ck_pem_certs(c.fullchain_pem, c.fullchain_len, "chain", &l, &t.e), 0);
     assert_int_equal(l.n, 2);  /* leaf + intermediate via rel="up"; the root is left out */
     assert_int_equal(ck_cert_parse(l.items[1].data, l.items[1].len, &ci, &t.e), 0);
@@ -461,6 +513,146 @@ static void test_hostile_orders(void **state)
         assert_int_equal(t.e.kind, CK_E_PROTOCOL);
         t_close(&t);
     }
+}
+
+/* A key made just now has no account to find: one newAccount, no lookup first. */
+static void test_fresh_key_one_request(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_key *old = NULL;
+    char url[128];
+    fake_url(url, sizeof url, "good");
+    t_open(&t, url, NULL);
+    int before = fake_count("POST /good/acct");
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, "a@b.c", 1, &t.e), 0);
+    assert_int_equal(fake_count("POST /good/acct") - before, 1);
+    assert_non_null(strstr(ck_acme_account_url(t.acme), "/good/acct/1"));
+    assert_int_equal(t_log_count(&t, "created account"), 1);
+    /* a key that may have one is looked up first: two requests */
+    assert_int_equal(ck_key_generate(CK_KEY_P256, &old, &t.e), 0);
+    before = fake_count("POST /good/acct");
+    assert_int_equal(ck_acme_account(t.acme, old, "a@b.c", 1, &t.e), 0);
+    assert_int_equal(fake_count("POST /good/acct") - before, 2);
+    /* the address is checked before any request */
+    before = fake_requests();
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, "a@b.c\r\nX: y", 1, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_USAGE);
+    assert_int_equal(fake_requests(), before);
+    t_close(&t);
+    ck_key_free(old);
+}
+
+/* An account URL saved from an earlier run: no account request at all. */
+static void test_saved_account_no_request(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    char url[128], acct[160];
+    const char *names[] = {"a.example.com"};
+    fake_url(url, sizeof url, "good");
+    snprintf(acct, sizeof acct, "http://127.0.0.1:%d/good/acct/1", FAKE_PORT);
+    t_open(&t, url, NULL);
+    int before = fake_requests();
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, "not a url", NULL, 1, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_USAGE);
+    assert_int_equal(fake_requests(), before);
+    int accts = fake_count("POST /good/acct");
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, acct, "a@b.c", 1, &t.e), 0);
+    assert_string_equal(ck_acme_account_url(t.acme), acct);
+    struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+    if (ck_acme_issue(t.acme, &r, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    assert_int_equal(fake_count("POST /good/acct"), accts);
+    assert_int_equal(t_log_count(&t, "using saved account"), 1);
+    ck_acme_cert_free(&c);
+    t_close(&t);
+}
+
+static void test_fresh_key_terms_required(void **state)
+{
+    (void)state;
+    struct t t;
+    char url[128];
+    fake_url(url, sizeof url, "tos");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, "a@b.c", 0, &t.e), -1);
+    assert_int_equal(t.e.kind, CK_E_USAGE);
+    assert_non_null(strstr(t.e.msg, "https://fake.test/tos-v7.pdf"));
+    assert_non_null(strstr(t.e.msg, "terms of service"));
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, "a@b.c", 1, &t.e), 0);
+    assert_non_null(strstr(ck_acme_account_url(t.acme), "/tos/acct/1"));
+    t_close(&t);
+}
+
+/* newOrder answers "ready": nothing to prove, no authorization is even fetched. */
+static void test_ready_order_nothing_to_prove(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    char url[128];
+    const char *names[] = {"a.example.com"};
+    fake_url(url, sizeof url, "ready");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, NULL, 1, &t.e), 0);
+    struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+    if (ck_acme_issue(t.acme, &r, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    assert_int_equal(fake_count("POST /ready/authz/1"), 0);
+    assert_int_equal(fake_count("POST /ready/finalize"), 1);
+    assert_int_equal(fake_count("POST /ready/order/1"), 1);  /* once, after finalize */
+    ck_acme_cert_free(&c);
+    t_close(&t);
+}
+
+/* A CA that validates inside the challenge POST ("valid" in its answer): no poll. */
+static void test_challenge_valid_at_once(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    struct counting n = {0};
+    char url[128];
+    const char *names[] = {"a.example.com"};
+    fake_url(url, sizeof url, "chalvalid");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, NULL, 1, &t.e), 0);
+    struct ck_acme_solver sv = {.type = "http-01", .ctx = &n, .present = count_present,
+                                .cleanup = count_cleanup};
+    struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &sv};
+    if (ck_acme_issue(t.acme, &r, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    assert_int_equal(n.presented, 1);
+    assert_int_equal(n.cleaned, 1);
+    assert_int_equal(fake_count("POST /chalvalid/chall/1"), 1);
+    assert_int_equal(fake_count("POST /chalvalid/authz/1"), 1);  /* fetched, never polled */
+    assert_int_equal(fake_count("POST /chalvalid/order/1"), 1);  /* after finalize only */
+    ck_acme_cert_free(&c);
+    t_close(&t);
+}
+
+/* Readiness inferred from valid authorizations, but the CA is behind (orderNotReady):
+ * the order is waited for and finalized again. */
+static void test_finalize_not_ready_waits(void **state)
+{
+    (void)state;
+    struct t t;
+    struct ck_acme_cert c;
+    char url[128];
+    const char *names[] = {"a.example.com"};
+    fake_url(url, sizeof url, "notready");
+    t_open(&t, url, NULL);
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, NULL, 1, &t.e), 0);
+    struct ck_acme_order_req r = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &no_solver};
+    if (ck_acme_issue(t.acme, &r, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    assert_int_equal(fake_count("POST /notready/finalize"), 2);
+    assert_int_equal(t_log_count(&t, "orderNotReady"), 1);
+    assert_non_null(c.fullchain_pem);
+    ck_acme_cert_free(&c);
+    t_close(&t);
 }
 
 static void test_ari_window(void **state)
@@ -758,8 +950,141 @@ static void test_pebble_challenge_fails(void **state)
     assert_non_null(strstr(t.e.msg, "nobody-listens.example.com: authorization is invalid"));
     assert_non_null(strstr(t.e.msg, "http-01: connection"));
     assert_int_equal(r.n, 0);  /* cleaned up on failure too */
+    /* several names are watched through the order: the failed one is still named */
+    const char *two[] = {"nobody-a.example.com", "nobody-b.example.com"};
+    q.names = two;
+    q.n_names = 2;
+    assert_int_equal(ck_acme_issue(t.acme, &q, &c, &t.e), -1);
+    if (!strstr(t.e.msg, ".example.com: authorization is invalid") ||
+        !strstr(t.e.msg, "http-01: connection") || !strstr(t.e.msg, "nobody-"))
+        fail_msg("%s", t.e.msg);
+    assert_int_equal(r.n, 0);
     pthread_mutex_destroy(&r.mu);
     t_close(&t);
+}
+
+/* A "fresh" key that has an account after all (a replica raced us): the CA answers
+ * newAccount with that account (RFC 8555 7.3.1), whose contact is brought up to date. */
+static void test_pebble_fresh_key_with_account(void **state)
+{
+    (void)state;
+    struct t t;
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, "a@example.com", 1, &t.e), 0);
+    assert_int_equal(t_log_count(&t, "created account"), 1);
+    char *first = strdup(ck_acme_account_url(t.acme));
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, "c@example.com", 1, &t.e), 0);
+    assert_string_equal(first, ck_acme_account_url(t.acme));
+    assert_int_equal(t_log_count(&t, "created account"), 1);
+    assert_int_equal(t_log_count(&t, "using existing account"), 1);
+    assert_int_equal(t_log_count(&t, "account contact set to mailto:c@example.com"), 1);
+    free(first);
+    t_close(&t);
+}
+
+/* A saved account URL the CA does not know for the key (unknown, or another key's):
+ * the first order is refused, newAccount finds or creates the key's account, and
+ * the order goes through; without agreement to the terms that is the clear error. */
+static void test_pebble_saved_account_unknown(void **state)
+{
+    (void)state;
+    struct t t;
+    struct responder r;
+    struct ck_acme_cert c;
+    struct ck_key *other = NULL;
+    const char *one[] = {"saved1.example.com"}, *two[] = {"saved2.example.com"};
+    responder_start(&r);
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    struct ck_acme_solver sv = {.type = "http-01", .ctx = &r, .present = http01_present,
+                                .cleanup = http01_cleanup};
+    struct ck_acme_order_req q = {.names = one, .n_names = 1, .cert_key = t.ckey, .solver = &sv};
+    /* unknown URL, no agreement: refused with the terms' URL */
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, "https://localhost:21000/my-account/nope",
+                                           NULL, 0, &t.e), 0);
+    assert_int_equal(ck_acme_issue(t.acme, &q, &c, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "terms of service"));
+    /* unknown URL: the key's account is created, the order sent again */
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, "https://localhost:21000/my-account/nope",
+                                           NULL, 1, &t.e), 0);
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    assert_int_equal(t_log_count(&t, "asking for the key's account"), 2);
+    assert_int_equal(t_log_count(&t, "created account"), 1);
+    char *mine = strdup(ck_acme_account_url(t.acme));
+    assert_null(strstr(mine, "/nope"));
+    /* the key's own URL: nothing asked */
+    assert_int_equal(ck_acme_account_saved(t.acme, t.akey, mine, NULL, 1, &t.e), 0);
+    q.names = two;
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    assert_int_equal(t_log_count(&t, "asking for the key's account"), 2);
+    /* another key's URL (account.key replaced): that key gets its own account */
+    assert_int_equal(ck_key_generate(CK_KEY_P256, &other, &t.e), 0);
+    assert_int_equal(ck_acme_account_saved(t.acme, other, mine, NULL, 1, &t.e), 0);
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    assert_int_equal(t_log_count(&t, "asking for the key's account"), 3);
+    assert_string_not_equal(mine, ck_acme_account_url(t.acme));
+    free(mine);
+    t_close(&t);
+    ck_key_free(other);
+    responder_stop(&r);
+}
+
+/* Requests that got an answer (badNonce refusals are retried and not counted). */
+static int answered(const struct t *t, const char *path, int *first)
+{
+    return t_log_lines(t, path, " -> 200", first);
+}
+
+/* Several names: fetched, presented and answered together, then the order is polled
+ * (not each authorization). One name: its authorization is polled, and the order is
+ * not looked at before finalize (every authorization valid means ready). */
+static void test_pebble_authorizations_together(void **state)
+{
+    (void)state;
+    struct t t;
+    struct responder r;
+    struct ck_acme_cert c;
+    int first_poll = 0, finalized = 0;
+    const char *three[] = {"t1.example.com", "t2.example.com", "t3.example.com"};
+    const char *one[] = {"t4.example.com"};
+    responder_start(&r);
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    assert_int_equal(ck_acme_account_fresh(t.acme, t.akey, NULL, 1, &t.e), 0);
+    struct ck_acme_solver sv = {.type = "http-01", .ctx = &r, .present = http01_present,
+                                .cleanup = http01_cleanup};
+    struct ck_acme_order_req q = {.names = three, .n_names = 3, .cert_key = t.ckey, .solver = &sv};
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue 3 names: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    assert_int_equal(answered(&t, "/authZ/", NULL), 3);
+    assert_int_equal(answered(&t, "/chalZ/", NULL), 3);
+    assert_int_equal(answered(&t, "/finalize-order/", NULL), 1);
+    assert_true(answered(&t, "/my-order/", NULL) >= 2);  /* until ready, until valid */
+    assert_int_equal(t_log_count(&t, "all 3 authorizations valid"), 1);
+    /* one name */
+    fclose(t.logf);
+    t.logf = fopen(t.logpath, "w");
+    assert_non_null(t.logf);
+    setvbuf(t.logf, NULL, _IONBF, 0);
+    t.log.out = t.logf;
+    q.names = one;
+    q.n_names = 1;
+    if (ck_acme_issue(t.acme, &q, &c, &t.e) != 0)
+        fail_msg("issue 1 name: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    assert_true(answered(&t, "/authZ/", NULL) >= 2);  /* fetched, then polled */
+    assert_int_equal(answered(&t, "/chalZ/", NULL), 1);
+    assert_int_equal(answered(&t, "/finalize-order/", &finalized), 1);
+    assert_true(answered(&t, "/my-order/", &first_poll) >= 1);
+    assert_true(first_poll > finalized);
+    assert_int_equal(r.n, 0);
+    t_close(&t);
+    responder_stop(&r);
 }
 
 static void test_pebble_dns01_not_offered_for_wildcard_http(void **state)
@@ -801,6 +1126,12 @@ int main(void)
         cmocka_unit_test(test_cert_key_mismatch),
         cmocka_unit_test(test_hostile_orders),
         cmocka_unit_test(test_authz_for_another_name),
+        cmocka_unit_test(test_fresh_key_one_request),
+        cmocka_unit_test(test_saved_account_no_request),
+        cmocka_unit_test(test_fresh_key_terms_required),
+        cmocka_unit_test(test_ready_order_nothing_to_prove),
+        cmocka_unit_test(test_challenge_valid_at_once),
+        cmocka_unit_test(test_finalize_not_ready_waits),
         cmocka_unit_test(test_ari_window),
     };
     const struct CMUnitTest pebble[] = {
@@ -808,6 +1139,9 @@ int main(void)
         cmocka_unit_test(test_pebble_http01_nonce_reject_ari_revoke),
         cmocka_unit_test(test_pebble_dns01),
         cmocka_unit_test(test_pebble_challenge_fails),
+        cmocka_unit_test(test_pebble_fresh_key_with_account),
+        cmocka_unit_test(test_pebble_saved_account_unknown),
+        cmocka_unit_test(test_pebble_authorizations_together),
         cmocka_unit_test(test_pebble_dns01_not_offered_for_wildcard_http),
     };
     int failed = cmocka_run_group_tests_name("acme_fake", fake, fake_setup, fake_teardown);
