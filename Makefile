@@ -2,6 +2,8 @@
 VERSION    := 0.1.0
 MUSL_DEPS  := build/deps/musl
 GLIBC_DEPS := build/deps/glibc
+ARM64_DEPS := build/deps/arm64
+ARM64_CC   := aarch64-linux-musl-gcc
 
 WARN    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
            -Wshadow -Wformat=2 -Wno-format-nonliteral
@@ -18,10 +20,11 @@ MUSL_CMD_OBJ := $(CMD_SRC:%.c=build/musl/%.o)
 ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_CMD_OBJ := $(CMD_SRC:%.c=build/asan/%.o)
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+ARM64_OBJ    := $(CMD_SRC:%.c=build/arm64-obj/%.o) $(LIB_SRC:%.c=build/arm64-obj/%.o)
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all static deps asan unit test e2e demo bench clean setup fuzz
+.PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz
 all: build/certkeep
 static: build/certkeep
 	@ls -l build/certkeep && file build/certkeep
@@ -43,6 +46,24 @@ build/musl/lib/crypto/rsagen.o: CFLAGS := -O2
 build/certkeep: $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ)
 	musl-gcc -static -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none \
 	    -o $@ $^ -L$(MUSL_DEPS)/lib $(LIBS)
+
+# arm64: the same sources, flags and pinned deps, cross-built with Debian's
+# aarch64 gcc and musl (make setup installs them). Not part of `make deps`.
+arm64: build/arm64/certkeep
+$(ARM64_DEPS)/.done: scripts/deps.sh scripts/deps.lock
+	scripts/deps.sh arm64 $(ARM64_DEPS)
+
+build/arm64-obj/%.o: %.c $(wildcard lib/*/*.h cmd/certkeep/*.h) Makefile | $(ARM64_DEPS)/.done
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(WARN) $(DEFS) $(CFLAGS) -ffunction-sections -fdata-sections \
+	    -fno-asynchronous-unwind-tables -fno-unwind-tables -I$(ARM64_DEPS)/include -c $< -o $@
+
+build/arm64-obj/lib/crypto/rsagen.o: CFLAGS := -O2
+
+build/arm64/certkeep: $(ARM64_OBJ)
+	@mkdir -p $(@D)
+	$(ARM64_CC) -static -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none \
+	    -o $@ $^ -L$(ARM64_DEPS)/lib $(LIBS)
 
 build/asan/%.o: %.c $(wildcard lib/*/*.h cmd/certkeep/*.h) | $(GLIBC_DEPS)/.done
 	@mkdir -p $(@D)
@@ -82,7 +103,7 @@ setup:
 
 # Every test: unit tests under ASan+UBSan, then end-to-end against the static binary.
 test: setup
-	$(MAKE) build/certkeep asan
+	$(MAKE) build/certkeep asan arm64
 	tests/run.sh
 
 unit: asan
@@ -100,4 +121,4 @@ bench: setup
 	bench/run.sh
 
 clean:
-	rm -rf build/musl build/asan build/fuzz build/certkeep
+	rm -rf build/musl build/asan build/fuzz build/certkeep build/arm64 build/arm64-obj

@@ -46,6 +46,7 @@ export BENCH_BEFORE="rm -rf $CK_TMP/state"
 
 size=$(stat -c %s "$BIN")
 echo "binary: $BIN $size bytes ($(file -b "$BIN" | cut -d, -f1-2 | tr -d '\n'))"
+[ ! -f build/arm64/certkeep ] || echo "binary: build/arm64/certkeep $(stat -c %s build/arm64/certkeep) bytes (arm64, make arm64; budget 700000)"
 echo "runs per row: $N (median)"
 echo
 printf '%-46s %9s %9s %9s\n' "path" "wall ms" "CPU ms" "RSS KiB"

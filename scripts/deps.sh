@@ -2,13 +2,17 @@
 # Builds the static dependencies from the pinned Debian source packages of
 # scripts/deps.lock: BearSSL, cJSON, libyaml and a minimal libcurl (HTTP and
 # HTTPS over BearSSL, AWS SigV4, proxies) into PREFIX/{include,lib}.
-# Usage: scripts/deps.sh musl|glibc PREFIX        (PREFIX/.done is written last)
+# Usage: scripts/deps.sh musl|glibc|arm64 PREFIX  (PREFIX/.done is written last)
+# arm64: the musl flavour cross-built for aarch64 (Debian's gcc-aarch64-linux-gnu
+# with musl-dev:arm64's aarch64-linux-musl-gcc wrapper).
 # Quiet: the build output goes to build/deps/<flavour>.log.
 set -eu
 
-usage() { echo "usage: scripts/deps.sh musl|glibc PREFIX" >&2; exit 2; }
+usage() { echo "usage: scripts/deps.sh musl|glibc|arm64 PREFIX" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 flavour=$1
+ar=ar
+host=""   # configure's --host: set when cross-building
 case "$flavour" in
     musl)  cc=musl-gcc
            # -Os and sections: the shipped binary is linked with --gc-sections;
@@ -16,6 +20,11 @@ case "$flavour" in
            cflags="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" ;;
     glibc) cc=gcc
            cflags="-O2 -g" ;;
+    arm64) cc=aarch64-linux-musl-gcc
+           host=aarch64-linux-musl
+           host_bin=aarch64-linux-gnu   # binutils prefix
+           ar=$host_bin-ar
+           cflags="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" ;;
     *) usage ;;
 esac
 jobs=${DEPS_JOBS:-2}
@@ -63,7 +72,8 @@ rm -rf "$prefix/include" "$prefix/lib" "$prefix/.done" "$prefix/versions.txt"
 mkdir -p "$prefix/include" "$prefix/lib"
 : >"$prefix/.certkeep-deps"
 
-command -v "$cc" >/dev/null 2>&1 || die "$cc not found (install musl-tools / build-essential)"
+command -v "$cc" >/dev/null 2>&1 || die "$cc not found (install musl-tools / build-essential; arm64: gcc-aarch64-linux-gnu musl-dev:arm64)"
+command -v "$ar" >/dev/null 2>&1 || die "$ar not found"
 
 lockfield() {  # package column: 2 version, 3 orig tarball, 4 its sha256, 5 debian tarball, 6 its sha256
     awk -v p="$1" -v c="$2" '$1 == p && $c != "" { print $c; found = 1 } END { exit !found }' "$lock" ||
@@ -154,8 +164,8 @@ timed() {  # label command...
 build_bearssl() {
     unpack bearssl
     step="build bearssl"
-    make -C "$work/bearssl" -j"$jobs" lib CC="$cc" CFLAGS="-W -Wall $cflags" >>"$log" 2>&1
-    if [ "$flavour" = musl ]; then
+    make -C "$work/bearssl" -j"$jobs" lib CC="$cc" AR="$ar" CFLAGS="-W -Wall $cflags" >>"$log" 2>&1
+    if [ "$flavour" = musl ] || [ "$flavour" = arm64 ]; then
         # RSA key generation and signing live in these: speed there, -Os elsewhere
         # (RSA-2048 keygen 99.6 -> 67.7 ms mean over 30 seeds with rsagen.o at -O2; +4 KB)
         step="build bearssl hot files at -O2"
@@ -166,7 +176,7 @@ build_bearssl() {
                 -o "$d/build/obj/$(basename "$f" .c).o" >>"$log" 2>&1
         done
         rm -f "$d/build/libbearssl.a"
-        ar rcs "$d/build/libbearssl.a" "$d"/build/obj/*.o
+        $ar rcs "$d/build/libbearssl.a" "$d"/build/obj/*.o
     fi
     cp "$work/bearssl/build/libbearssl.a" "$prefix/lib/"
     cp "$work/bearssl/inc/"*.h "$prefix/include/"
@@ -178,7 +188,7 @@ build_cjson() {
     d=$work/cjson
     $cc $cflags -std=c89 -c "$d/cJSON.c" -o "$d/cJSON.o" >>"$log" 2>&1
     rm -f "$prefix/lib/libcjson.a"
-    ar rcs "$prefix/lib/libcjson.a" "$d/cJSON.o"
+    $ar rcs "$prefix/lib/libcjson.a" "$d/cJSON.o"
     mkdir -p "$prefix/include/cjson"
     cp "$d/cJSON.h" "$prefix/include/cjson/"
 }
@@ -194,7 +204,7 @@ build_libyaml() {
             -DYAML_VERSION_STRING='"0.2.5"' -c "$f" -o "${f%.c}.o" >>"$log" 2>&1
     done
     rm -f "$prefix/lib/libyaml.a"
-    ar rcs "$prefix/lib/libyaml.a" "$d"/src/*.o
+    $ar rcs "$prefix/lib/libyaml.a" "$d"/src/*.o
     cp "$d/include/yaml.h" "$prefix/include/"
 }
 
@@ -206,7 +216,11 @@ build_curl() {
     # date parser (Retry-After dates) stay on. No kernel headers are needed, so
     # musl-gcc works as is (linux/tcp.h is optional for curl). --disable-verbose
     # drops info text only (error-buffer messages stay): 25 KB of the 700 KB budget.
-    (cd "$d" && CC="$cc" CFLAGS="$cflags" CPPFLAGS="" LDFLAGS="" LIBS="" ./configure \
+    # Cross (arm64): the binutils are aarch64-linux-gnu-*, and no pkg-config may
+    # hand the build machine's libraries to the target.
+    cross=""
+    [ -z "$host" ] || cross="--host=$host AR=$ar RANLIB=$host_bin-ranlib STRIP=$host_bin-strip PKG_CONFIG=false"
+    (cd "$d" && CC="$cc" CFLAGS="$cflags" CPPFLAGS="" LDFLAGS="" LIBS="" ./configure $cross \
         --prefix="$prefix" --disable-shared --enable-static --with-pic=no \
         --disable-dependency-tracking --disable-silent-rules \
         --with-bearssl="$prefix" --without-ca-path \

@@ -8,8 +8,11 @@ need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run as root (apt-get install)
 PKGS="build-essential musl-tools dpkg-dev xz-utils ca-certificates openssl curl file
       libcmocka-dev valgrind time python3 nginx-light knot knot-dnsutils hyperfine procps
       strace iproute2 patch"
+# make arm64: Debian's aarch64 cross gcc with arm64 musl (its aarch64-linux-musl-gcc
+# wrapper), and qemu to run the result. Not musl-tools:arm64: it replaces the amd64 one.
+ARM64_PKGS="gcc-aarch64-linux-gnu musl-dev:arm64 qemu-user-static"
 missing=""
-for p in $PKGS; do
+for p in $PKGS $ARM64_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 # Pebble 2.10 (ARI, profiles, User-Agent checks) comes from the development suite.
@@ -22,6 +25,7 @@ if [ -n "$missing" ] || [ "$pebble_ok" = 0 ] || [ ! -f /etc/apt/sources.list.d/c
     need_root
     export DEBIAN_FRONTEND=noninteractive
     scripts/apt-sources.sh
+    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
     apt-get update -qq
     [ -z "$missing" ] || apt-get install -y -qq --no-install-recommends $missing >/dev/null
     [ "$pebble_ok" = 1 ] || apt-get install -y -qq --no-install-recommends pebble/sid >/dev/null
