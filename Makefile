@@ -109,7 +109,7 @@ test: setup
 unit: asan
 	tests/run.sh unit
 
-e2e: build/certkeep build/asan/libcertkeep.a build/asan/certkeep
+e2e: build/certkeep build/asan/libcertkeep.a build/asan/certkeep build/arm64/certkeep
 	tests/run.sh e2e
 
 demo: setup
