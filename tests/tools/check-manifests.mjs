@@ -99,6 +99,12 @@ function policy(file, o, where) {
       say(file, where, 'pod: no sysctl net.ipv4.ip_unprivileged_port_start=0 (http-01 on port 80 as non-root)');
     const certkeeps = containersOf(spec).filter(([c]) => isCertkeep(c));
     if (!certkeeps.length) say(file, where, 'pod: no certkeep container');
+    // An unprivileged certkeep may signal only its own user's processes (reload.process).
+    if (spec.shareProcessNamespace)
+      for (const [c] of containersOf(spec).filter(([c]) => !isCertkeep(c))) {
+        const uid = c.securityContext?.runAsUser ?? spec.securityContext?.runAsUser;
+        if (uid !== 65532) say(file, `container ${c.name}`, `runs as ${uid ?? 'the image user'}: certkeep (65532) cannot signal it`);
+      }
     for (const [c, init] of certkeeps) {
       const w = `container ${c.name}`;
       const sc = c.securityContext ?? {};
