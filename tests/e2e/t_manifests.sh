@@ -177,6 +177,8 @@ ok.append(init["command"][0] == "init" and run["command"][0] == "run")
 ok.append(nginx["depends_on"]["certkeep-init"]["condition"] == "service_completed_successfully"
           and "nginx" in run["depends_on"])
 ok.append(run["pid"] == "service:nginx" and run["network_mode"] == "service:nginx")
+ok.append(run["environment"].get("CERTKEEP_RELOAD_PROCESS") == "nginx"
+          and "CERTKEEP_RELOAD_PROCESS" not in init["environment"])
 ok.append(all(str(x.get("sysctls", {}).get("net.ipv4.ip_unprivileged_port_start")) == "0" for x in (init, nginx)))
 ok.append(all(x["user"] == "65532:65532" and x.get("read_only") and x.get("cap_drop") == ["ALL"]
               for x in (init, run, nginx)))
@@ -187,8 +189,8 @@ ok.append(all(":" in x["image"] and not x["image"].endswith(":latest") for x in 
 print(" ".join("1" if o else "0" for o in ok))
 PY
 )
-check_eq "manifests: compose orders init, nginx, run; shared PID and network; non-root; volumes; tags" \
-    "1 1 1 1 1 1 1" "$got"
+check_eq "manifests: compose orders init, nginx, run; shared PID and network; reload; non-root; volumes; tags" \
+    "1 1 1 1 1 1 1 1" "$got"
 # The compose services' certkeep variables and flags, as the binary sees them.
 for svc in certkeep-init certkeep; do
     python3 - "$W/compose.yaml" "$svc" "$W" <<'PY'
