@@ -7,7 +7,7 @@ need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run as root (apt-get install)
 
 PKGS="build-essential musl-tools dpkg-dev xz-utils ca-certificates openssl curl file
       libcmocka-dev valgrind time python3 nginx-light knot knot-dnsutils hyperfine procps
-      strace iproute2 patch"
+      strace iproute2 patch python3-yaml"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
