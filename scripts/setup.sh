@@ -42,6 +42,8 @@ command -v kubectl >/dev/null 2>&1 || tools="$tools kubectl/trixie"
 if [ -n "$tools" ]; then
     need_root
     export DEBIAN_FRONTEND=noninteractive
+    scripts/apt-sources.sh
+    apt-get update -qq
     apt-get install -y -qq --no-install-recommends $tools >/dev/null
 fi
 # The pinned npm packages (package-lock.json) of tests/tools, again when the lock changed.
