@@ -615,17 +615,16 @@ int ck_http01_pick(const char *listen, const char *webroot, const struct ck_log 
     int bind_err;
     if (!webroot)
         return start(listen, 0, log, out, &bind_err, e);
-    char port[8];
-    port_of(listen, port, sizeof port);
     if (start(listen, 1, log, out, &bind_err, e) == 0) {
-        ck_info(log, "http01", "http-01: answering on %s", listen);
+        ck_info(log, "http-01", "answering on %s", listen);
         return 0;
     }
     /* Taken: the app is up, and serves the webroot. Anything else is a setup to fix. */
     if (bind_err != EADDRINUSE)
         return -1;
-    ck_info(log, "http01", "http-01: port %s is taken, writing tokens to the webroot %s", port,
-            webroot);
+    char port[8];
+    port_of(listen, port, sizeof port);
+    ck_info(log, "http-01", "port %s is taken, writing tokens to the webroot %s", port, webroot);
     return 0;
 }
 
