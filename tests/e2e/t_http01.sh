@@ -6,7 +6,7 @@
 # a real Pebble, a real nginx serving the webroot through docker/nginx-acme-challenge.conf.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 20
 PEBBLE_PORT=28000 PEBBLE_MGMT_PORT=28001 PEBBLE_TLS01_PORT=28002 PEBBLE_DNS_PORT=28053
 PEBBLE_CTS_PORT=28055 PEBBLE_HTTP01_PORT=28080
 . "$(dirname "$0")/pebble.sh"
@@ -29,37 +29,39 @@ trap cleanup EXIT
 if [ ! -x "$CK_BIN" ]; then fail "http01: binary" "$CK_BIN is missing (make build/certkeep)"; exit 1; fi
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 if [ ! -x "$NGINX_BIN" ]; then fail "http01: nginx" "nginx is not installed"; exit 1; fi
-if ! pebble_start; then fail "http01: pebble start" "see $PEBBLE_LOG"; exit 1; fi
+# no reused authorization: the renewal below must answer a challenge
+if ! PEBBLE_AUTHZREUSE=0 pebble_start; then fail "http01: pebble start" "see $PEBBLE_LOG"; exit 1; fi
 mkdir -p "$W/logs"
 
 port_busy() { ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .; }
-# ck_issue LABEL ARGS...: certkeep issue against Pebble; output in $W/LABEL.log, exit in RC.
-ck_issue() {
-    local label=$1; shift
-    "$CK_BIN" issue --email e2e@example.com --agree-tos --directory "$PEBBLE_DIR_URL" \
-        --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$W/out-$label" --state "$W/state-$label" "$@" \
+# ck CMD LABEL VOLUME ARGS...: certkeep CMD against Pebble with the volume and state named
+# VOLUME; output in $W/LABEL.log, exit in RC.
+ck() {
+    local cmd=$1 label=$2 vol=$3; shift 3
+    "$CK_BIN" "$cmd" --email e2e@example.com --agree-tos --directory "$PEBBLE_DIR_URL" \
+        --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$W/out-$vol" --state "$W/state-$vol" "$@" \
         >"$W/$label.log" 2>&1
     RC=$?
 }
 issued() { openssl x509 -in "$W/out-$1/$2/cert.pem" -noout -checkend 3600; }
+serial() { openssl x509 -in "$W/out-$1/$2/cert.pem" -noout -serial 2>/dev/null; }
 
-# ---- 1. port free, webroot configured too: the responder answers ---------------------
+# ---- 1. first issuance, the app not up: port free, the responder answers ----------------
 # the listen address from the environment: configured there counts as configured
-WEB1=$W/web1
-mkdir -p "$WEB1"
-CERTKEEP_HTTP01_LISTEN="127.0.0.1:$PEBBLE_HTTP01_PORT" ck_issue free --domain h1.example.com \
-    --webroot "$WEB1"
+WEB=$W/web
+mkdir -p "$WEB"
+CERTKEEP_HTTP01_LISTEN="127.0.0.1:$PEBBLE_HTTP01_PORT" ck issue free pod --domain h1.example.com \
+    --webroot "$WEB"
 check_eq "http01 free port: issued (exit 0)" 0 "$RC"
 check_match "http01 free port: log says it answers" \
     "http-01: answering on 127\.0\.0\.1:$PEBBLE_HTTP01_PORT" "$(cat "$W/free.log")"
-check_eq "http01 free port: nothing written to the webroot" "" "$(find "$WEB1" -mindepth 1)"
-check "http01 free port: certificate on the volume" issued free h1.example.com
+check_eq "http01 free port: nothing written to the webroot" "" "$(find "$WEB" -mindepth 1)"
+check "http01 free port: certificate on the volume" issued pod h1.example.com
+FIRST=$(serial pod h1.example.com)
 
-# ---- 2. port held by nginx serving the webroot with the shipped snippet -----------------
-WEB2=$W/web2
-mkdir -p "$WEB2"
+# ---- 2. renewal, the app up: nginx holds the port and serves the webroot ------------------
 # the snippet as shipped, its root pointed at this test's webroot
-sed "s|^\([[:space:]]*root \).*;|\1$WEB2;|" "$CK_ROOT/docker/nginx-acme-challenge.conf" \
+sed "s|^\([[:space:]]*root \).*;|\1$WEB;|" "$CK_ROOT/docker/nginx-acme-challenge.conf" \
     >"$W/acme-challenge.conf"
 NAME=ck-ngx-http01-$$  # a name of its own: no other test's reload-by-name reaches it
 cp "$NGINX_BIN" "$W/$NAME"
@@ -90,28 +92,32 @@ fi
 for _ in $(seq 50); do [ -s "$W/logs/nginx.pid" ] && break; sleep 0.1; done
 NGINX_PID=$(cat "$W/logs/nginx.pid" 2>/dev/null)
 # the snippet itself: a token file as text/plain, a missing one 404 (not the app's page)
-mkdir -p "$WEB2/.well-known/acme-challenge"
-echo "probe.value" >"$WEB2/.well-known/acme-challenge/probe-token"
+mkdir -p "$WEB/.well-known/acme-challenge"
+echo "probe.value" >"$WEB/.well-known/acme-challenge/probe-token"
 URL="http://127.0.0.1:$PEBBLE_HTTP01_PORT/.well-known/acme-challenge"
 check_match "http01 nginx snippet: serves a token as text/plain" \
     '^HTTP/1\.1 200.*Content-Type: text/plain.*probe\.value' \
     "$(curl -si --max-time 10 "$URL/probe-token" | tr -d '\r' | tr '\n' ' ')"
 check_eq "http01 nginx snippet: a missing token is 404" 404 \
     "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$URL/absent-token")"
-rm -f "$WEB2/.well-known/acme-challenge/probe-token"
+rm -rf "$WEB/.well-known"  # certkeep makes it again
 : >"$W/logs/access.log"
-ck_issue nginx --domain h2.example.com --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" --webroot "$WEB2"
-check_eq "http01 port taken: issued through the webroot (exit 0)" 0 "$RC"
+ck renew taken pod --force --domain h1.example.com --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" \
+    --webroot "$WEB"
+check_eq "http01 port taken: renewed through the webroot (exit 0)" 0 "$RC"
 check_match "http01 port taken: log says the webroot" \
-    "http-01: port $PEBBLE_HTTP01_PORT is taken, writing tokens to the webroot $WEB2" \
-    "$(cat "$W/nginx.log")"
+    "http-01: port $PEBBLE_HTTP01_PORT is taken, writing tokens to the webroot $WEB" \
+    "$(cat "$W/taken.log")"
 check_match "http01 port taken: nginx served the token to the CA" \
     'GET /\.well-known/acme-challenge/[A-Za-z0-9_-]{20,} HTTP/1\.[01]" 200' \
     "$(cat "$W/logs/access.log")"
-check "http01 port taken: the token directory was used" test -d "$WEB2/.well-known/acme-challenge"
+check "http01 port taken: certkeep wrote in the webroot" test -d "$WEB/.well-known/acme-challenge"
 check_eq "http01 port taken: tokens removed afterwards" "" \
-    "$(ls -A "$WEB2/.well-known/acme-challenge" 2>&1)"
-check "http01 port taken: certificate on the volume" issued nginx h2.example.com
+    "$(ls -A "$WEB/.well-known/acme-challenge" 2>&1)"
+check "http01 port taken: certificate on the volume" issued pod h1.example.com
+if [ -n "$FIRST" ] && [ "$(serial pod h1.example.com)" != "$FIRST" ]; then
+    pass "http01 port taken: a new serial"
+else fail "http01 port taken: a new serial" "still '$FIRST'"; fi
 
 # ---- 3. port held by a plain listener, no webroot: one line, no order spent -------------
 python3 -c 'import socket, sys, time
@@ -120,7 +126,7 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(4); time.sleep(600)' "$HELD_PO
 HOLDER_PID=$!
 for _ in $(seq 100); do port_busy "$HELD_PORT" && break; sleep 0.1; done
 ORDERS=$(pebble_order_count)
-ck_issue held --domain h3.example.com --http01-listen "127.0.0.1:$HELD_PORT"
+ck issue held held --domain h3.example.com --http01-listen "127.0.0.1:$HELD_PORT"
 check_eq "http01 port held, no webroot: exit 1" 1 "$RC"
 check_eq "http01 port held, no webroot: one line" 1 "$(wc -l <"$W/held.log")"
 check_match "http01 port held, no webroot: names the port and the webroot" \
