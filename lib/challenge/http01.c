@@ -207,7 +207,7 @@ static int open_listener(const char *listen, int has_webroot, int *err, struct c
     return fd;
 }
 
-/* The port of `listen` for messages ("80"), or the whole address when it does not parse. */
+/* The port of `listen` for messages ("80"); "?" when it does not parse. */
 static void port_of(const char *listen, char *port, size_t psz)
 {
     char host[256];
