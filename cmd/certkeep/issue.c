@@ -314,15 +314,18 @@ static int start_solver(const struct ck_config *c, const struct ck_log *log, str
     if (c->challenge == CK_CHALLENGE_DNS01)
         return ck_fail(e, "dns-01 is not implemented yet");
     s->solver.type = "http-01";
-    if (c->webroot) {
+    /* A webroot alone means no listening; with a listen address set too, listen
+     * when the port is free (the app is not up yet), else the webroot. */
+    const char *listen = c->webroot && !c->http01_listen_set ? NULL : c->http01_listen;
+    if (ck_http01_pick(listen, c->webroot, log, &s->http01, e))
+        return -1;
+    if (!s->http01) {
         s->webroot = (struct webroot){c->webroot, log};
         s->solver.ctx = &s->webroot;
         s->solver.present = webroot_present;
         s->solver.cleanup = webroot_cleanup;
         return 0;
     }
-    if (ck_http01_start(c->http01_listen, log, &s->http01, e))
-        return -1;
     s->solver.ctx = s->http01;
     s->solver.present = http01_present;
     s->solver.cleanup = http01_cleanup;

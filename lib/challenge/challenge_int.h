@@ -4,10 +4,16 @@
 
 #include <stddef.h>
 
+#include "../err/err.h"
+
 /* 1 when `t` is 1..256 base64url characters (nothing that could walk a path). */
 int ck_token_ok(const char *t);
 /* Routes the request head req[0..len): 200 with the token copied into `token`, or the
  * error status (400, 404, 405, 431). *head is set for HEAD requests. */
 int ck_http01_route(const char *req, size_t len, char *token, size_t tsz, int *head);
+/* Fills e with the one line for a bind of `listen` (port `port`) refused with errno `err`:
+ * EACCES below 1024 names the sysctl, EADDRINUSE without a webroot suggests one. */
+int ck_http01_bind_fail(struct ck_err *e, const char *listen, const char *port, int err,
+                        int has_webroot);
 
 #endif

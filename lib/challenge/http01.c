@@ -151,16 +151,38 @@ static int bind_any(unsigned short port)
     return bind_one((struct sockaddr *)&s4, sizeof s4, 0);
 }
 
-static int open_listener(const char *listen, struct ck_err *e)
+/* One line for a refused bind, naming the port and the way out. */
+int ck_http01_bind_fail(struct ck_err *e, const char *listen, const char *port, int err,
+                        int has_webroot)
+{
+    const char *sysctl = "non-root: set the pod sysctl net.ipv4.ip_unprivileged_port_start=0";
+    if (err == EACCES && atoi(port) < 1024)
+        return ck_failk(e, CK_E_IO, "http-01: cannot listen on %s: %s (%s, or %s)", listen,
+                        strerror(err), sysctl,
+                        has_webroot ? "drop --http01-listen to use the webroot alone"
+                                    : "use --webroot");
+    if (err == EADDRINUSE && !has_webroot)
+        return ck_failk(e, CK_E_IO,
+                        "http-01: cannot listen on %s: %s (port %s is taken: stop what holds it, "
+                        "or use --webroot with a directory it serves at " PREFIX ")",
+                        listen, strerror(err), port);
+    return ck_failk(e, CK_E_IO, "http-01: cannot listen on %s: %s", listen, strerror(err));
+}
+
+/* The listening socket, or -1 with e filled and *err the bind's errno (0: not a bind). */
+static int open_listener(const char *listen, int has_webroot, int *err, struct ck_err *e)
 {
     char host[256], port[8];
+    *err = 0;
     if (split_listen(listen, host, sizeof host, port, sizeof port) < 0)
         return ck_failk(e, CK_E_USAGE,
                         "http-01 listen %s: expected host:port, [v6]:port or :port", listen);
     if (!host[0]) {
         int fd = bind_any((unsigned short)atoi(port));
-        if (fd < 0)
-            return ck_failk(e, CK_E_IO, "http-01 listen %s: %s", listen, strerror(errno));
+        if (fd < 0) {
+            *err = errno;
+            return ck_http01_bind_fail(e, listen, port, *err, has_webroot);
+        }
         return fd;
     }
     struct addrinfo hints, *res = NULL;
@@ -171,16 +193,26 @@ static int open_listener(const char *listen, struct ck_err *e)
     int gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0)
         return ck_failk(e, CK_E_USAGE, "http-01 listen %s: %s", listen, gai_strerror(gai));
-    int fd = -1, err = EADDRNOTAVAIL;
+    int fd = -1, last = EADDRNOTAVAIL;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = bind_one(ai->ai_addr, ai->ai_addrlen, 0);
         if (fd < 0)
-            err = errno;
+            last = errno;
     }
     freeaddrinfo(res);
-    if (fd < 0)
-        return ck_failk(e, CK_E_IO, "http-01 listen %s: %s", listen, strerror(err));
+    if (fd < 0) {
+        *err = last;
+        return ck_http01_bind_fail(e, listen, port, last, has_webroot);
+    }
     return fd;
+}
+
+/* The port of `listen` for messages ("80"); "?" when it does not parse. */
+static void port_of(const char *listen, char *port, size_t psz)
+{
+    char host[256];
+    if (split_listen(listen, host, sizeof host, port, psz) < 0)
+        snprintf(port, psz, "?");
 }
 
 /* ---- token table ---- */
@@ -519,9 +551,10 @@ static void *serve(void *arg)
 
 /* ---- lifecycle ---- */
 
-int ck_http01_start(const char *listen, const struct ck_log *log, struct ck_http01 **out,
-                    struct ck_err *e)
+static int start(const char *listen, int has_webroot, const struct ck_log *log,
+                 struct ck_http01 **out, int *bind_err, struct ck_err *e)
 {
+    *bind_err = 0;
     *out = NULL;
     if (strlen(listen) >= sizeof((struct ck_http01 *)0)->listen)
         return ck_failk(e, CK_E_USAGE, "http-01 listen %.64s...: too long", listen);
@@ -532,7 +565,7 @@ int ck_http01_start(const char *listen, const struct ck_log *log, struct ck_http
     s->log = log;
     snprintf(s->listen, sizeof s->listen, "%s", listen);
     pthread_mutex_init(&s->mu, NULL);
-    s->lfd = open_listener(listen, e);
+    s->lfd = open_listener(listen, has_webroot, bind_err, e);
     if (s->lfd < 0)
         goto fail;
     if (pipe(s->wake) < 0 || set_flags(s->wake[0]) < 0 || set_flags(s->wake[1]) < 0) {
@@ -562,6 +595,37 @@ fail:
     pthread_mutex_destroy(&s->mu);
     free(s);
     return -1;
+}
+
+int ck_http01_start(const char *listen, const struct ck_log *log, struct ck_http01 **out,
+                    struct ck_err *e)
+{
+    int bind_err;
+    return start(listen, 0, log, out, &bind_err, e);
+}
+
+int ck_http01_pick(const char *listen, const char *webroot, const struct ck_log *log,
+                   struct ck_http01 **out, struct ck_err *e)
+{
+    *out = NULL;
+    if (!listen && !webroot)
+        return ck_fail(e, "http-01: neither a listen address nor a webroot");
+    if (!listen)
+        return 0;
+    int bind_err;
+    if (!webroot)
+        return start(listen, 0, log, out, &bind_err, e);
+    if (start(listen, 1, log, out, &bind_err, e) == 0) {
+        ck_info(log, "http-01", "answering on %s", listen);
+        return 0;
+    }
+    /* Taken: the app is up, and serves the webroot. Anything else is a setup to fix. */
+    if (bind_err != EADDRINUSE)
+        return -1;
+    char port[8];
+    port_of(listen, port, sizeof port);
+    ck_info(log, "http-01", "port %s is taken, writing tokens to the webroot %s", port, webroot);
+    return 0;
 }
 
 void ck_http01_stop(struct ck_http01 *s)

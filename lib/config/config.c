@@ -22,6 +22,8 @@
  *   challenge.type           CERTKEEP_CHALLENGE_TYPE | CERTKEEP_CHALLENGE    --challenge T  http-01 (dns-01: refused)
  *   challenge.http01_listen  CERTKEEP_CHALLENGE_HTTP01_LISTEN | CERTKEEP_HTTP01_LISTEN  --http01-listen ADDR  ":80"
  *   challenge.webroot        CERTKEEP_CHALLENGE_WEBROOT | CERTKEEP_WEBROOT   --webroot DIR
+ *                            alone: tokens written there; with http01_listen set too: listen,
+ *                            and when the port is taken, the webroot
  *   challenge.dns_hook       CERTKEEP_CHALLENGE_DNS_HOOK  --dns-hook FILE    run "FILE present|cleanup NAME VALUE"
  *   challenge.rfc2136.server CERTKEEP_CHALLENGE_RFC2136_SERVER  --rfc2136-server HOST[:PORT]
  *   challenge.rfc2136.tsig_key          CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY          TSIG key name
@@ -125,7 +127,8 @@ static const struct key keys[] = {
      "--http01-listen", "ADDR", T_LISTEN, OFF(http01_listen), NULL,
      "address of the built-in http-01 responder (default :80)"},
     {"challenge.webroot", "CERTKEEP_CHALLENGE_WEBROOT", "CERTKEEP_WEBROOT", "--webroot", "DIR",
-     T_PATH, OFF(webroot), NULL, "write http-01 tokens under DIR instead of listening"},
+     T_PATH, OFF(webroot), NULL,
+     "write http-01 tokens under DIR (with --http01-listen: when its port is taken)"},
     {"challenge.dns_hook", "CERTKEEP_CHALLENGE_DNS_HOOK", "CERTKEEP_DNS_HOOK", "--dns-hook",
      "FILE", T_PATH, OFF(dns_hook), NULL, "dns-01 (not built yet: refused)"},
     {"challenge.rfc2136.server", "CERTKEEP_CHALLENGE_RFC2136_SERVER", "CERTKEEP_RFC2136_SERVER",
@@ -586,6 +589,8 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
         return ck_fail(e, "out of memory");
     free(*slot);
     *slot = copy;
+    if (k->off == OFF(http01_listen))
+        c->http01_listen_set = 1; /* with a webroot too: listen, else the webroot */
     return 0;
 }
 

@@ -38,7 +38,8 @@ struct ck_config {
     enum ck_key_type account_key_type;
     enum ck_challenge_type challenge;
     char *http01_listen;             /* default ":80" */
-    char *webroot;                   /* set: write token files instead of listening */
+    int http01_listen_set;           /* 1: configured, not the default */
+    char *webroot;                   /* alone: token files; with http01_listen set: its fallback */
     char *rfc2136_server;            /* dns-01 by RFC 2136 update: "host[:port]" */
     char *tsig_key;
     enum ck_tsig_alg tsig_alg;

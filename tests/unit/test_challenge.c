@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -17,10 +18,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "challenge/challenge.h"
+#include "challenge/challenge_int.h"
 
 #define SNP(buf, sz, ...) assert_true(snprintf((buf), (sz), __VA_ARGS__) < (int)(sz))
 #define TOKEN "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
@@ -405,8 +408,10 @@ static void test_port_in_use_and_bad_addresses(void **state)
     assert_int_equal(ck_http01_start(addr, NULL, &b, &e), -1);
     assert_null(b);
     char want[128];
-    SNP(want, sizeof want, "http-01 listen %s: Address already in use", addr);
-    assert_string_equal(e.msg, want);
+    SNP(want, sizeof want, "http-01: cannot listen on %s: %s (port %d is taken: ", addr,
+        strerror(EADDRINUSE), port);
+    assert_int_equal(strncmp(e.msg, want, strlen(want)), 0);
+    assert_non_null(strstr(e.msg, "use --webroot"));
     ck_http01_stop(a);
 
     const char *bad[] = {"", "nope", ":", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
@@ -533,6 +538,167 @@ static void test_webroot(void **state)
     assert_int_equal(system(buf), 0);
 }
 
+/* ---- the bind errors, and listen-else-webroot ---- */
+
+static void test_bind_fail_lines(void **state)
+{
+    (void)state;
+    struct ck_err e;
+    char want[512];
+    assert_int_equal(ck_http01_bind_fail(&e, ":80", "80", EACCES, 0), -1);
+    SNP(want, sizeof want, "http-01: cannot listen on :80: %s (non-root: set the pod sysctl "
+        "net.ipv4.ip_unprivileged_port_start=0, or use --webroot)", strerror(EACCES));
+    assert_string_equal(e.msg, want);
+    assert_int_equal(e.kind, CK_E_IO);
+    /* with a webroot configured, the way out is not "use --webroot" */
+    assert_int_equal(ck_http01_bind_fail(&e, "0.0.0.0:443", "443", EACCES, 1), -1);
+    assert_non_null(strstr(e.msg, "cannot listen on 0.0.0.0:443"));
+    assert_non_null(strstr(e.msg, "ip_unprivileged_port_start=0"));
+    assert_non_null(strstr(e.msg, "drop --http01-listen"));
+    /* above 1024 the sysctl is not the cause */
+    assert_int_equal(ck_http01_bind_fail(&e, ":8080", "8080", EACCES, 0), -1);
+    assert_null(strstr(e.msg, "sysctl"));
+    assert_non_null(strstr(e.msg, ":8080"));
+    assert_int_equal(ck_http01_bind_fail(&e, "[::1]:80", "80", EADDRINUSE, 0), -1);
+    SNP(want, sizeof want, "http-01: cannot listen on [::1]:80: %s (port 80 is taken: stop what "
+        "holds it, or use --webroot with a directory it serves at " PATH ")",
+        strerror(EADDRINUSE));
+    assert_string_equal(e.msg, want);
+    assert_int_equal(ck_http01_bind_fail(&e, ":80", "80", EADDRINUSE, 1), -1);
+    assert_null(strstr(e.msg, "--webroot"));
+    assert_int_equal(ck_http01_bind_fail(&e, ":80", "80", EADDRNOTAVAIL, 0), -1);
+    assert_null(strchr(e.msg, '('));
+    assert_null(strchr(e.msg, '\n'));
+}
+
+/* A plain listener on 127.0.0.1:port, as an app holding the port would be. */
+static int hold_port(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int one = 1;
+    assert_true(fd >= 0);
+    /* as servers do: the responder's connections may still be in TIME_WAIT */
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    return fd;
+}
+
+static void test_pick(void **state)
+{
+    (void)state;
+    char addr[64], want[256], resp[4096], *logbuf = NULL;
+    size_t loglen = 0;
+    struct ck_err e;
+    struct ck_http01 *s = NULL;
+    struct ck_log log;
+    FILE *mem = open_memstream(&logbuf, &loglen);
+    assert_non_null(mem);
+    ck_log_init(&log, mem, CK_LOG_INFO, 0);
+    const char *web = "/tmp/ck-web-never-written";
+    int port = free_port();
+    SNP(addr, sizeof addr, "127.0.0.1:%d", port);
+
+    /* both, port free: the responder, and the log says so */
+    assert_int_equal(ck_http01_pick(addr, web, &log, &s, &e), 0);
+    assert_non_null(s);
+    assert_int_equal(ck_http01_add(s, "tok", "tok.pick", &e), 0);
+    assert_int_equal(get(port, PATH "tok", resp, sizeof resp), 200);
+    ck_http01_stop(s);
+    fflush(mem);
+    SNP(want, sizeof want, "http-01: answering on %s", addr);
+    assert_non_null(strstr(logbuf, want));
+
+    /* both, port taken by another server: the webroot, and the log says so */
+    int held = hold_port(port);
+    s = (struct ck_http01 *)&s; /* garbage in: pick must reset it */
+    assert_int_equal(ck_http01_pick(addr, web, &log, &s, &e), 0);
+    assert_null(s);
+    fflush(mem);
+    SNP(want, sizeof want, "http-01: port %d is taken, writing tokens to the webroot %s", port, web);
+    assert_non_null(strstr(logbuf, want));
+
+    /* listen alone, port taken: one line naming the port and the webroot */
+    assert_int_equal(ck_http01_pick(addr, NULL, &log, &s, &e), -1);
+    assert_null(s);
+    SNP(want, sizeof want, "port %d is taken", port);
+    assert_non_null(strstr(e.msg, want));
+    assert_non_null(strstr(e.msg, "--webroot"));
+    close(held);
+
+    /* webroot alone: nothing is bound, nothing said */
+    fflush(mem);
+    size_t before = loglen;
+    assert_int_equal(ck_http01_pick(NULL, web, &log, &s, &e), 0);
+    assert_null(s);
+    fflush(mem);
+    assert_int_equal(loglen, before);
+    assert_int_equal(ck_http01_pick(NULL, NULL, &log, &s, &e), -1);
+
+    /* a listen address that does not parse is a setup error, never a fallback */
+    assert_int_equal(ck_http01_pick("127.0.0.1:0", web, &log, &s, &e), -1);
+    assert_null(s);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    /* nor is an address this host does not have */
+    assert_int_equal(ck_http01_pick("192.0.2.1:8080", web, &log, &s, &e), -1);
+    assert_non_null(strstr(e.msg, "192.0.2.1:8080"));
+    fclose(mem);
+    assert_null(strstr(logbuf, "192.0.2.1"));
+    free(logbuf);
+}
+
+/* As nobody (a real EACCES from the kernel), binding 127.0.0.1:81 with and without a webroot. */
+static void test_pick_eacces(void **state)
+{
+    (void)state;
+    int start = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+    if (f) {
+        if (fscanf(f, "%d", &start) != 1)
+            start = 0;
+        fclose(f);
+    }
+    if (geteuid() != 0 || start <= 81) {
+        fprintf(stderr, "skip: needs root to drop to nobody, and port 81 privileged (is %d)\n",
+                start);
+        skip();
+    }
+    for (int with_web = 0; with_web < 2; with_web++) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(p[0]);
+            struct ck_err e;
+            struct ck_http01 *s = NULL;
+            if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+                _exit(3);
+            int rc = ck_http01_pick("127.0.0.1:81", with_web ? "/tmp" : NULL, NULL, &s, &e);
+            ssize_t w = write(p[1], e.msg, strlen(e.msg));
+            (void)w;
+            _exit(rc == -1 && !s ? 0 : 4);
+        }
+        close(p[1]);
+        char msg[600] = "";
+        size_t n = 0;
+        ssize_t r;
+        while (n < sizeof msg - 1 && (r = read(p[0], msg + n, sizeof msg - 1 - n)) > 0)
+            n += (size_t)r;
+        msg[n] = '\0';
+        close(p[0]);
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        assert_non_null(strstr(msg, "http-01: cannot listen on 127.0.0.1:81: "));
+        assert_non_null(strstr(msg, "net.ipv4.ip_unprivileged_port_start=0"));
+        assert_non_null(strstr(msg, with_web ? "drop --http01-listen" : "or use --webroot"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +714,9 @@ int main(void)
         cmocka_unit_test(test_any_and_v6),
         cmocka_unit_test(test_logs_requests),
         cmocka_unit_test(test_webroot),
+        cmocka_unit_test(test_bind_fail_lines),
+        cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_pick_eacces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
