@@ -65,6 +65,15 @@ build/arm64/certkeep: $(ARM64_OBJ)
 	$(ARM64_CC) -static -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none \
 	    -o $@ $^ -L$(ARM64_DEPS)/lib $(LIBS)
 
+# Release tarballs (scripts/dist.sh): amd64, and arm64 when build/arm64/certkeep exists
+# (`make arm64` first, or `make dist ARCHES="amd64 arm64"` to build it).
+.PHONY: dist
+ARCHES ?= amd64$(if $(wildcard build/arm64/certkeep), arm64)
+DIST_BIN_amd64 := build/certkeep
+DIST_BIN_arm64 := build/arm64/certkeep
+dist: $(foreach a,$(ARCHES),$(DIST_BIN_$(a))) scripts/dist.sh docker/INSTALL
+	scripts/dist.sh $(VERSION) $(foreach a,$(ARCHES),$(a)=$(DIST_BIN_$(a)))
+
 build/asan/%.o: %.c $(wildcard lib/*/*.h cmd/certkeep/*.h) | $(GLIBC_DEPS)/.done
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(DEFS) -O1 -g $(SAN) -I$(GLIBC_DEPS)/include -c $< -o $@
