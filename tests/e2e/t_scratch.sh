@@ -8,7 +8,7 @@
 # version runs, run answers /readyz and stops on SIGTERM with exit 0. Runs as root.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 15
+plan 14
 PEBBLE_PORT=29500 PEBBLE_MGMT_PORT=29501 PEBBLE_TLS01_PORT=29502 PEBBLE_DNS_PORT=29553
 PEBBLE_CTS_PORT=29555 PEBBLE_HTTP01_PORT=29580
 LISTEN_PORT=29590
