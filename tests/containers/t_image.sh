@@ -6,7 +6,7 @@
 # 65532, and a second `init` issues nothing; a rebuild gives the same image ID.
 set -u
 . "$(dirname "$0")/../e2e/lib.sh"
-plan 12
+plan 13
 PEBBLE_PORT=30000 PEBBLE_MGMT_PORT=30001 PEBBLE_TLS01_PORT=30002 PEBBLE_DNS_PORT=30053
 PEBBLE_CTS_PORT=30055 PEBBLE_HTTP01_PORT=30080
 . "$(dirname "$0")/../e2e/pebble.sh"
@@ -29,7 +29,8 @@ pass "image: dockerd starts"
 t0=$(now_ms)
 id1=$(DOCKER_HOST="unix://$D/docker.sock" "$CK_ROOT/scripts/image.sh" 0.0.0-test 2>"$CK_TMP/image1.err" | tail -n 1)
 echo "  first build: $(($(now_ms) - t0)) ms"
-check_match "image: builds" '^sha256:[0-9a-f]{64}$' "$id1 $(tail -n 3 "$CK_TMP/image1.err")"
+check_match "image: builds" '^sha256:[0-9a-f]{64}$' "$id1"
+[ -s "$CK_TMP/image1.err" ] && tail -n 5 "$CK_TMP/image1.err"
 
 size=$(docker image inspect -f '{{.Size}}' certkeep:local 2>/dev/null)
 echo "  image size: ${size:-?} bytes"
@@ -47,7 +48,8 @@ for _ in 1 2 3 4 5; do
     [ "$t" -lt "$best" ] && best=$t
 done
 echo "  docker run --rm version: best of 5 = $best ms"
-check "image: docker run version within 3 s (best $best ms)" test "$best" -le 3000
+# Measured here: ~150 ms, nearly all of it the engine's (create, start, remove).
+check "image: docker run version within 1.5 s (best $best ms)" test "$best" -le 1500
 
 echo "-- init in the image against Pebble, fresh named volume at /certs"
 if ! pebble_start; then fail "image: pebble start" "see $PEBBLE_LOG"; exit 1; fi
@@ -73,6 +75,16 @@ before=$(pebble_issued_count)
 ckinit ck-init2
 check_eq "image: second init issues nothing" 0 $(($(pebble_issued_count) - before))
 
-echo "-- a second build gives the same image ID"
+echo "-- a second build gives the same image ID; a --no-cache one the same layers"
 id2=$(DOCKER_HOST="unix://$D/docker.sock" "$CK_ROOT/scripts/image.sh" 0.0.0-test 2>"$CK_TMP/image2.err" | tail -n 1)
 check_eq "image: same ID on rebuild" "$id1" "$id2"
+# Without the cache every step runs again: the binary, CA bundle and mount points
+# must come out byte-identical (same layer digests). The ID itself differs there:
+# the classic builder stamps each step's creation time into the image config.
+t0=$(now_ms)
+id3=$(DOCKER_HOST="unix://$D/docker.sock" CK_IMAGE_TAG=certkeep:nocache CK_BUILD_FLAGS=--no-cache \
+    "$CK_ROOT/scripts/image.sh" 0.0.0-test 2>"$CK_TMP/image3.err" | tail -n 1)
+echo "  --no-cache build: $(($(now_ms) - t0)) ms"
+layers() { docker image inspect -f '{{json .RootFS.Layers}}' "$1" 2>/dev/null; }
+l1=$(layers certkeep:local) l3=$(layers certkeep:nocache)
+check_match "image: --no-cache rebuild has the same layers" '^\[".+"\]$' "$([ "$l1" = "$l3" ] && echo "$l1" || echo "differ: $l1 vs $l3 ($id3)")"
