@@ -16,6 +16,7 @@ docker() { DOCKER_HOST="unix://$D/docker.sock" /usr/bin/docker "$@"; }
 cleanup() {
     docker rm -f ck-init1 ck-init2 >/dev/null 2>&1
     "$CK_ROOT/scripts/dockerd.sh" stop "$D"
+    rm -rf "$D/data"   # the build stages' layers: 2.5 GB a run
     pebble_stop
 }
 trap cleanup EXIT
