@@ -24,7 +24,7 @@ ARM64_OBJ    := $(CMD_SRC:%.c=build/arm64-obj/%.o) $(LIB_SRC:%.c=build/arm64-obj
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz
+.PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz image test-containers
 all: build/certkeep
 static: build/certkeep
 	@ls -l build/certkeep && file build/certkeep
@@ -120,6 +120,17 @@ unit: asan
 
 e2e: build/certkeep build/asan/libcertkeep.a build/asan/certkeep build/arm64/certkeep
 	tests/run.sh e2e
+
+# The FROM scratch image certkeep:local (docker/Dockerfile), built by a real dockerd:
+# $$DOCKER_HOST's, else a private one (scripts/image.sh). Installs docker.io when missing.
+image:
+	scripts/image.sh $(VERSION)
+
+# The container tests (tests/containers): their own dockerd, the image, init in it
+# against Pebble. Not part of `make test` yet.
+test-containers:
+	scripts/containers-setup.sh
+	tests/run.sh containers
 
 demo: setup
 	$(MAKE) build/certkeep
