@@ -58,6 +58,7 @@ static void hup_counter(int fd, char tag)
 
 struct counter {
     pid_t pid;   /* its own process group: killing -pid takes the worker too */
+    char name[16];
     int rfd;     /* 'm' per SIGHUP to the master, 'w' per SIGHUP to the worker */
 };
 
@@ -103,7 +104,8 @@ static struct counter start_counter(const char *name, int with_worker)
         got += (size_t)n;
     }
     close(ready[0]);
-    struct counter c = { pid, p[0] };
+    struct counter c = { .pid = pid, .rfd = p[0] };
+    snprintf(c.name, sizeof c.name, "%s", name);
     return c;
 }
 
@@ -112,6 +114,12 @@ static void stop_counter(struct counter *c)
     kill(-c->pid, SIGKILL);
     waitpid(c->pid, NULL, 0);
     close(c->rfd);
+    /* the worker is reaped by someone else and may still be dying on a loaded machine:
+     * wait (up to 10 s) until no live process has the name */
+    struct ck_err e;
+    int n = 1;
+    for (int i = 0; i < 1000 && ck_reload_signal_name(NULL, c->name, 0, &n, &e) == 0 && n > 0; i++)
+        usleep(10000);
 }
 
 /* Bytes the counter wrote within ms. */
