@@ -96,68 +96,6 @@ static int ta_from_der(struct ta_parser *p, const unsigned char *der, size_t len
     return 1;
 }
 
-/* Base64 digit values; B64_WS: whitespace (skipped), B64_PAD: '=', B64_BAD: anything else. */
-enum { B64_WS = 64, B64_PAD = 65, B64_BAD = 255 };
-static const unsigned char b64_val[256] = {
-    255, 255, 255, 255, 255, 255, 255, 255, 255,  64,  64, 255, 255,  64, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-     64, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  62, 255, 255, 255,  63,
-     52,  53,  54,  55,  56,  57,  58,  59,  60,  61, 255, 255, 255,  65, 255, 255,
-    255,   0,   1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12,  13,  14,
-     15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25, 255, 255, 255, 255, 255,
-    255,  26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,
-     41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-};
-
-/* Standard base64 (whitespace skipped, '=' only at the end) into out, which has
- * room for len * 3 / 4 bytes. Returns the decoded length, -1 on bad input. Four
- * digits at a time where a line has them: the bundle is 220 KB of base64. */
-static long b64_decode(const char *s, size_t len, unsigned char *out)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    unsigned char *o = out;
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    while (p < end) {
-        if (bits == 0 && pad == 0 && end - p >= 4) {
-            uint32_t a = b64_val[p[0]], b = b64_val[p[1]], c = b64_val[p[2]], d = b64_val[p[3]];
-            if ((a | b | c | d) < 64) {
-                uint32_t v = a << 18 | b << 12 | c << 6 | d;
-                o[0] = (unsigned char)(v >> 16);
-                o[1] = (unsigned char)(v >> 8);
-                o[2] = (unsigned char)v;
-                o += 3;
-                p += 4;
-                continue;
-            }
-        }
-        unsigned v = b64_val[*p++];
-        if (v == B64_WS)
-            continue;
-        if (v == B64_PAD) {
-            pad++;
-            continue;
-        }
-        if (v == B64_BAD || pad)
-            return -1;  /* not base64, or data after padding */
-        acc = (acc << 6) | v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            *o++ = (unsigned char)(acc >> bits);
-        }
-    }
-    return pad > 2 ? -1 : (long)(o - out);
-}
-
 /* memmem is not declared by musl without _GNU_SOURCE. */
 static const char *find(const char *s, const char *end, const char *needle, size_t nlen)
 {
@@ -216,7 +154,7 @@ static int add_bundle(struct ta_parser *p, const char *path, size_t *added, stru
                       (label_len == 16 && memcmp(label, "X509 CERTIFICATE", 16) == 0);
         if (!is_cert)
             continue;
-        long n = b64_decode(body, (size_t)(fin - body), der);
+        long n = ck_unb64(body, (size_t)(fin - body), der);
         if (n < 0) {
             ck_failk(e, CK_E_IO, "CA bundle %s: bad base64 at byte %zu", path, (size_t)(b - pem));
             goto out;
