@@ -303,6 +303,7 @@ struct issue {
     struct ck_acme *acme;
     struct ck_key *account, *cert_key;
     struct ck_http01 *http01;
+    struct ck_dns01 *dns01;
     struct webroot webroot;
     struct ck_acme_solver solver;
     struct ck_acme_cert got;
@@ -311,8 +312,20 @@ struct issue {
 static int start_solver(const struct ck_config *c, const struct ck_log *log, struct issue *s,
                         struct ck_err *e)
 {
-    if (c->challenge == CK_CHALLENGE_DNS01)
-        return ck_fail(e, "dns-01 is not implemented yet");
+    if (c->challenge == CK_CHALLENGE_DNS01) {
+        struct ck_dns01_opts o = {
+            .server = c->rfc2136_server, .tsig_key = c->tsig_key,
+            .tsig_secret_file = c->tsig_secret_file, .tsig_alg = (int)c->tsig_alg,
+            .zone = c->rfc2136_zone, .hook = c->dns_hook, .resolver = c->dns_resolver,
+            .server_only = c->dns_propagation == 1,
+            .propagation_timeout_s = (long)c->dns_propagation_timeout,
+        };
+        if (ck_dns01_start(&o, (const char *const *)c->domains, c->n_domains, log, &s->dns01, e))
+            return -1;
+        s->solver = (struct ck_acme_solver){"dns-01", s->dns01, ck_dns01_present,
+                                            ck_dns01_ready, ck_dns01_cleanup};
+        return 0;
+    }
     s->solver.type = "http-01";
     /* A webroot alone means no listening; with a listen address set too, listen
      * when the port is free (the app is not up yet), else the webroot. */
@@ -422,6 +435,7 @@ int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
     if (rc)
         ck_bundle_free(out);
     ck_http01_stop(s.http01);
+    ck_dns01_stop(s.dns01);
     ck_acme_cert_free(&s.got);
     ck_acme_free(s.acme);
     free(s.saved_account);

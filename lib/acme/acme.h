@@ -64,6 +64,8 @@ struct ck_acme_solver {
      * `key_authz` already hashed/base64url'd for dns-01 at _acme-challenge.<domain>. */
     int (*present)(void *ctx, const char *domain, const char *token, const char *key_authz,
                    struct ck_err *e);
+    /* Optional: after every present, before the CA is told (dns-01's propagation wait). */
+    int (*ready)(void *ctx, struct ck_err *e);
     /* Undo present; called for every present that succeeded, also on failure. */
     void (*cleanup)(void *ctx, const char *domain, const char *token, const char *key_authz);
 };

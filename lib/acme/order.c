@@ -497,6 +497,8 @@ static int authorize(struct ck_acme *a, const struct ck_acme_order_req *r, struc
         }
         z->presented = 1;
     }
+    if (sv->ready && sv->ready(sv->ctx, e) != 0)
+        goto out;
     for (size_t i = 0; i < o->n; i++)
         if (!o->authzs[i].done && o->authzs[i].respond && respond(a, &o->authzs[i], e) != 0)
             goto out;

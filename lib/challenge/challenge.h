@@ -32,4 +32,31 @@ int ck_webroot_put(const char *webroot, const char *token, const char *key_authz
                    struct ck_err *e);
 int ck_webroot_remove(const char *webroot, const char *token, struct ck_err *e);
 
+/* dns-01: one TXT value per authorization at _acme-challenge.<name> (CNAMEs
+ * followed), by RFC 2136 update or by a hook run as lego's exec provider runs it
+ * ("HOOK present|cleanup FQDN VALUE TTL"). */
+struct ck_dns01_opts {
+    const char *server;            /* RFC 2136 primary "host[:port]", or NULL */
+    const char *tsig_key, *tsig_secret_file;
+    int tsig_alg;                  /* 0 hmac-sha256, 1 hmac-sha384, 2 hmac-sha512 */
+    const char *zone;              /* NULL: by SOA lookup */
+    const char *hook;              /* instead of server */
+    const char *resolver;          /* lookups; NULL: the server, else /etc/resolv.conf's */
+    int server_only;               /* propagation: the server alone, not the zone's NS set */
+    long propagation_timeout_s;
+};
+struct ck_dns01;
+/* Checks the settings; with RFC 2136, finds each name's zone and proves the key on
+ * it (a prerequisite-only update) before any order: a wrong key costs no order. */
+int ck_dns01_start(const struct ck_dns01_opts *o, const char *const *names, size_t n,
+                   const struct ck_log *log, struct ck_dns01 **out, struct ck_err *e);
+/* ck_acme_solver callbacks, ctx the ck_dns01. ready: waits until every name server
+ * answers every value presented (bounded by propagation_timeout_s). */
+int ck_dns01_present(void *ctx, const char *domain, const char *token, const char *value,
+                     struct ck_err *e);
+int ck_dns01_ready(void *ctx, struct ck_err *e);
+void ck_dns01_cleanup(void *ctx, const char *domain, const char *token, const char *value);
+/* Removes what is still presented (any exit path), wipes the key, frees. NULL is fine. */
+void ck_dns01_stop(struct ck_dns01 *d);
+
 #endif

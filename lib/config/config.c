@@ -19,7 +19,7 @@
  *   acme.profile             CERTKEEP_ACME_PROFILE | CERTKEEP_PROFILE        --profile NAME
  *   acme.preferred_chain     CERTKEEP_ACME_PREFERRED_CHAIN | CERTKEEP_PREFERRED_CHAIN  --preferred-chain CN
  *   acme.account_key_type    CERTKEEP_ACME_ACCOUNT_KEY_TYPE | CERTKEEP_ACCOUNT_KEY_TYPE  --account-key-type T  p256
- *   challenge.type           CERTKEEP_CHALLENGE_TYPE | CERTKEEP_CHALLENGE    --challenge T  http-01 (dns-01: refused)
+ *   challenge.type           CERTKEEP_CHALLENGE_TYPE | CERTKEEP_CHALLENGE    --challenge T  http-01|dns-01, http-01
  *   challenge.http01_listen  CERTKEEP_CHALLENGE_HTTP01_LISTEN | CERTKEEP_HTTP01_LISTEN  --http01-listen ADDR  ":80"
  *   challenge.webroot        CERTKEEP_CHALLENGE_WEBROOT | CERTKEEP_WEBROOT   --webroot DIR
  *                            alone: tokens written there; with http01_listen set too: listen,
@@ -29,6 +29,13 @@
  *   challenge.rfc2136.tsig_key          CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY          TSIG key name
  *   challenge.rfc2136.tsig_alg          CERTKEEP_CHALLENGE_RFC2136_TSIG_ALG          hmac-sha256|hmac-sha384|hmac-sha512
  *   challenge.rfc2136.tsig_secret_file  CERTKEEP_CHALLENGE_RFC2136_TSIG_SECRET_FILE  base64 secret in a file
+ *                            (bare, or a Knot or BIND key file)
+ *   challenge.rfc2136.zone   CERTKEEP_CHALLENGE_RFC2136_ZONE  the zone to update; default: by SOA lookup
+ *   challenge.dns_resolver   CERTKEEP_CHALLENGE_DNS_RESOLVER  HOST[:PORT] asked for the zone, its NS set
+ *                            and CNAMEs; default: the rfc2136 server, else /etc/resolv.conf's
+ *   challenge.dns_propagation          CERTKEEP_CHALLENGE_DNS_PROPAGATION  all|server-only, all: every
+ *                            name server of the zone answers the value before the CA is told
+ *   challenge.dns_propagation_timeout  CERTKEEP_CHALLENGE_DNS_PROPAGATION_TIMEOUT  2m
  *   store.dir                CERTKEEP_STORE_DIR           --store-dir DIR    local directory store
  *   store.required           CERTKEEP_STORE_REQUIRED      true: fail when the store is unreachable
  *   store.s3.endpoint        CERTKEEP_STORE_S3_ENDPOINT | CERTKEEP_S3_ENDPOINT  --s3-endpoint URL (AWS_ENDPOINT_URL_S3)
@@ -53,8 +60,8 @@
  *   (flag only)                                           --force            renew even when not due
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
  *
- * dns-01 is not built yet: challenge.type dns-01 and the dns-01 keys (dns_hook,
- * rfc2136.*) are refused with exit 2 rather than accepted and failing at every order.
+ * dns-01 settings with challenge.type http-01 (and http-01's with dns-01) are refused
+ * with exit 2 rather than ignored.
  */
 #include "config.h"
 #include "../fs/fs.h"
@@ -77,6 +84,7 @@ enum type { T_STR, T_PATH, T_URL, T_LISTEN, T_EMAIL, T_NAME, T_BOOL, T_LIST, T_D
 
 static const char *const challenge_names[] = {"http-01", "dns-01", NULL};
 static const char *const tsig_names[] = {"hmac-sha256", "hmac-sha384", "hmac-sha512", NULL};
+static const char *const propagation_names[] = {"all", "server-only", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 
@@ -122,7 +130,7 @@ static const struct key keys[] = {
      "--account-key-type", "TYPE", T_KEYTYPE, OFF(account_key_type), NULL,
      "account key for a new account (default p256)"},
     {"challenge.type", "CERTKEEP_CHALLENGE_TYPE", "CERTKEEP_CHALLENGE", "--challenge", "TYPE",
-     T_ENUM, OFF(challenge), challenge_names, "http-01 (the default; dns-01 is not built yet)"},
+     T_ENUM, OFF(challenge), challenge_names, "http-01 (the default) or dns-01"},
     {"challenge.http01_listen", "CERTKEEP_CHALLENGE_HTTP01_LISTEN", "CERTKEEP_HTTP01_LISTEN",
      "--http01-listen", "ADDR", T_LISTEN, OFF(http01_listen), NULL,
      "address of the built-in http-01 responder (default :80)"},
@@ -130,16 +138,24 @@ static const struct key keys[] = {
      T_PATH, OFF(webroot), NULL,
      "write http-01 tokens under DIR (with --http01-listen: when its port is taken)"},
     {"challenge.dns_hook", "CERTKEEP_CHALLENGE_DNS_HOOK", "CERTKEEP_DNS_HOOK", "--dns-hook",
-     "FILE", T_PATH, OFF(dns_hook), NULL, "dns-01 (not built yet: refused)"},
+     "FILE", T_PATH, OFF(dns_hook), NULL, "dns-01 by FILE present|cleanup NAME VALUE TTL"},
     {"challenge.rfc2136.server", "CERTKEEP_CHALLENGE_RFC2136_SERVER", "CERTKEEP_RFC2136_SERVER",
      "--rfc2136-server", "HOST", T_STR, OFF(rfc2136_server), NULL,
-     "dns-01 (not built yet: refused)"},
+     "dns-01 by RFC 2136 update to HOST[:PORT] (TSIG key in the config)"},
     {"challenge.rfc2136.tsig_key", "CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY", NULL, NULL, NULL, T_STR,
      OFF(tsig_key), NULL, NULL},
     {"challenge.rfc2136.tsig_alg", "CERTKEEP_CHALLENGE_RFC2136_TSIG_ALG", NULL, NULL, NULL, T_ENUM,
      OFF(tsig_alg), tsig_names, NULL},
     {"challenge.rfc2136.tsig_secret_file", "CERTKEEP_CHALLENGE_RFC2136_TSIG_SECRET_FILE", NULL,
      NULL, NULL, T_PATH, OFF(tsig_secret_file), NULL, NULL},
+    {"challenge.rfc2136.zone", "CERTKEEP_CHALLENGE_RFC2136_ZONE", NULL, NULL, NULL, T_STR,
+     OFF(rfc2136_zone), NULL, NULL},
+    {"challenge.dns_resolver", "CERTKEEP_CHALLENGE_DNS_RESOLVER", NULL, NULL, NULL, T_STR,
+     OFF(dns_resolver), NULL, NULL},
+    {"challenge.dns_propagation", "CERTKEEP_CHALLENGE_DNS_PROPAGATION", NULL, NULL, NULL, T_ENUM,
+     OFF(dns_propagation), propagation_names, NULL},
+    {"challenge.dns_propagation_timeout", "CERTKEEP_CHALLENGE_DNS_PROPAGATION_TIMEOUT", NULL,
+     NULL, NULL, T_DURATION, OFF(dns_propagation_timeout), NULL, NULL},
     {"store.dir", "CERTKEEP_STORE_DIR", NULL, "--store-dir", "DIR", T_PATH, OFF(store_dir), NULL,
      "object store in a local directory"},
     {"store.required", "CERTKEEP_STORE_REQUIRED", NULL, NULL, NULL, T_BOOL, OFF(store_required),
@@ -349,13 +365,6 @@ static int parse_reason(const char *v, int *out)
     return -1;
 }
 
-/* dns-01 is not built yet: its settings are refused rather than failing every order. */
-static int is_dns01_setting(const struct key *k)
-{
-    return k->off == OFF(dns_hook) || k->off == OFF(rfc2136_server) || k->off == OFF(tsig_key) ||
-           k->off == OFF(tsig_alg) || k->off == OFF(tsig_secret_file);
-}
-
 static const char *check_url(const char *v)
 {
     const char *rest;
@@ -549,10 +558,8 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
             snprintf(why_buf, sizeof why_buf, "is not one of %s", list);
             return bad_value(e, o, v, why_buf);
         }
-        if (k->off == OFF(challenge) && iv == CK_CHALLENGE_DNS01)
-            return bad_value(e, o, v, "is not built yet; http-01 is the only challenge type");
-        if (is_dns01_setting(k))
-            return usage(e, o, "dns-01 is not built yet; this setting has no use");
+        if (k->off == OFF(tsig_alg))
+            c->tsig_alg_set = 1;
         return set_int(c, k, iv);
     }
     case T_SIGNAL:
@@ -582,8 +589,6 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
     }
     if (why)
         return bad_value(e, o, v, why);
-    if (is_dns01_setting(k))
-        return usage(e, o, "dns-01 is not built yet; this setting has no use");
     char *copy = strdup(v);
     if (!copy)
         return ck_fail(e, "out of memory");
@@ -1011,6 +1016,7 @@ int ck_config_init(struct ck_config *c, struct ck_err *e)
     c->tsig_alg = CK_TSIG_HMAC_SHA256;
     c->store_required = 1;
     c->min_valid = 3600;
+    c->dns_propagation_timeout = 120;
     c->reload_signal = SIGHUP;
     c->log_level = CK_LOG_INFO;
     c->revoke_reason = -1;
@@ -1063,6 +1069,43 @@ out:
     return rc;
 }
 
+/* Settings of the other challenge type would be ignored: refused instead. */
+static int check_challenge(const struct ck_config *c, struct ck_err *e)
+{
+    const char *dns_set = c->dns_hook ? "challenge.dns_hook"
+                        : c->rfc2136_server ? "challenge.rfc2136.server"
+                        : c->tsig_key ? "challenge.rfc2136.tsig_key"
+                        : c->tsig_secret_file ? "challenge.rfc2136.tsig_secret_file"
+                        : c->tsig_alg_set ? "challenge.rfc2136.tsig_alg"
+                        : c->rfc2136_zone ? "challenge.rfc2136.zone"
+                        : c->dns_resolver ? "challenge.dns_resolver" : NULL;
+    if (c->challenge == CK_CHALLENGE_HTTP01) {
+        for (size_t i = 0; i < c->n_domains; i++)
+            if (c->domains[i][0] == '*')
+                return ck_failk(e, CK_E_USAGE, "%s: a wildcard name needs challenge.type dns-01",
+                                c->domains[i]);
+        if (dns_set)
+            return ck_failk(e, CK_E_USAGE, "%s is a dns-01 setting; set challenge.type dns-01 "
+                                           "(--challenge dns-01) or remove it", dns_set);
+        return 0;
+    }
+    if (c->http01_listen_set || c->webroot)
+        return ck_failk(e, CK_E_USAGE, "%s is an http-01 setting, with challenge.type dns-01",
+                        c->webroot ? "challenge.webroot" : "challenge.http01_listen");
+    if (!c->dns_hook == !c->rfc2136_server)
+        return ck_failk(e, CK_E_USAGE, "dns-01 needs one of challenge.rfc2136.server "
+                                       "(--rfc2136-server) and challenge.dns_hook (--dns-hook)");
+    if (c->rfc2136_server && (!c->tsig_key || !c->tsig_secret_file))
+        return ck_failk(e, CK_E_USAGE, "challenge.rfc2136 needs tsig_key and tsig_secret_file "
+                                       "(unsigned updates are not sent)");
+    if (c->dns_hook && (c->tsig_key || c->tsig_secret_file || c->tsig_alg_set || c->rfc2136_zone))
+        return ck_failk(e, CK_E_USAGE, "challenge.rfc2136.* settings have no use with "
+                                       "challenge.dns_hook");
+    if (c->dns_propagation_timeout < 1 || c->dns_propagation_timeout > 3600)
+        return ck_failk(e, CK_E_USAGE, "challenge.dns_propagation_timeout: between 1s and 1h");
+    return 0;
+}
+
 int ck_config_validate_for(const struct ck_config *c, const char *command, struct ck_err *e)
 {
     int issues = !strcmp(command, "issue") || !strcmp(command, "init") ||
@@ -1076,10 +1119,8 @@ int ck_config_validate_for(const struct ck_config *c, const char *command, struc
         return ck_failk(e, CK_E_USAGE, "--reason: only revoke takes a reason");
     if (!issues)
         return 0;
-    for (size_t i = 0; i < c->n_domains; i++)  /* dns-01, which they need, is not built yet */
-        if (c->domains[i][0] == '*')
-            return ck_failk(e, CK_E_USAGE, "%s: a wildcard name needs dns-01, which is not "
-                                           "built yet", c->domains[i]);
+    if (check_challenge(c, e) != 0)
+        return -1;
     if ((c->s3.endpoint || c->s3.prefix || c->s3.path_style) && !c->s3.bucket)
         return ck_failk(e, CK_E_USAGE, "store.s3.bucket is not set");
     if (c->s3.bucket && c->store_dir)

@@ -43,7 +43,12 @@ struct ck_config {
     char *rfc2136_server;            /* dns-01 by RFC 2136 update: "host[:port]" */
     char *tsig_key;
     enum ck_tsig_alg tsig_alg;
+    int tsig_alg_set;
     char *tsig_secret_file;
+    char *rfc2136_zone;              /* NULL: found by SOA lookup */
+    char *dns_resolver;              /* zone, NS and CNAME lookups: "host[:port]" */
+    int dns_propagation;             /* 0: every NS of the zone, 1: the server only */
+    int64_t dns_propagation_timeout; /* seconds; default 120 */
     char *dns_hook;                  /* dns-01 by exec: hook present|cleanup domain value */
     char *store_dir;                 /* local directory store */
     struct {

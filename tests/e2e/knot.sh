@@ -3,6 +3,8 @@
 #   source tests/e2e/knot.sh
 #   KNOT_NET=127.0.53 knot_start       # primary $KNOT_NET.1:53 (takes updates), secondary .2:53
 #   "$CK_BIN" issue --challenge dns-01 --rfc2136-server "$KNOT_PRIMARY" ...
+#   knot_resolver_start                 # Unbound at $KNOT_NET.3:53 recursing into both zones,
+#                                       # no cache: the CA's view, following CNAMEs as LE's does
 #   knot_txt NAME [ADDR]                # the TXT values ADDR (default the primary) answers
 #   knot_stop
 #
@@ -122,6 +124,48 @@ knot_start() {
     done
     _knot_die "Knot did not come up: $(tail -n 3 "$KNOT_HOME"/*.log | tr '\n' ' ')"
     knot_stop
+    return 1
+}
+
+knot_resolver_start() {
+    local dir="$KNOT_HOME/unbound" i
+    command -v unbound >/dev/null || { _knot_die "unbound not installed (make setup)"; return 1; }
+    mkdir -p "$dir"
+    cat >"$dir/unbound.conf" <<EOF
+server:
+    interface: $KNOT_NET.3
+    port: 53
+    do-ip6: no
+    do-not-query-localhost: no
+    access-control: 127.0.0.0/8 allow
+    username: ""
+    chroot: ""
+    directory: "$dir"
+    pidfile: "$dir/pid"
+    use-syslog: no
+    verbosity: 0
+    module-config: "iterator"
+    cache-max-ttl: 0
+    cache-max-negative-ttl: 0
+    local-zone: "test." nodefault
+    domain-insecure: "test."
+remote-control:
+    control-enable: no
+stub-zone:
+    name: "ck.test"
+    stub-addr: $KNOT_NET.1@53
+stub-zone:
+    name: "val.test"
+    stub-addr: $KNOT_NET.1@53
+EOF
+    unbound -d -c "$dir/unbound.conf" >"$KNOT_HOME/unbound.log" 2>&1 &
+    KNOT_PIDS="$KNOT_PIDS $!"
+    echo "$KNOT_PIDS" >"$KNOT_HOME/pids"
+    for i in $(seq 1 100); do
+        kdig +short +time=1 +retry=0 @"$KNOT_NET.3" -p 53 SOA ck.test 2>/dev/null | grep -q ns1 && return 0
+        sleep 0.1
+    done
+    _knot_die "Unbound did not come up: $(tail -n 3 "$KNOT_HOME/unbound.log" | tr '\n' ' ')"
     return 1
 }
 

@@ -18,6 +18,7 @@ PEBBLE_TLS01_PORT=${PEBBLE_TLS01_PORT:-14002}   # tls-alpn-01: nobody answers, u
 PEBBLE_DNS_PORT=${PEBBLE_DNS_PORT:-14053}
 PEBBLE_CTS_PORT=${PEBBLE_CTS_PORT:-14055}       # challtestsrv management
 PEBBLE_HTTP01_PORT=${PEBBLE_HTTP01_PORT:-5002}
+# PEBBLE_DNS_SERVER=host:port: the CA resolves (and validates dns-01) there instead of challtestsrv
 PEBBLE_HOME=${PEBBLE_HOME:-$CK_TMP/pebble}
 PEBBLE_DIR_URL="https://localhost:$PEBBLE_PORT/dir"
 PEBBLE_WFE_CA="$PEBBLE_HOME/wfe-ca.pem"
@@ -104,7 +105,7 @@ pebble_start() {
     PEBBLE_CTS_PID=$!
     ( export PEBBLE_VA_NOSLEEP="${PEBBLE_VA_NOSLEEP-1}"
       [ -n "$PEBBLE_VA_NOSLEEP" ] || unset PEBBLE_VA_NOSLEEP
-      exec pebble -config "$PEBBLE_CONFIG" -dnsserver "127.0.0.1:$PEBBLE_DNS_PORT" ) \
+      exec pebble -config "$PEBBLE_CONFIG" -dnsserver "${PEBBLE_DNS_SERVER:-127.0.0.1:$PEBBLE_DNS_PORT}" ) \
         >>"$PEBBLE_LOG" 2>&1 &
     PEBBLE_PID=$!
     echo "$PEBBLE_PID $PEBBLE_CTS_PID" >"$PEBBLE_HOME/pids"  # for pebble_stop from another shell
