@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run as root (apt-get install)" >&2; exit 1; }; }
 
 PKGS="build-essential musl-tools dpkg-dev xz-utils ca-certificates openssl curl file
-      libcmocka-dev valgrind time python3 nginx-light knot knot-dnsutils hyperfine procps
+      libcmocka-dev valgrind time python3 nginx-light knot knot-dnsutils unbound hyperfine procps
       strace iproute2 patch python3-yaml"
 # make arm64: Debian's aarch64 cross gcc with arm64 musl (its aarch64-linux-musl-gcc
 # wrapper), and qemu to run the result. Not musl-tools:arm64: it replaces the amd64 one.
@@ -30,8 +30,8 @@ if [ -n "$missing" ] || [ "$pebble_ok" = 0 ] || [ ! -f /etc/apt/sources.list.d/c
     [ -z "$missing" ] || apt-get install -y -qq --no-install-recommends $missing >/dev/null
     [ "$pebble_ok" = 1 ] || apt-get install -y -qq --no-install-recommends pebble/sid >/dev/null
 fi
-# nginx and knot must not hold ports as system services: the tests start their own.
-for s in nginx knot; do
+# nginx, knot and unbound must not hold ports as system services: the tests start their own.
+for s in nginx knot unbound; do
     if command -v systemctl >/dev/null 2>&1; then systemctl stop "$s" >/dev/null 2>&1 || true; fi
     pkill -x "$s" >/dev/null 2>&1 || true
 done

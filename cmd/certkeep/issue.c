@@ -313,7 +313,13 @@ static int start_solver(const struct ck_config *c, const struct ck_log *log, str
                         struct ck_err *e)
 {
     if (c->challenge == CK_CHALLENGE_DNS01) {
+        char pending[4096], file[300];
+        snprintf(file, sizeof file, "dns01-%s.pending", c->cert_name);
+        if (state_path(pending, sizeof pending, c, file, e) ||
+            ck_fs_mkdir_p(c->state_dir, 0700, e))
+            return -1;
         struct ck_dns01_opts o = {
+            .pending_file = pending,
             .server = c->rfc2136_server, .tsig_key = c->tsig_key,
             .tsig_secret_file = c->tsig_secret_file, .tsig_alg = (int)c->tsig_alg,
             .zone = c->rfc2136_zone, .hook = c->dns_hook, .resolver = c->dns_resolver,

@@ -44,9 +44,10 @@ struct ck_dns01_opts {
     const char *resolver;          /* lookups; NULL: the server, else /etc/resolv.conf's */
     int server_only;               /* propagation: the server alone, not the zone's NS set */
     long propagation_timeout_s;
+    const char *pending_file;      /* what is presented, for removal after a kill; or NULL */
 };
 struct ck_dns01;
-/* Checks the settings; with RFC 2136, finds each name's zone and proves the key on
+/* Checks the settings (the strings in `o` must outlive *out, but pending_file); with RFC 2136, finds each name's zone and proves the key on
  * it (a prerequisite-only update) before any order: a wrong key costs no order. */
 int ck_dns01_start(const struct ck_dns01_opts *o, const char *const *names, size_t n,
                    const struct ck_log *log, struct ck_dns01 **out, struct ck_err *e);

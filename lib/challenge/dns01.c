@@ -3,6 +3,7 @@
  * answer them, then exactly our values removed again. */
 #include "challenge.h"
 #include "../dns/dns.h"
+#include "../fs/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,7 +42,59 @@ struct ck_dns01 {
     struct ck_dns_key key;
     struct record *rec;
     size_t n_rec;
+    char pending[4096];  /* the caller's path may not outlive start */
 };
+
+/* What is presented now, for the next start to remove after a kill:
+ * "zone fqdn value" lines; no file when nothing is out there. */
+static void save_pending(struct ck_dns01 *d)
+{
+    if (!d->o.pending_file)
+        return;
+    char *buf = malloc(MAX_RECORDS * (2 * CK_DNS_NAME_MAX + 70));
+    size_t len = 0;
+    struct ck_err e;
+    if (!buf)
+        return;
+    for (size_t i = 0; i < d->n_rec; i++)
+        if (d->rec[i].present)
+            len += (size_t)sprintf(buf + len, "%s %s %s\n", d->rec[i].zone, d->rec[i].fqdn,
+                                   d->rec[i].value);
+    if (len == 0 ? unlink(d->o.pending_file) != 0 && errno != ENOENT
+                 : ck_fs_write_atomic(d->o.pending_file, buf, len, 0600, &e) != 0)
+        ck_warn(d->log, "dns-01", "%s: cannot record the TXT records to remove after a kill",
+                d->o.pending_file);
+    free(buf);
+}
+
+static void remove_value(struct ck_dns01 *d, struct record *r);
+
+/* Records a killed run left behind, removed now. The file is ours but checked like
+ * any input: a line that does not parse is skipped. */
+static void remove_left_over(struct ck_dns01 *d)
+{
+    char *text = NULL;
+    size_t len = 0;
+    struct ck_err e;
+    if (!d->o.pending_file || ck_fs_read(d->o.pending_file, 1 << 20, &text, &len, &e) != 0)
+        return;
+    size_t n = 0;
+    for (char *line = strtok(text, "\n"); line && d->n_rec < MAX_RECORDS; line = strtok(NULL, "\n")) {
+        struct record *r = &d->rec[d->n_rec];
+        char fmt[32];
+        snprintf(fmt, sizeof fmt, "%%%ds %%%ds %%%ds", CK_DNS_NAME_MAX - 1, CK_DNS_NAME_MAX - 1,
+                 (int)sizeof r->value - 1);
+        if (sscanf(line, fmt, r->zone, r->fqdn, r->value) != 3)
+            continue;
+        r->present = 1;
+        remove_value(d, r);
+        n++;
+    }
+    free(text);
+    if (n)
+        ck_info(d->log, "dns-01", "removed %zu TXT record(s) left by an earlier run", n);
+    save_pending(d);
+}
 
 static void since(const struct timespec *t0, long *ms)
 {
@@ -57,8 +110,10 @@ static int run_hook(const char *hook, const char *op, const char *fqdn, const ch
                     struct ck_err *e)
 {
     int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
+    if (pipe(p) != 0)
         return ck_fail(e, "dns hook %s: pipe: %s", hook, strerror(errno));
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);  /* the hook's stderr is p[1], dup'd to 2 */
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[1], 2);
@@ -156,6 +211,12 @@ static void remove_value(struct ck_dns01 *d, struct record *r)
     r->present = 0;
 }
 
+static void remove_value_saved(struct ck_dns01 *d, struct record *r)
+{
+    remove_value(d, r);
+    save_pending(d);
+}
+
 /* Where the TXT for `name` goes (CNAMEs followed) and, with RFC 2136 or a
  * propagation check, its zone. */
 static int locate(struct ck_dns01 *d, const char *name, char *fqdn, char *zone,
@@ -193,6 +254,14 @@ int ck_dns01_start(const struct ck_dns01_opts *o, const char *const *names, size
     }
     d->o = *o;
     d->log = log;
+    if (o->pending_file) {
+        if (snprintf(d->pending, sizeof d->pending, "%s", o->pending_file) >= (int)sizeof d->pending) {
+            free(d->rec);
+            free(d);
+            return ck_fail(e, "dns-01: state path too long");
+        }
+        d->o.pending_file = d->pending;
+    }
     int rc = 0;
     if (o->server) {
         rc = ck_dns_server_parse(o->server, &d->server, e) ||
@@ -212,6 +281,8 @@ int ck_dns01_start(const struct ck_dns01_opts *o, const char *const *names, size
         rc = ck_dns_server_system(&d->resolver, e);
         d->recurse = 1;
     }
+    if (rc == 0)
+        remove_left_over(d);
     /* prove the key on every zone before the CA is asked for anything */
     char zones[MAX_ZONES][CK_DNS_NAME_MAX];
     size_t nz = 0;
@@ -254,6 +325,7 @@ int ck_dns01_present(void *ctx, const char *domain, const char *token, const cha
         return -1;
     r->present = 1;
     d->n_rec++;
+    save_pending(d);
     return 0;
 }
 
@@ -263,7 +335,7 @@ void ck_dns01_cleanup(void *ctx, const char *domain, const char *token, const ch
     (void)domain, (void)token;
     for (size_t i = 0; i < d->n_rec; i++)
         if (d->rec[i].present && strcmp(d->rec[i].value, value) == 0) {
-            remove_value(d, &d->rec[i]);
+            remove_value_saved(d, &d->rec[i]);
             break;
         }
 }
@@ -332,7 +404,7 @@ int ck_dns01_ready(void *ctx, struct ck_err *e)
         }
         struct timespec p = {pause / 1000, (pause % 1000) * 1000000};
         nanosleep(&p, NULL);
-        pause = pause * 2 > 2000 ? 2000 : pause * 2;
+        pause = pause * 2 > 250 ? 250 : pause * 2;
     }
     if (rc == 0 && d->n_rec)
         ck_info(d->log, "dns-01", "%zu TXT record(s) answered by all %zu name server(s) "
@@ -345,9 +417,14 @@ void ck_dns01_stop(struct ck_dns01 *d)
 {
     if (!d)
         return;
+    int any = 0;
     for (size_t i = 0; i < d->n_rec; i++)
-        if (d->rec[i].present)
+        if (d->rec[i].present) {
             remove_value(d, &d->rec[i]);
+            any = 1;
+        }
+    if (any)
+        save_pending(d);
     ck_dns_key_wipe(&d->key);
     free(d->rec);
     free(d);

@@ -512,7 +512,7 @@ static void test_domains_and_names(void **state)
     /* a wildcard needs dns-01 */
     assert_int_equal(ck_config_validate_for(&c, "issue", &e), -1);
     assert_int_equal(e.kind, CK_E_USAGE);
-    assert_string_equal(e.msg, "*.example.com: a wildcard name needs dns-01, which is not built yet");
+    assert_string_equal(e.msg, "*.example.com: a wildcard name needs challenge.type dns-01");
     ck_config_free(&c);
 
     static const char *const bad[] = {"-a.example", "a-.example", "a..example", "a.example.",
@@ -597,41 +597,81 @@ static void test_print_flags(void **state)
         assert_non_null(strstr(buf, spec_flags[i]));
 }
 
-/* dns-01 is not built: asking for it, or setting one of its keys, stops at the
- * start with the setting named, wherever it came from. */
-static void test_dns01_refused(void **state)
+/* Validation of the dns-01 settings, as exit-2 lines: one way to publish, signed
+ * updates only, and the other challenge's settings refused rather than ignored. */
+static void expect_invalid(const char *text, int argc, char **argv, const char *want)
 {
-    (void)state;
-    const char *why = "\"dns-01\" is not built yet; http-01 is the only challenge type";
-    char want[200];
-    char *flag[] = {"--challenge", "dns-01", NULL};
-    snprintf(want, sizeof want, "--challenge: %s", why);
-    expect_error(NULL, NULL, 2, flag, want);
-    char *env1[] = {"CERTKEEP_CHALLENGE_TYPE=dns-01", NULL};
-    snprintf(want, sizeof want, "CERTKEEP_CHALLENGE_TYPE: %s", why);
-    expect_error(NULL, env1, 0, NULL, want);
-    char *env2[] = {"CERTKEEP_CHALLENGE=dns-01", NULL};
-    snprintf(want, sizeof want, "CERTKEEP_CHALLENGE: %s", why);
-    expect_error(NULL, env2, 0, NULL, want);
-    snprintf(want, sizeof want, "%%s:3: challenge.type: %s", why);
-    expect_error("email: a@b.c\nchallenge:\n  type: dns-01\n", NULL, 0, NULL, want);
-    const char *no_use = "dns-01 is not built yet; this setting has no use";
-    char *hook[] = {"--dns-hook", "/bin/hook", NULL};
-    snprintf(want, sizeof want, "--dns-hook: %s", no_use);
-    expect_error(NULL, NULL, 2, hook, want);
-    char *server[] = {"CERTKEEP_RFC2136_SERVER=ns1:53", NULL};
-    snprintf(want, sizeof want, "CERTKEEP_RFC2136_SERVER: %s", no_use);
-    expect_error(NULL, server, 0, NULL, want);
-    snprintf(want, sizeof want, "%%s:1: challenge.rfc2136.tsig_alg: %s", no_use);
-    expect_error("challenge: {rfc2136: {tsig_alg: hmac-sha512}}\n", NULL, 0, NULL, want);
-    snprintf(want, sizeof want, "%%s:1: challenge.rfc2136.tsig_key: %s", no_use);
-    expect_error("challenge: {rfc2136: {tsig_key: k}}\n", NULL, 0, NULL, want);
-    /* http-01 said out loud is fine, and an empty dns-01 key is no setting */
     struct ck_config c;
     struct ck_err e;
-    char *ok[] = {"--challenge", "http-01", "--dns-hook=", NULL};
-    assert_int_equal(load(&c, NULL, NULL, 3, ok, &e), 0);
-    assert_int_equal(c.challenge, CK_CHALLENGE_HTTP01);
+    assert_int_equal(load(&c, text, NULL, argc, argv, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    assert_string_equal(e.msg, want);
+    ck_config_free(&c);
+}
+
+static void test_dns01_settings(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    const char *full = "domains: ['*.example.com', example.com]\n"
+                       "challenge:\n  type: dns-01\n"
+                       "  rfc2136: {server: '192.0.2.1:5353', tsig_key: k1, tsig_alg: hmac-sha512,\n"
+                       "            tsig_secret_file: /run/secrets/tsig, zone: example.com}\n"
+                       "  dns_resolver: 192.0.2.2\n  dns_propagation: server-only\n"
+                       "  dns_propagation_timeout: 30s\n";
+    assert_int_equal(load(&c, full, NULL, 0, NULL, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), 0);
+    assert_int_equal(c.challenge, CK_CHALLENGE_DNS01);
+    assert_string_equal(c.rfc2136_server, "192.0.2.1:5353");
+    assert_string_equal(c.tsig_key, "k1");
+    assert_int_equal(c.tsig_alg, CK_TSIG_HMAC_SHA512);
+    assert_string_equal(c.rfc2136_zone, "example.com");
+    assert_string_equal(c.dns_resolver, "192.0.2.2");
+    assert_int_equal(c.dns_propagation, 1);
+    assert_int_equal(c.dns_propagation_timeout, 30);
+    ck_config_free(&c);
+    char *hook[] = {"--domain", "a.example", "--challenge", "dns-01", "--dns-hook", "/bin/h", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 6, hook, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), 0);
+    assert_int_equal(c.dns_propagation, 0);            /* every name server, */
+    assert_int_equal(c.dns_propagation_timeout, 120);  /* for at most 2 minutes */
+    ck_config_free(&c);
+
+    char *none[] = {"--domain", "a.example", "--challenge", "dns-01", NULL};
+    expect_invalid(NULL, 4, none, "dns-01 needs one of challenge.rfc2136.server "
+                                  "(--rfc2136-server) and challenge.dns_hook (--dns-hook)");
+    char *both[] = {"--domain", "a.example", "--challenge", "dns-01", "--dns-hook", "/bin/h",
+                    "--rfc2136-server", "ns1", NULL};
+    expect_invalid(NULL, 8, both, "dns-01 needs one of challenge.rfc2136.server "
+                                  "(--rfc2136-server) and challenge.dns_hook (--dns-hook)");
+    char *unsigned_[] = {"--domain", "a.example", "--challenge", "dns-01", "--rfc2136-server",
+                         "ns1", NULL};
+    expect_invalid(NULL, 6, unsigned_, "challenge.rfc2136 needs tsig_key and tsig_secret_file "
+                                       "(unsigned updates are not sent)");
+    expect_invalid("domains: [a.example]\nchallenge: {type: dns-01, dns_hook: /bin/h, "
+                   "rfc2136: {zone: a.example}}\n", 0, NULL,
+                   "challenge.rfc2136.* settings have no use with challenge.dns_hook");
+    char *web[] = {"--domain", "a.example", "--challenge", "dns-01", "--dns-hook", "/bin/h",
+                   "--webroot", "/srv", NULL};
+    expect_invalid(NULL, 8, web, "challenge.webroot is an http-01 setting, with challenge.type dns-01");
+    expect_invalid("domains: [a.example]\nchallenge: {type: dns-01, dns_hook: /bin/h, "
+                   "dns_propagation_timeout: 2h}\n", 0, NULL,
+                   "challenge.dns_propagation_timeout: between 1s and 1h");
+    /* with http-01 (the default), a dns-01 setting is refused, wherever it came from */
+    char *mixed[] = {"--domain", "a.example", "--dns-hook", "/bin/h", NULL};
+    expect_invalid(NULL, 4, mixed, "challenge.dns_hook is a dns-01 setting; set challenge.type "
+                                   "dns-01 (--challenge dns-01) or remove it");
+    expect_invalid("domains: [a.example]\nchallenge: {rfc2136: {tsig_alg: hmac-sha512}}\n", 0,
+                   NULL, "challenge.rfc2136.tsig_alg is a dns-01 setting; set challenge.type "
+                         "dns-01 (--challenge dns-01) or remove it");
+    expect_error("challenge: {dns_propagation: everywhere}\n", NULL, 0, NULL,
+                 "%s:1: challenge.dns_propagation: \"everywhere\" is not one of all|server-only");
+    /* an empty dns-01 key is no setting */
+    char *ok[] = {"--domain", "a.example", "--challenge", "http-01", "--dns-hook=", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 5, ok, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), 0);
     assert_null(c.dns_hook);
     ck_config_free(&c);
 }
@@ -707,7 +747,7 @@ int main(void)
         cmocka_unit_test(test_validate_for),
         cmocka_unit_test(test_null_and_empty),
         cmocka_unit_test(test_print_flags),
-        cmocka_unit_test(test_dns01_refused),
+        cmocka_unit_test(test_dns01_settings),
         cmocka_unit_test(test_webhook_url),
         cmocka_unit_test(test_reason),
     };
