@@ -58,7 +58,10 @@ http {
     include /etc/nginx/conf.d/*.conf;
 }
 NGX
+    # world-writable as a Kubernetes emptyDir is: podman's emptyDir takes the mount
+    # point's owner and mode from the image, and nginx runs as any user here
     mkdir -p "$root/var/cache/nginx"
+    chmod 1777 "$root/var/cache/nginx" "$root/run"
     [ -x "$root/usr/sbin/nginx" ] || { echo "debian-base: no nginx in the root" >&2; exit 1; }
 fi
 tar --numeric-owner --sort=name -C "$root" -cf "$out.tmp" .
