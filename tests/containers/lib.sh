@@ -40,37 +40,6 @@ nginx_image() {
 NGINX_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# A private rootful podman: storage, run state, volumes, events and networks under
-# DIR; cgroupfs (no systemd here), runc, the machine's own rlimits (podman's default
-# nofile and nproc exceed what this sandbox lets a process raise to). Defines podman().
-podman_env() {
-    local d=$1
-    mkdir -p "$d" || return 1
-    cat >"$d/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$d/events.log"
-runtime = "runc"
-tmp_dir = "$d/tmp"
-volume_path = "$d/volumes"
-[network]
-network_config_dir = "$d/net"
-CONF
-    cat >"$d/storage.conf" <<CONF
-[storage]
-driver = "overlay"
-graphroot = "$d/root"
-runroot = "$d/run"
-CONF
-    export CONTAINERS_CONF=$d/containers.conf CONTAINERS_STORAGE_CONF=$d/storage.conf
-}
-podman() { /usr/bin/podman "$@"; }
-# Removes every container, image and volume of the private podman, then its directory.
-podman_reset() {
-    [ -n "${CONTAINERS_STORAGE_CONF:-}" ] || return 0
-    /usr/bin/podman system reset --force >/dev/null 2>&1
-    rm -rf "$(dirname "$CONTAINERS_STORAGE_CONF")"
-}
+# The private podman of scripts/podman.sh, its directory in $PODMAN_DIR.
+podman() { "$CK_ROOT/scripts/podman.sh" "$PODMAN_DIR" "$@"; }
+podman_reset() { [ -z "${PODMAN_DIR:-}" ] || "$CK_ROOT/scripts/podman.sh" "$PODMAN_DIR" --reset; }

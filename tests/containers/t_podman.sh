@@ -24,6 +24,7 @@ TLS_PORT=30243 HEALTH_PORT=30290
 NAME=example.com
 
 W=$CK_TMP/podman-test
+PODMAN_DIR=$CK_TMP/podman
 mkdir -p "$W"
 cleanup() {
     local c
@@ -37,7 +38,6 @@ cleanup() {
 trap cleanup EXIT
 
 echo "-- podman, images"
-podman_env "$CK_TMP/podman"
 check_match "podman: rootful, cgroupfs, runc" '^cgroupfs runc ' \
     "$(podman info --format '{{.Host.CgroupManager}} {{.Host.OCIRuntime.Name}} {{.Store.GraphRoot}}' 2>&1)"
 if ! engine_start; then fail "podman: dockerd starts (for the image)" "see $CK_TMP/dockerd/dockerd.log"; exit 1; fi
