@@ -4,7 +4,7 @@
 # networking). certkeep-init issues over http-01 with its own responder before nginx
 # starts; nginx then serves that certificate over TLS; `certkeep run`, in nginx's
 # network and PID namespaces, renews the short-lived certificate (Pebble validity
-# 90 s) through the webroot nginx serves on the port it holds, signals nginx by name,
+# 60 s) through the webroot nginx serves on the port it holds, signals nginx by name,
 # and nginx serves the new serial without a restart.
 set -u
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -12,7 +12,7 @@ set -u
 plan 19
 PEBBLE_PORT=30100 PEBBLE_MGMT_PORT=30101 PEBBLE_TLS01_PORT=30102 PEBBLE_DNS_PORT=30153
 PEBBLE_CTS_PORT=30155 PEBBLE_HTTP01_PORT=30180
-PEBBLE_VALIDITY=90
+PEBBLE_VALIDITY=60
 . "$(dirname "$0")/../e2e/pebble.sh"
 S3_PORT=30160
 . "$(dirname "$0")/../e2e/s3.sh"
@@ -101,7 +101,7 @@ same "compose: nginx serves the volume's certificate over TLS ($FIRST)" "$FIRST"
 check "compose: certkeep run is ready" wait_for 30 curl -fsS -o /dev/null "http://127.0.0.1:$CK_HEALTH_PORT/readyz"
 NGINX_PID=$(state nginx '{{.State.Pid}}')
 
-echo "-- renewal while nginx holds the port (90 s certificates: due after 45..57 s)"
+echo "-- renewal while nginx holds the port (60 s certificates: due after 30..38 s)"
 t0=$(now_ms)
 renewed() { [ "$(pebble_issued_count)" -ge 2 ] && [ "$(served_serial)" != "$FIRST" ]; }
 wait_for 120 renewed
