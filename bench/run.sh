@@ -75,11 +75,11 @@ measure "init, volume path, S3 store configured" "$BIN" "${INIT[@]}" "${S3[@]}" 
 export BENCH_BEFORE="rm -rf $CK_TMP/vol2"
 measure "init, store path (empty volume)" "$BIN" "${INIT[@]}" "${S3[@]}" --out "$CK_TMP/vol2"
 # The sidecar: `run` on that volume until it answers /readyz, then its peak RSS.
-"$BIN" run "${INIT[@]}" --out "$CK_TMP/vol" --listen 127.0.0.1:27592 >"$CK_TMP/run.log" 2>&1 &
+"$BIN" run "${INIT[@]:1}" --out "$CK_TMP/vol" --listen 127.0.0.1:27592 >"$CK_TMP/run.log" 2>&1 &
 RUN_PID=$!
 for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:27592/readyz && break; sleep 0.1; done
 rss_run=$(awk '/^VmHWM/ {print $2}' "/proc/$RUN_PID/status" 2>/dev/null || echo 0)
-kill "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null || true
+kill "$RUN_PID" 2>/dev/null || true; wait "$RUN_PID" 2>/dev/null || true
 printf '%-46s %9s %9s %9s\n' "run (sidecar), ready on the volume" "-" "-" "$rss_run"
 s3_stop >/dev/null 2>&1 || true
 # the largest peak of every path above, for the manifests' memory requests
