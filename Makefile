@@ -24,7 +24,7 @@ ARM64_OBJ    := $(CMD_SRC:%.c=build/arm64-obj/%.o) $(LIB_SRC:%.c=build/arm64-obj
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz image test-containers
+.PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz image image-index test-containers
 all: build/certkeep
 static: build/certkeep
 	@ls -l build/certkeep && file build/certkeep
@@ -110,8 +110,10 @@ fuzz:
 setup:
 	scripts/setup.sh
 
-# Every test: unit tests under ASan+UBSan, then end-to-end against the static binary.
+# Every test: unit tests under ASan+UBSan, end-to-end against the static binary, then
+# the container tests (their engines from Debian: scripts/containers-setup.sh).
 test: setup
+	scripts/containers-setup.sh
 	$(MAKE) build/certkeep asan arm64
 	tests/run.sh
 
@@ -126,9 +128,15 @@ e2e: build/certkeep build/asan/libcertkeep.a build/asan/certkeep build/arm64/cer
 image:
 	scripts/image.sh $(VERSION)
 
-# The container tests (tests/containers): their own dockerd, the image, init in it
-# against Pebble. Not part of `make test` yet.
-test-containers:
+# The two-architecture image: certkeep:local (amd64) and the arm64 binary in one OCI
+# image index (private podman; OCI layout in build/containers/certkeep-oci).
+image-index: build/arm64/certkeep
+	scripts/containers-setup.sh
+	scripts/image-index.sh $(VERSION)
+
+# The container tests alone (tests/containers, also part of `make test`): one private
+# dockerd, the image, compose up, podman kube play, the image index.
+test-containers: build/certkeep build/arm64/certkeep
 	scripts/containers-setup.sh
 	tests/run.sh containers
 

@@ -5,6 +5,8 @@
 # Medians over N runs against Pebble on loopback with PEBBLE_VA_NOSLEEP=1 and no
 # rejected nonces (every client then makes the same requests on every run).
 # Ports 27500-27599. PEERS=0 leaves the peers out; PEERS_N sets their rounds.
+# Then the container figures (bench/containers.sh: image size, start times, memory
+# requests against the peak RSS); CONTAINERS=0 leaves them out.
 set -eu
 cd "$(dirname "$0")/.."
 N=${N:-11}
@@ -72,7 +74,20 @@ measure "init, volume path, no store" "$BIN" "${INIT[@]}" --out "$CK_TMP/vol"
 measure "init, volume path, S3 store configured" "$BIN" "${INIT[@]}" "${S3[@]}" --out "$CK_TMP/vol"
 export BENCH_BEFORE="rm -rf $CK_TMP/vol2"
 measure "init, store path (empty volume)" "$BIN" "${INIT[@]}" "${S3[@]}" --out "$CK_TMP/vol2"
+# The sidecar: `run` on that volume until it answers /readyz, then its peak RSS.
+"$BIN" run "${INIT[@]:1}" --out "$CK_TMP/vol" --listen 127.0.0.1:27592 >"$CK_TMP/run.log" 2>&1 &
+RUN_PID=$!
+for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:27592/readyz && break; sleep 0.1; done
+rss_run=$(awk '/^VmHWM/ {print $2}' "/proc/$RUN_PID/status" 2>/dev/null || echo 0)
+kill "$RUN_PID" 2>/dev/null || true; wait "$RUN_PID" 2>/dev/null || true
+printf '%-46s %9s %9s %9s\n' "run (sidecar), ready on the volume" "-" "-" "$rss_run"
 s3_stop >/dev/null 2>&1 || true
+# the largest peak of every path above, for the manifests' memory requests
+peak=$rss_run peak_what="run, ready"
+for v in "${!R_@}"; do
+    read -r _ _ r <<<"${!v}"
+    if [ "$r" -gt "$peak" ]; then peak=$r peak_what=${v#R_}; fi
+done
 echo
 read -r _ c_only _ <<<"$R_issue_p256__new_account__CA___Pebble_only"
 read -r w_full c_full rss_full <<<"$R_issue_p256__new_account__full_trust_store"
@@ -104,6 +119,14 @@ musl-gcc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -static -O2 -Ilib 
 # dns-01 against Knot (its own Pebble on other ports).
 echo
 bash bench/dns01.sh || echo "dns-01: the rows stopped (above)"
+
+# The image and the container engine's share (bench/containers.sh; CONTAINERS=0 skips).
+echo
+if [ "${CONTAINERS:-1}" = 0 ]; then
+    echo "containers: skipped (CONTAINERS=0)"
+else
+    bench/containers.sh "$peak" "$peak_what" || echo "containers: the figures stopped (above)"
+fi
 
 # Side by side with uacme and lego from Debian, installed on demand.
 echo

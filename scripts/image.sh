@@ -4,7 +4,8 @@
 # build/containers/docker (so the image and the layer cache stay between runs).
 # The build stage's debian:bookworm is imported from scripts/debian-base.sh's root.
 # Usage: scripts/image.sh VERSION   (prints the image ID last)
-# CK_IMAGE_TAG (default certkeep:local) and CK_BUILD_FLAGS (e.g. --no-cache) for tests.
+# CK_IMAGE_TAG (default certkeep:local) and CK_BUILD_FLAGS (e.g. --no-cache) for tests;
+# CK_IMAGE_SAVE=FILE also writes the image there (docker save: podman loads it).
 set -eu
 cd "$(dirname "$0")/.."
 version=${1:?usage: scripts/image.sh VERSION}
@@ -28,4 +29,5 @@ $docker build ${CK_BUILD_FLAGS:-} --network host -f docker/Dockerfile -t "$tag" 
     --build-arg VERSION="$version" --build-arg SOURCE_URL="$src" \
     --build-arg SOURCE_DATE_EPOCH=0 . >build/containers/build.log 2>&1 ||
     { tail -n 20 build/containers/build.log >&2; echo "image: docker build failed; log: build/containers/build.log" >&2; exit 1; }
+[ -z "${CK_IMAGE_SAVE:-}" ] || $docker save -o "$CK_IMAGE_SAVE" "$tag"
 $docker image inspect -f '{{.Id}}' "$tag"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the unit tests (ASan+UBSan builds) and the end-to-end tests (static binary),
+# Runs the unit tests (ASan+UBSan builds), the end-to-end tests (static binary) and
+# the container tests (tests/containers: dockerd, compose, podman, the image index),
 # then prints one line: "N passed, N failed, N skipped". A unit binary that stops
 # before its last test, or an e2e script that runs fewer checks than its plan,
 # counts the missing ones as failed.
@@ -55,17 +56,35 @@ run_e2e() {
             echo "FAIL $(basename "$t"): ran $ran checks, planned $planned (fix the plan)" >>"$CK_RESULTS"
         fi
     done
+    failed=$((failed + missing))
+}
+
+# The container tests share one private dockerd (host networking only; the images
+# are built once); its data root (~2.5 GB with the build stages) goes at the end.
+run_containers() {
+    local d
+    d=$(mktemp -d /tmp/certkeep-dockerd.XXXXXX)
+    scripts/dockerd.sh start "$d" || echo "  (no shared dockerd: each script starts its own)"
+    export CK_DOCKER_DIR=$d
+    run_e2e tests/containers
+    unset CK_DOCKER_DIR
+    scripts/dockerd.sh stop "$d"
+    rm -rf "$d"
+}
+
+# Counted once, after every script ran: $CK_RESULTS holds all of their lines.
+count_results() {
     passed=$((passed + $(grep -c '^PASS ' "$CK_RESULTS")))
-    failed=$((failed + missing + $(grep -c '^FAIL ' "$CK_RESULTS")))
+    failed=$((failed + $(grep -c '^FAIL ' "$CK_RESULTS")))
     skipped=$((skipped + $(grep -c '^SKIP ' "$CK_RESULTS")))
     grep '^FAIL ' "$CK_RESULTS" | sed 's/^/  /' || true
 }
 
 case $what in
     unit) run_unit ;;
-    e2e) run_e2e ;;
-    containers) run_e2e tests/containers ;;  # make test-containers; not in `all` yet
-    all) run_unit; run_e2e ;;
+    e2e) run_e2e; count_results ;;
+    containers) run_containers; count_results ;;
+    all) run_unit; run_e2e; run_containers; count_results ;;
     *) echo "usage: tests/run.sh [unit|e2e|containers|all]" >&2; exit 2 ;;
 esac
 rm -f "$CK_RESULTS"
