@@ -10,9 +10,10 @@
  * address flooding only evicts itself). There is no per-address cap: behind NAT or
  * kube-proxy every client, the CA's vantage points included, can share one address.
  *
- * Memory: a fixed table of small slots (sizeof one is ~64 bytes) plus, per
- * connection that has sent something, a head buffer that grows to at most
- * max_head + 1 bytes, then the response; an idle connection costs only its slot.
+ * Memory: a table of slots made at start (88 bytes each on 64-bit: 90 KiB for 1024)
+ * plus, per connection that has sent something, a head buffer of 1 KiB growing to
+ * at most max_head + 1 bytes, then the response; an idle connection costs only its
+ * slot. Bound: slots x (max_head + 1 + the largest response) beyond the table.
  *
  *     struct pollfd pfd[CK_LISTEN_MAX_FDS + mine];
  *     size_t n = ck_listen_pollfds(l, pfd, CK_LISTEN_MAX_FDS, &timeout);

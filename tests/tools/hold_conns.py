@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Starvation attack on an HTTP listener, for tests/e2e/t_starve.sh and bench.
 
-hold_conns.py HOST PORT [--idle N] [--drip M] [--source ADDR] [--status FILE] [--seconds S]
+hold_conns.py HOST PORT [--idle N] [--drip M] [--burst B] [--source ADDR] [--status FILE]
+              [--seconds S]
 
 Holds N idle connections (connect, send nothing) and M slow-drip ones (one byte of
 a request head every second, never the blank line that ends it) open to HOST:PORT
 from one source address, throughout: each one the server closes is opened again at
-once (a refused connect: 50 ms later, so it can start before the server). Writes
-"open=<connected now> max=<most at once> reopened=<count>" to FILE
-every 0.2 s. Ends on SIGTERM/SIGINT or after S seconds.
+once (a refused connect: 50 ms later, so it can start before the server). --burst:
+every connection first sends B bytes of such a head (to measure buffer memory).
+Writes "open=<connected now> max=<most at once> reopened=<count>" to FILE every
+0.2 s. Ends on SIGTERM/SIGINT or after S seconds.
 """
 import argparse
 import errno
@@ -28,6 +30,7 @@ def main():
     ap.add_argument("port", type=int)
     ap.add_argument("--idle", type=int, default=1000)
     ap.add_argument("--drip", type=int, default=0)
+    ap.add_argument("--burst", type=int, default=0)
     ap.add_argument("--source", default="")
     ap.add_argument("--status", default="")
     ap.add_argument("--seconds", type=float, default=0)
@@ -95,6 +98,11 @@ def main():
                     closed(s)
                     continue
                 st[1] = True
+                if a.burst:
+                    try:
+                        st[2] = s.send(DRIP[:a.burst])
+                    except OSError:
+                        pass
                 stats["open"] += 1
                 stats["max"] = max(stats["max"], stats["open"])
                 sel.modify(s, selectors.EVENT_READ)
