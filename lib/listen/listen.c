@@ -348,10 +348,10 @@ static void conn_read(struct ck_listen *l, size_t i)
             }
             continue;
         }
-        if (c->len + 1 >= c->cap) { /* grow on demand: an idle connection holds no buffer */
-            size_t cap = c->cap ? c->cap * 2 : FIRST_BUF;
-            if (cap > l->max_head + 1)
-                cap = l->max_head + 1;
+        /* The first bytes land on the stack: an idle connection holds no buffer. */
+        char first[FIRST_BUF];
+        if (c->buf && c->len + 1 >= c->cap) {
+            size_t cap = c->cap * 2 > l->max_head + 1 ? l->max_head + 1 : c->cap * 2;
             char *nb = realloc(c->buf, cap);
             if (!nb) {
                 conn_close(l, i);
@@ -360,7 +360,9 @@ static void conn_read(struct ck_listen *l, size_t i)
             c->buf = nb;
             c->cap = cap;
         }
-        ssize_t r = recv(c->fd, c->buf + c->len, c->cap - 1 - c->len, 0);
+        size_t room = c->buf ? c->cap - 1 - c->len
+                             : l->max_head < sizeof first ? l->max_head : sizeof first - 1;
+        ssize_t r = recv(c->fd, c->buf ? c->buf + c->len : first, room, 0);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -368,6 +370,15 @@ static void conn_read(struct ck_listen *l, size_t i)
         if (r <= 0) {
             conn_close(l, i);
             return;
+        }
+        if (!c->buf) {
+            size_t cap = l->max_head + 1 < sizeof first ? l->max_head + 1 : sizeof first;
+            if (!(c->buf = malloc(cap))) {
+                conn_close(l, i);
+                return;
+            }
+            memcpy(c->buf, first, (size_t)r);
+            c->cap = cap;
         }
         size_t scan = c->len > 3 ? c->len - 3 : 0;
         c->len += (size_t)r;
