@@ -121,6 +121,7 @@ stop_holder
 printf '%-58s %7s ms median, %s ms max (%s of 50 failed)\n' "/healthz, no flood" "$l_med0" "$l_max0" "$f0"
 printf '%-58s %7s ms median, %s ms max (%s of 50 failed)\n' "/healthz, 1,000 idle connections held" "$l_med" "$l_max" "$f1"
 per_idle=$(( (rss_idle - rss0) * 1024 / 1000 )) per_head=$(( (rss_head - rss0) * 1024 / 1000 ))
+[ "$per_idle" -gt 0 ] || per_idle=0 # no buffer for an idle one: what is left is noise
 printf '%-58s %7s KiB peak RSS; +%s B per connection\n' "run, 1,000 idle connections" "$rss_idle" "$per_idle"
 printf '%-58s %7s KiB peak RSS; +%s B per connection\n' "run, 1,000 connections with a 4,000-byte unfinished head" "$rss_head" "$per_head"
 verdict() { if awk "BEGIN {exit !($2)}"; then echo "  ok    $1"; else echo "  MISS  $1"; fi; }
