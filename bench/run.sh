@@ -109,6 +109,11 @@ verdict "init volume path median wall <= 5 ms (${w_vol}; ${w_vols} with a store 
 verdict "init volume path peak RSS <= 1.5 MB (${rss_vol} KiB; ${rss_vols} with a store)" "$rss_vol <= 1536"
 verdict "init store path median wall <= 30 ms (${w_sto})" "$w_sto <= 30"
 
+# Starvation (issue 9): issuance and /healthz under 1,000 held connections, memory per
+# connection; its own Pebble on ports 31050-31099.
+echo
+bash bench/starve.sh || echo "starve: the part stopped (above)"
+
 # RSA key generation alone: 50 runs, certkeep's and BearSSL's on the same seeds.
 echo
 musl-gcc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -static -O2 -Ilib -Ibuild/deps/musl/include \

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ck_deps_versions.h"  /* written by scripts/deps.sh: the Debian versions built in */
 #include "cmd.h"
@@ -143,6 +144,20 @@ static int run_command(const struct command *cmd, int argc, char **argv)
     return rc ? (e.kind == CK_E_USAGE ? 2 : 1) : 0;
 }
 
+/* Descriptors for the listeners' connection slots (lib/listen, 1024 each): the soft
+ * limit (often 1024) up to NOFILE_WANT, as far as the hard limit allows; below that
+ * the listeners hold fewer connections. */
+#define NOFILE_WANT 4096
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= NOFILE_WANT)
+        return;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < NOFILE_WANT ? rl.rlim_max
+                                                                            : NOFILE_WANT;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int main(int argc, char **argv)
 {
     /* A peer that hangs up must give an error, not kill the process. */
@@ -173,5 +188,6 @@ int main(int argc, char **argv)
         return help(argc - 2, argv + 2);
     if (strcmp(cmd->name, "run") != 0)
         catch_stop_signals();
+    raise_nofile();
     return run_command(cmd, argc - 2, argv + 2);
 }

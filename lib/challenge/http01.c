@@ -1,5 +1,5 @@
-/* The built-in http-01 responder: one thread, poll() over the listener and up to
- * MAX_CONNS clients, each with its own deadline, so a slow client blocks nobody. */
+/* The built-in http-01 responder: one thread running lib/listen's poll loop (hundreds
+ * of connections, a short head deadline, eviction when full), so nobody starves it. */
 #include "challenge.h"
 
 #include <arpa/inet.h>
@@ -18,11 +18,9 @@
 #include <unistd.h>
 
 #include "challenge_int.h"
+#include "../listen/listen.h"
 
-#define MAX_CONNS 16
 #define MAX_REQUEST 8192
-#define REQUEST_MS 5000
-#define DRAIN_MS 1000
 #define MAX_TOKEN 256
 #define MAX_AUTHZ 1024
 #define MAX_RESPONSE (256 + MAX_AUTHZ)
@@ -33,25 +31,14 @@ struct entry {
 };
 
 struct ck_http01 {
-    int lfd, wake[2];
+    int wake[2];
+    struct ck_listen *l;
     pthread_t thread;
     pthread_mutex_t mu; /* guards entries */
     struct entry *entries;
     size_t n_entries;
     const struct ck_log *log;
     char listen[128];
-};
-
-enum conn_state { C_READ, C_WRITE, C_DRAIN };
-
-struct conn {
-    int fd;
-    enum conn_state state;
-    long long deadline;
-    size_t in_len, out_len, out_off;
-    char peer[64];
-    char in[MAX_REQUEST + 1];
-    char out[MAX_RESPONSE];
 };
 
 int ck_token_ok(const char *t)
@@ -66,89 +53,12 @@ int ck_token_ok(const char *t)
     return 1;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int set_flags(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -1;
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-/* ---- listen address ---- */
-
-/* Splits "host:port", "[v6]:port", ":port" or "port"; host "" means every address. */
-static int split_listen(const char *listen, char *host, size_t hsz, char *port, size_t psz)
-{
-    const char *colon;
-    if (listen[0] == '[') {
-        const char *end = strchr(listen, ']');
-        if (!end || end[1] != ':' || (size_t)(end - listen - 1) >= hsz)
-            return -1;
-        memcpy(host, listen + 1, (size_t)(end - listen - 1));
-        host[end - listen - 1] = '\0';
-        colon = end + 1;
-    } else if ((colon = strrchr(listen, ':')) != NULL) {
-        if ((size_t)(colon - listen) >= hsz || memchr(listen, ':', (size_t)(colon - listen)))
-            return -1; /* a bare IPv6 address needs brackets */
-        memcpy(host, listen, (size_t)(colon - listen));
-        host[colon - listen] = '\0';
-    } else {
-        host[0] = '\0';
-        colon = listen - 1;
-    }
-    const char *p = colon + 1;
-    size_t n = strlen(p);
-    if (n == 0 || n > 5 || n >= psz || strspn(p, "0123456789") != n)
-        return -1;
-    long v = strtol(p, NULL, 10);
-    if (v < 1 || v > 65535)
-        return -1;
-    memcpy(port, p, n + 1);
-    return 0;
-}
-
-static int bind_one(const struct sockaddr *sa, socklen_t len, int dual)
-{
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (sa->sa_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one, sizeof one);
-    if (bind(fd, sa, len) < 0 || listen(fd, 64) < 0 || set_flags(fd) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
-}
-
-/* All addresses: IPv6 dual-stack where the kernel has IPv6, else IPv4. */
-static int bind_any(unsigned short port)
-{
-    struct sockaddr_in6 s6;
-    memset(&s6, 0, sizeof s6);
-    s6.sin6_family = AF_INET6;
-    s6.sin6_addr = in6addr_any;
-    s6.sin6_port = htons(port);
-    int fd = bind_one((struct sockaddr *)&s6, sizeof s6, 1);
-    if (fd >= 0 || (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL))
-        return fd;
-    struct sockaddr_in s4;
-    memset(&s4, 0, sizeof s4);
-    s4.sin_family = AF_INET;
-    s4.sin_addr.s_addr = htonl(INADDR_ANY);
-    s4.sin_port = htons(port);
-    return bind_one((struct sockaddr *)&s4, sizeof s4, 0);
 }
 
 /* One line for a refused bind, naming the port and the way out. */
@@ -174,36 +84,12 @@ static int open_listener(const char *listen, int has_webroot, int *err, struct c
 {
     char host[256], port[8];
     *err = 0;
-    if (split_listen(listen, host, sizeof host, port, sizeof port) < 0)
+    if (ck_listen_split(listen, host, sizeof host, port, sizeof port) < 0 || atoi(port) < 1)
         return ck_failk(e, CK_E_USAGE,
                         "http-01 listen %s: expected host:port, [v6]:port or :port", listen);
-    if (!host[0]) {
-        int fd = bind_any((unsigned short)atoi(port));
-        if (fd < 0) {
-            *err = errno;
-            return ck_http01_bind_fail(e, listen, port, *err, has_webroot);
-        }
-        return fd;
-    }
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0)
-        return ck_failk(e, CK_E_USAGE, "http-01 listen %s: %s", listen, gai_strerror(gai));
-    int fd = -1, last = EADDRNOTAVAIL;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = bind_one(ai->ai_addr, ai->ai_addrlen, 0);
-        if (fd < 0)
-            last = errno;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        *err = last;
-        return ck_http01_bind_fail(e, listen, port, last, has_webroot);
-    }
+    int fd = ck_listen_socket(listen, "http-01 listen", err, e);
+    if (fd < 0 && *err)
+        return ck_http01_bind_fail(e, listen, port, *err, has_webroot);
     return fd;
 }
 
@@ -211,7 +97,7 @@ static int open_listener(const char *listen, int has_webroot, int *err, struct c
 static void port_of(const char *listen, char *port, size_t psz)
 {
     char host[256];
-    if (split_listen(listen, host, sizeof host, port, psz) < 0)
+    if (ck_listen_split(listen, host, sizeof host, port, psz) < 0)
         snprintf(port, psz, "?");
 }
 
@@ -305,18 +191,20 @@ static const char *reason(int status)
     }
 }
 
-static void respond(struct conn *c, int status, const char *body, int head)
+/* The whole response, malloc'd in *out. */
+static int respond(int status, const char *body, int head, char **out, size_t *out_len)
 {
     if (!body)
         body = reason(status);
-    int n = snprintf(c->out, sizeof c->out,
+    if (!(*out = malloc(MAX_RESPONSE)))
+        return -1;
+    int n = snprintf(*out, MAX_RESPONSE,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                      "%sConnection: close\r\n\r\n%s",
                      status, reason(status), strlen(body),
                      status == 405 ? "Allow: GET, HEAD\r\n" : "", head ? "" : body);
-    c->out_len = n < 0 ? 0 : (size_t)n >= sizeof c->out ? sizeof c->out - 1 : (size_t)n;
-    c->out_off = 0;
-    c->state = C_WRITE;
+    *out_len = n < 0 ? 0 : n >= MAX_RESPONSE ? MAX_RESPONSE - 1 : (size_t)n;
+    return status;
 }
 
 int ck_http01_route(const char *req, size_t len, char *token, size_t tsz, int *head)
@@ -364,188 +252,37 @@ int ck_http01_route(const char *req, size_t len, char *token, size_t tsz, int *h
     return 200;
 }
 
-static void handle_request(struct ck_http01 *s, struct conn *c)
+/* lib/listen's answer: one request head in, the whole response out. */
+static int answer(void *ctx, const char *req, size_t len, int oversize, char **out,
+                  size_t *out_len)
 {
+    struct ck_http01 *s = ctx;
     char token[MAX_TOKEN + 1], authz[MAX_AUTHZ + 1];
     int head = 0;
-    int status = ck_http01_route(c->in, c->in_len, token, sizeof token, &head);
+    int status = oversize ? 431 : ck_http01_route(req, len, token, sizeof token, &head);
     if (status == 200 && lookup(s, token, authz, sizeof authz) < 0)
         status = 404;
-    respond(c, status, status == 200 ? authz : NULL, head);
-    const char *eol = memchr(c->in, '\n', c->in_len);
-    int llen = eol ? (int)(eol - c->in) : (int)c->in_len;
-    if (llen > 0 && c->in[llen - 1] == '\r')
-        llen--;
-    ck_debug(s->log, "http01.request", "%s \"%.*s\" -> %d", c->peer, llen > 200 ? 200 : llen,
-             c->in, status);
-}
-
-/* ---- connections ---- */
-
-static void conn_close(struct conn **slot)
-{
-    close((*slot)->fd);
-    free(*slot);
-    *slot = NULL;
-}
-
-static void conn_read(struct ck_http01 *s, struct conn **slot)
-{
-    struct conn *c = *slot;
-    for (;;) {
-        size_t room = c->state == C_DRAIN ? MAX_REQUEST : MAX_REQUEST - c->in_len;
-        char *dst = c->state == C_DRAIN ? c->in : c->in + c->in_len;
-        ssize_t r = recv(c->fd, dst, room, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (r <= 0) {
-            conn_close(slot);
-            return;
-        }
-        if (c->state == C_DRAIN)
-            continue;
-        size_t scan = c->in_len > 3 ? c->in_len - 3 : 0;
-        c->in_len += (size_t)r;
-        c->in[c->in_len] = '\0';
-        for (size_t i = scan; i < c->in_len; i++) {
-            if (c->in[i] == '\n' && ((i >= 1 && c->in[i - 1] == '\n') ||
-                                     (i >= 3 && memcmp(c->in + i - 3, "\r\n\r\n", 4) == 0))) {
-                handle_request(s, c);
-                return;
-            }
-        }
-        if (c->in_len == MAX_REQUEST) {
-            respond(c, 431, NULL, 0);
-            ck_debug(s->log, "http01.request", "%s request over %d bytes -> 431", c->peer,
-                     MAX_REQUEST);
-            return;
-        }
-    }
-}
-
-static void conn_write(struct conn **slot)
-{
-    struct conn *c = *slot;
-    while (c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (w <= 0) {
-            conn_close(slot);
-            return;
-        }
-        c->out_off += (size_t)w;
-    }
-    /* Read what the client still sends until it closes, so our close does not
-     * turn into a reset that could destroy the response in flight. */
-    shutdown(c->fd, SHUT_WR);
-    c->state = C_DRAIN;
-    long long d = now_ms() + DRAIN_MS;
-    if (d < c->deadline)
-        c->deadline = d;
-}
-
-static void peer_name(int fd, char *buf, size_t sz)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-        getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, NULL, 0, NI_NUMERICHOST);
-    /* IPv4 clients of the dual-stack socket read better without the mapping */
-    const char *h = strncmp(host, "::ffff:", 7) == 0 && strchr(host, '.') ? host + 7 : host;
-    snprintf(buf, sz, "%s", h);
-}
-
-/* -1 when accept failed for a reason that will not pass at once (EMFILE...). */
-static int accept_one(struct ck_http01 *s, struct conn **conns)
-{
-    int slot = -1;
-    for (int i = 0; i < MAX_CONNS && slot < 0; i++)
-        if (!conns[i])
-            slot = i;
-    if (slot < 0)
-        return 0;
-    int fd = accept(s->lfd, NULL, NULL);
-    if (fd < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-                       errno == ECONNABORTED
-                   ? 0
-                   : -1;
-    struct conn *c = calloc(1, sizeof *c);
-    if (!c || set_flags(fd) < 0) {
-        free(c);
-        close(fd);
-        return -1;
-    }
-    c->fd = fd;
-    c->state = C_READ;
-    c->deadline = now_ms() + REQUEST_MS;
-    peer_name(fd, c->peer, sizeof c->peer);
-    conns[slot] = c;
-    return 0;
+    return respond(status, status == 200 ? authz : NULL, head, out, out_len);
 }
 
 static void *serve(void *arg)
 {
     struct ck_http01 *s = arg;
-    struct conn *conns[MAX_CONNS] = {0};
-    struct pollfd pfd[MAX_CONNS + 2];
-    int idx[MAX_CONNS + 2];
-    long long accept_pause = 0; /* keeps a failing accept() from spinning */
+    struct pollfd pfd[CK_LISTEN_MAX_FDS + 1];
     for (;;) {
-        int n = 0, busy = 0;
-        long long now = now_ms(), next = now < accept_pause ? accept_pause : -1;
-        pfd[n++] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
-        for (int i = 0; i < MAX_CONNS; i++) {
-            struct conn *c = conns[i];
-            if (!c)
-                continue;
-            if (c->deadline <= now) {
-                conn_close(&conns[i]);
-                continue;
-            }
-            busy++;
-            if (next < 0 || c->deadline < next)
-                next = c->deadline;
-            idx[n] = i;
-            pfd[n++] = (struct pollfd){.fd = c->fd,
-                                       .events = c->state == C_WRITE ? POLLOUT : POLLIN};
-        }
-        int lslot = -1;
-        if (busy < MAX_CONNS && now >= accept_pause) {
-            lslot = n;
-            pfd[n++] = (struct pollfd){.fd = s->lfd, .events = POLLIN};
-        }
-        int timeout = next < 0 ? -1 : (int)(next - now);
-        int r = poll(pfd, (nfds_t)n, timeout);
+        int timeout = -1;
+        pfd[0] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
+        size_t n = ck_listen_pollfds(s->l, pfd + 1, CK_LISTEN_MAX_FDS, &timeout);
+        int r = poll(pfd, (nfds_t)n + 1, timeout);
         if (r < 0 && errno != EINTR)
             break;
-        if (r <= 0)
-            continue;
-        if (pfd[0].revents)
+        if (r > 0 && pfd[0].revents)
             break;
-        for (int k = 1; k < n; k++) {
-            if (!pfd[k].revents || k == lslot)
-                continue;
-            struct conn **slot = &conns[idx[k]];
-            if ((*slot)->state == C_WRITE)
-                conn_write(slot);
-            else
-                conn_read(s, slot);
-            if (*slot && (*slot)->state == C_WRITE)
-                conn_write(slot); /* usually completes at once */
-        }
-        if (lslot >= 0 && pfd[lslot].revents && accept_one(s, conns) < 0)
-            accept_pause = now_ms() + 100;
+        if (r < 0)
+            for (size_t k = 1; k <= n; k++)
+                pfd[k].revents = 0; /* EINTR: only the deadlines */
+        ck_listen_handle(s->l, pfd + 1, n); /* also on a timeout: it enforces deadlines */
     }
-    for (int i = 0; i < MAX_CONNS; i++)
-        if (conns[i])
-            conn_close(&conns[i]);
     return NULL;
 }
 
@@ -565,8 +302,8 @@ static int start(const char *listen, int has_webroot, const struct ck_log *log,
     s->log = log;
     snprintf(s->listen, sizeof s->listen, "%s", listen);
     pthread_mutex_init(&s->mu, NULL);
-    s->lfd = open_listener(listen, has_webroot, bind_err, e);
-    if (s->lfd < 0)
+    int lfd = open_listener(listen, has_webroot, bind_err, e);
+    if (lfd < 0 || ck_listen_new(lfd, MAX_REQUEST, 0, answer, s, log, "http01.request", &s->l, e))
         goto fail;
     if (pipe(s->wake) < 0 || set_flags(s->wake[0]) < 0 || set_flags(s->wake[1]) < 0) {
         ck_fail(e, "http-01 listen %s: pipe: %s", listen, strerror(errno));
@@ -586,8 +323,7 @@ static int start(const char *listen, int has_webroot, const struct ck_log *log,
     *out = s;
     return 0;
 fail:
-    if (s->lfd >= 0)
-        close(s->lfd);
+    ck_listen_free(s->l);
     if (s->wake[0] >= 0)
         close(s->wake[0]);
     if (s->wake[1] >= 0)
@@ -637,7 +373,7 @@ void ck_http01_stop(struct ck_http01 *s)
         w = write(s->wake[1], "x", 1);
     while (w < 0 && errno == EINTR);
     pthread_join(s->thread, NULL);
-    close(s->lfd);
+    ck_listen_free(s->l);
     close(s->wake[0]);
     close(s->wake[1]);
     for (size_t i = 0; i < s->n_entries; i++) {

@@ -1,6 +1,8 @@
-/* Health and metrics endpoint, driven by the caller's poll loop: every socket is
- * non-blocking and every connection has a deadline, so nothing here waits. */
+/* Health and metrics endpoint: the pages, served by lib/listen from the caller's
+ * poll loop (every socket non-blocking, every connection with a deadline). */
 #include "health.h"
+
+#include "../listen/listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,22 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DRAIN_MS 1000
 #define MAX_NAME 255
 #define MAX_VERSION 64
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
-
-enum conn_state { C_READ, C_WRITE, C_DRAIN };
-
-struct conn {
-    int fd;
-    enum conn_state state;
-    long long deadline;
-    size_t in_len, out_len, out_off;
-    char *out;
-    char in[CK_HEALTH_MAX_REQUEST + 1];
-};
 
 struct named {
     char *name;
@@ -39,128 +29,14 @@ struct named {
 };
 
 struct ck_health {
-    int lfd, port, ready;
+    int port, ready;
     const struct ck_log *log;
-    long long accept_pause; /* keeps a failing accept() (EMFILE) from spinning */
-    struct conn *conns[CK_HEALTH_MAX_CONNS];
+    struct ck_listen *l;
     struct named certs[CK_HEALTH_MAX_NAMES];
     size_t n_certs;
     char version[MAX_VERSION + 1];
     char listen[128];
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int set_flags(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -1;
-    return fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-/* ---- listen address ---- */
-
-/* Splits "host:port", "[v6]:port" or ":port"; host "" means every address. */
-static int split_listen(const char *listen, char *host, size_t hsz, char *port, size_t psz)
-{
-    const char *colon;
-    if (listen[0] == '[') {
-        const char *end = strchr(listen, ']');
-        if (!end || end[1] != ':' || (size_t)(end - listen - 1) >= hsz)
-            return -1;
-        memcpy(host, listen + 1, (size_t)(end - listen - 1));
-        host[end - listen - 1] = '\0';
-        colon = end + 1;
-    } else if ((colon = strrchr(listen, ':')) != NULL) {
-        if ((size_t)(colon - listen) >= hsz || memchr(listen, ':', (size_t)(colon - listen)))
-            return -1; /* a bare IPv6 address needs brackets */
-        memcpy(host, listen, (size_t)(colon - listen));
-        host[colon - listen] = '\0';
-    } else {
-        return -1;
-    }
-    const char *p = colon + 1;
-    size_t n = strlen(p);
-    if (n == 0 || n > 5 || n >= psz || strspn(p, "0123456789") != n || strtol(p, NULL, 10) > 65535)
-        return -1;
-    memcpy(port, p, n + 1);
-    return 0;
-}
-
-static int bind_one(const struct sockaddr *sa, socklen_t len, int dual)
-{
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (sa->sa_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one, sizeof one);
-    if (bind(fd, sa, len) < 0 || listen(fd, 128) < 0 || set_flags(fd) < 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    return fd;
-}
-
-/* All addresses: IPv6 dual-stack where the kernel has IPv6, else IPv4. */
-static int bind_any(unsigned short port)
-{
-    struct sockaddr_in6 s6;
-    memset(&s6, 0, sizeof s6);
-    s6.sin6_family = AF_INET6;
-    s6.sin6_addr = in6addr_any;
-    s6.sin6_port = htons(port);
-    int fd = bind_one((struct sockaddr *)&s6, sizeof s6, 1);
-    if (fd >= 0 || (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL))
-        return fd;
-    struct sockaddr_in s4;
-    memset(&s4, 0, sizeof s4);
-    s4.sin_family = AF_INET;
-    s4.sin_addr.s_addr = htonl(INADDR_ANY);
-    s4.sin_port = htons(port);
-    return bind_one((struct sockaddr *)&s4, sizeof s4, 0);
-}
-
-static int open_listener(const char *listen, struct ck_err *e)
-{
-    char host[256], port[8];
-    if (split_listen(listen, host, sizeof host, port, sizeof port) < 0)
-        return ck_failk(e, CK_E_USAGE, "listen %s: expected host:port, [v6]:port or :port",
-                        listen);
-    if (!host[0]) {
-        int fd = bind_any((unsigned short)atoi(port));
-        if (fd < 0)
-            return ck_failk(e, CK_E_IO, "listen %s: %s", listen, strerror(errno));
-        return fd;
-    }
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0)
-        return ck_failk(e, CK_E_USAGE, "listen %s: %s", listen, gai_strerror(gai));
-    int fd = -1, err = EADDRNOTAVAIL;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = bind_one(ai->ai_addr, ai->ai_addrlen, 0);
-        if (fd < 0)
-            err = errno;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return ck_failk(e, CK_E_IO, "listen %s: %s", listen, strerror(err));
-    return fd;
-}
 
 static int bound_port(int fd)
 {
@@ -172,6 +48,9 @@ static int bound_port(int fd)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
+
+static int answer(void *ctx, const char *req, size_t len, int oversize, char **out,
+                  size_t *out_len);
 
 /* ---- life cycle and values ---- */
 
@@ -188,41 +67,35 @@ int ck_health_start(const char *listen, const char *version, const struct ck_log
     snprintf(h->listen, sizeof h->listen, "%s", listen);
     snprintf(h->version, sizeof h->version, "%s", version ? version : "unknown");
     h->log = log;
-    h->lfd = open_listener(listen, e);
-    if (h->lfd < 0) {
+    int bind_err, lfd = -1;
+    if (!strchr(listen, ':'))
+        ck_failk(e, CK_E_USAGE, "listen %s: expected host:port, [v6]:port or :port", listen);
+    else
+        lfd = ck_listen_socket(listen, "listen", &bind_err, e);
+    if (lfd < 0 || ck_listen_new(lfd, CK_HEALTH_MAX_REQUEST, 0, answer, h, log,
+                                 "health.request", &h->l, e)) {
         free(h);
         return -1;
     }
-    h->port = bound_port(h->lfd);
+    h->port = bound_port(lfd);
     ck_info(log, "health.listen", "health and metrics on %s (port %d)", listen, h->port);
     *out = h;
     return 0;
-}
-
-static void conn_close(struct conn **slot)
-{
-    close((*slot)->fd);
-    free((*slot)->out);
-    free(*slot);
-    *slot = NULL;
 }
 
 void ck_health_stop(struct ck_health *h)
 {
     if (!h)
         return;
-    for (size_t i = 0; i < CK_HEALTH_MAX_CONNS; i++)
-        if (h->conns[i])
-            conn_close(&h->conns[i]);
+    ck_listen_free(h->l);
     for (size_t i = 0; i < h->n_certs; i++)
         free(h->certs[i].name);
-    close(h->lfd);
     free(h);
 }
 
 int ck_health_fd(const struct ck_health *h)
 {
-    return h->lfd;
+    return ck_listen_fd(h->l);
 }
 
 int ck_health_port(const struct ck_health *h)
@@ -386,6 +259,13 @@ int ck_health_metrics(const struct ck_health *h, char **out, size_t *len, struct
 
 /* ---- one request ---- */
 
+/* lib/listen's answer: the whole response to one request head. */
+static int answer(void *ctx, const char *req, size_t len, int oversize, char **out,
+                  size_t *out_len)
+{
+    return ck_health_respond(ctx, req, oversize ? CK_HEALTH_MAX_REQUEST + 1 : len, out, out_len);
+}
+
 static const char *reason(int status)
 {
     switch (status) {
@@ -490,172 +370,14 @@ int ck_health_respond(const struct ck_health *h, const char *req, size_t len, ch
     return status;
 }
 
-/* ---- connections ---- */
-
-static void request_line(const struct conn *c, char *buf, size_t cap)
+size_t ck_health_pollfds(struct ck_health *h, struct pollfd *pfd, size_t cap, int *timeout_ms)
 {
-    size_t n = strcspn(c->in, "\r\n");
-    if (n > 120)
-        n = 120;
-    snprintf(buf, cap, "%.*s", (int)n, c->in);
-}
-
-static void conn_write(struct conn **slot)
-{
-    struct conn *c = *slot;
-    while (c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (w <= 0) {
-            conn_close(slot);
-            return;
-        }
-        c->out_off += (size_t)w;
-    }
-    /* Drain what the client still sends until it closes, so that our close does
-     * not become a reset that destroys the response in flight. */
-    shutdown(c->fd, SHUT_WR);
-    c->state = C_DRAIN;
-    long long d = now_ms() + DRAIN_MS;
-    if (d < c->deadline)
-        c->deadline = d;
-}
-
-static void answer(struct ck_health *h, struct conn **slot, size_t len)
-{
-    struct conn *c = *slot;
-    int status = ck_health_respond(h, c->in, len, &c->out, &c->out_len);
-    char line[128];
-    request_line(c, line, sizeof line);
-    if (status < 0) {
-        ck_warn(h->log, "health.request", "\"%s\": out of memory", line);
-        conn_close(slot);
-        return;
-    }
-    ck_debug(h->log, "health.request", "\"%s\" -> %d", line, status);
-    c->state = C_WRITE;
-    c->out_off = 0;
-    conn_write(slot);
-}
-
-static void conn_read(struct ck_health *h, struct conn **slot)
-{
-    struct conn *c = *slot;
-    for (;;) {
-        int drain = c->state == C_DRAIN;
-        size_t room = drain ? CK_HEALTH_MAX_REQUEST : CK_HEALTH_MAX_REQUEST - c->in_len;
-        char *dst = drain ? c->in : c->in + c->in_len;
-        ssize_t r = recv(c->fd, dst, room, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (r <= 0) {
-            conn_close(slot);
-            return;
-        }
-        if (drain)
-            continue;
-        size_t scan = c->in_len > 3 ? c->in_len - 3 : 0;
-        c->in_len += (size_t)r;
-        c->in[c->in_len] = '\0';
-        for (size_t i = scan; i < c->in_len; i++)
-            if (c->in[i] == '\n' && ((i >= 1 && c->in[i - 1] == '\n') ||
-                                     (i >= 3 && memcmp(c->in + i - 3, "\r\n\r\n", 4) == 0))) {
-                answer(h, slot, i + 1);
-                return;
-            }
-        if (c->in_len == CK_HEALTH_MAX_REQUEST) {
-            answer(h, slot, CK_HEALTH_MAX_REQUEST + 1); /* 431 */
-            return;
-        }
-    }
-}
-
-/* Accepts while there are free slots; a persistent failure pauses accepting 100 ms. */
-static void accept_all(struct ck_health *h)
-{
-    for (size_t i = 0; i < CK_HEALTH_MAX_CONNS; i++) {
-        if (h->conns[i])
-            continue;
-        int fd = accept(h->lfd, NULL, NULL);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED) {
-                ck_warn(h->log, "health.accept", "listen %s: %s", h->listen, strerror(errno));
-                h->accept_pause = now_ms() + 100;
-            }
-            return;
-        }
-        struct conn *c = calloc(1, sizeof *c);
-        if (!c || set_flags(fd) < 0) {
-            free(c);
-            close(fd);
-            h->accept_pause = now_ms() + 100;
-            return;
-        }
-        c->fd = fd;
-        c->state = C_READ;
-        c->deadline = now_ms() + CK_HEALTH_REQUEST_MS;
-        h->conns[i] = c;
-        conn_read(h, &h->conns[i]); /* the request is often there already */
-    }
-}
-
-size_t ck_health_pollfds(const struct ck_health *h, struct pollfd *pfd, size_t cap,
-                         int *timeout_ms)
-{
-    size_t n = 0, busy = 0;
-    long long now = now_ms(), next = -1;
-    for (size_t i = 0; i < CK_HEALTH_MAX_CONNS; i++) {
-        const struct conn *c = h->conns[i];
-        if (!c)
-            continue;
-        busy++;
-        if (next < 0 || c->deadline < next)
-            next = c->deadline;
-        if (n < cap)
-            pfd[n++] = (struct pollfd){ .fd = c->fd,
-                                        .events = c->state == C_WRITE ? POLLOUT : POLLIN };
-    }
-    if (now < h->accept_pause && (next < 0 || h->accept_pause < next))
-        next = h->accept_pause;
-    if (busy < CK_HEALTH_MAX_CONNS && now >= h->accept_pause && n < cap)
-        pfd[n++] = (struct pollfd){ .fd = h->lfd, .events = POLLIN };
-    if (next >= 0) {
-        long long wait = next > now ? next - now : 0;
-        if (*timeout_ms < 0 || wait < *timeout_ms)
-            *timeout_ms = (int)wait;
-    }
-    return n;
+    return ck_listen_pollfds(h->l, pfd, cap, timeout_ms);
 }
 
 void ck_health_handle(struct ck_health *h, const struct pollfd *pfd, size_t n)
 {
-    for (size_t k = 0; k < n; k++) {
-        if (!pfd[k].revents || pfd[k].fd == h->lfd)
-            continue;
-        for (size_t i = 0; i < CK_HEALTH_MAX_CONNS; i++) {
-            struct conn *c = h->conns[i];
-            if (!c || c->fd != pfd[k].fd)
-                continue;
-            if (c->state == C_WRITE)
-                conn_write(&h->conns[i]);
-            else
-                conn_read(h, &h->conns[i]);
-            break;
-        }
-    }
-    for (size_t k = 0; k < n; k++)
-        if (pfd[k].fd == h->lfd && pfd[k].revents)
-            accept_all(h);
-    long long now = now_ms();
-    for (size_t i = 0; i < CK_HEALTH_MAX_CONNS; i++)
-        if (h->conns[i] && h->conns[i]->deadline <= now)
-            conn_close(&h->conns[i]);
+    ck_listen_handle(h->l, pfd, n);
 }
 
 void ck_health_serve(struct ck_health *h, int timeout_ms)

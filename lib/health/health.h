@@ -1,7 +1,8 @@
 /* /healthz, /readyz and /metrics (Prometheus text format 0.0.4) on the `listen`
- * address, served from the caller's event loop: no thread of its own, every
- * socket non-blocking, requests bounded (4 KiB) in size and time (5 s), at most
- * CK_HEALTH_MAX_CONNS clients at once, so a slow client never holds up the loop.
+ * address, served by lib/listen from the caller's event loop: no thread of its own,
+ * every socket non-blocking, requests bounded (4 KiB) in size and time (2 s), up to
+ * CK_HEALTH_MAX_CONNS clients, the oldest idle one closed when a new one finds no
+ * room, so neither a slow client nor a flood of idle ones holds up a probe.
  *
  * The loop, s6 style (one poll, a monotonic deadline):
  *     struct pollfd pfd[CK_HEALTH_MAX_FDS + mine];
@@ -20,12 +21,13 @@
 #include <stdint.h>
 
 #include "../err/err.h"
+#include "../listen/listen.h"
 #include "../log/log.h"
 
-#define CK_HEALTH_MAX_CONNS 32
-#define CK_HEALTH_MAX_FDS (CK_HEALTH_MAX_CONNS + 1)
+#define CK_HEALTH_MAX_CONNS CK_LISTEN_MAX_CONNS
+#define CK_HEALTH_MAX_FDS CK_LISTEN_MAX_FDS
 #define CK_HEALTH_MAX_REQUEST 4096
-#define CK_HEALTH_REQUEST_MS 5000
+#define CK_HEALTH_REQUEST_MS CK_LISTEN_HEAD_MS
 #define CK_HEALTH_MAX_NAMES 100
 
 struct ck_health;
@@ -62,7 +64,7 @@ struct ck_health_cert *ck_health_cert(struct ck_health *h, const char *name, str
 /* Fills pfd (cap entries, CK_HEALTH_MAX_FDS is enough) with the sockets to watch
  * and returns how many; lowers *timeout_ms (-1: none) to the next connection
  * deadline. */
-size_t ck_health_pollfds(const struct ck_health *h, struct pollfd *pfd, size_t cap,
+size_t ck_health_pollfds(struct ck_health *h, struct pollfd *pfd, size_t cap,
                          int *timeout_ms);
 /* Acts on the revents of the n entries ck_health_pollfds filled, then drops the
  * connections past their deadline. Never blocks. */

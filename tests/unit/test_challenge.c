@@ -281,11 +281,11 @@ static void test_slow_client_blocks_nobody(void **state)
     for (int i = 0; i < 5; i++)
         assert_int_equal(get(fx->port, PATH TOKEN, resp, sizeof resp), 200);
     assert_true(now_ms() - t0 < 1000);
-    /* and the idle one is dropped after the request deadline (5 s), not kept forever */
+    /* and the idle one is dropped after the head deadline (2 s), not kept forever */
     char buf[64];
     int n = read_all(idle, buf, sizeof buf, 7000);
     assert_true(n >= 0);
-    assert_true(now_ms() - t0 >= 4000);
+    assert_true(now_ms() - t0 >= 1000);
     n = read_all(partial, buf, sizeof buf, 2000);
     assert_true(n >= 0);
     close(idle);
@@ -318,7 +318,7 @@ static void *hammer(void *arg)
 static void test_concurrent(void **state)
 {
     struct fixture *fx = *state;
-    /* more simultaneous connections than the responder's slots: the rest wait, then pass */
+    /* many simultaneous connections, all answered */
     enum { N = 24 };
     int fds[N];
     char resp[4096];
