@@ -421,7 +421,8 @@ out:
 int ck_cmd_init(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
 {
     struct ck_cmd_store st;
-    if (ck_config_validate_for(c, "init", e) || ck_cmd_store_open(c, &st, e))
+    if (ck_config_validate_for(c, "init", e) || ck_cmd_trust_load(c, e) ||
+        ck_cmd_store_open(c, &st, e))
         return -1;
     int rc = ck_cmd_init_with(c, log, st.store, e);
     if (rc) {

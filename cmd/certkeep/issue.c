@@ -455,7 +455,8 @@ int ck_cmd_issue(const struct ck_config *c, const struct ck_log *log, struct ck_
     struct ck_cmd_store st;
     struct ck_bundle b;
     struct ck_cert_summary sum;
-    if (ck_config_validate_for(c, "issue", e) || ck_cmd_store_open(c, &st, e))
+    if (ck_config_validate_for(c, "issue", e) || ck_cmd_trust_load(c, e) ||
+        ck_cmd_store_open(c, &st, e))
         return -1;
     int rc = ck_cmd_obtain(c, log, st.store, &b, &sum, e);
     if (!rc)

@@ -134,11 +134,13 @@ static int run_command(const struct command *cmd, int argc, char **argv)
     int sig = ck_cmd_signal;
     if (rc && sig) {
         fprintf(stderr, "certkeep: interrupted by %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        ck_cmd_trust_free();
         ck_config_free(&c);
         return 128 + sig;
     }
     if (rc)
         report(&log, &e);
+    ck_cmd_trust_free();
     ck_config_free(&c);
     return rc ? (e.kind == CK_E_USAGE ? 2 : 1) : 0;
 }

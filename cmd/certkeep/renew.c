@@ -232,7 +232,8 @@ int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_
     struct ck_cmd_renewal r;
     char why[600], when[32];
     int64_t now = (int64_t)time(NULL), at = 0;
-    if (ck_config_validate_for(c, "renew", e) || ck_cmd_store_open(c, &st, e))
+    if (ck_config_validate_for(c, "renew", e) || ck_cmd_trust_load(c, e) ||
+        ck_cmd_store_open(c, &st, e))
         return -1;
     memset(&r, 0, sizeof r);
     struct ck_cert_summary cur;

@@ -583,7 +583,7 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     r.log = log;
     r.sigfd = r.done[0] = r.done[1] = -1;
     r.renew_at = r.store_at = r.ari_at = r.unusable_at = NEVER;
-    if (ck_config_validate_for(c, "run", e))
+    if (ck_config_validate_for(c, "run", e) || ck_cmd_trust_load(c, e))
         return -1;
     int rc = setup(&r, &old, e);
     if (rc == 0) {

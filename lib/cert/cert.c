@@ -55,6 +55,21 @@ static void summarise(const struct ck_cert_info *ci, size_t chain_len, struct ck
         s->ari_id[0] = '\0';
 }
 
+/* The issuer CN of the chain's last certificate, the one that names the root. */
+static void top_issuer(const struct ck_der_list *certs, const struct ck_cert_info *leaf, char *out,
+                       size_t cap)
+{
+    struct ck_cert_info top;
+    struct ck_err ignored;
+    snprintf(out, cap, "%.48s", leaf->issuer_cn);
+    if (certs->n > 1 &&
+        ck_cert_parse(certs->items[certs->n - 1].data, certs->items[certs->n - 1].len, &top,
+                      &ignored) == 0) {
+        snprintf(out, cap, "%.48s", top.issuer_cn);
+        ck_cert_info_free(&top);
+    }
+}
+
 int ck_cert_check(const char *where, const char *fullchain, size_t fullchain_len,
                   const char *privkey, size_t privkey_len, const struct ck_cert_want *w,
                   struct ck_cert_summary *sum, struct ck_err *e)
@@ -133,6 +148,17 @@ int ck_cert_check(const char *where, const char *fullchain, size_t fullchain_len
     if (ci.not_after <= ci.not_before) {
         ck_time_format(ci.not_after, when);
         ck_fail(e, "%s: notAfter %s is not after notBefore", where, when);
+        goto out;
+    }
+    /* at a moment of the leaf's own validity: its expiry is judged below, by our clock */
+    int64_t at = w->now < ci.not_before ? ci.not_before : w->now;
+    if (at >= ci.not_after)
+        at = ci.not_after - 1;
+    if (ck_chain_trusted(&certs, w->anchors, w->n_anchors, at, e) != 1) {
+        char why[sizeof e->msg], issuer[64];
+        snprintf(why, sizeof why, "%s", e->msg);
+        top_issuer(&certs, &ci, issuer, sizeof issuer);
+        ck_fail(e, "%s: %s; its top issuer is \"%s\"", where, why, issuer);
         goto out;
     }
     if (w->just_issued) {

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Attacks from the store and the file system (issue 9, items 3, 4, 6 and 7), the real
+# static binary against a real Pebble and moto_server: a key pair under a self-made CA
+# planted in the store (S3 and directory) or on the volume is never installed; an
+# http:// S3 endpoint off loopback is refused; times from the store far in the future
+# do not stop issuance; planted symlinks are not followed.
+set -u
+. "$(dirname "$0")/lib.sh"
+plan 0
+PEBBLE_PORT=31100 PEBBLE_MGMT_PORT=31101 PEBBLE_TLS01_PORT=31102 PEBBLE_DNS_PORT=31153
+PEBBLE_CTS_PORT=31155 PEBBLE_HTTP01_PORT=31180
+. "$(dirname "$0")/pebble.sh"
+. "$(dirname "$0")/s3.sh"
+
+cleanup() { kill_bg; pebble_stop; s3_stop; }
+trap cleanup EXIT
+
+if [ ! -x "$CK_BIN" ]; then fail "attack: binary" "$CK_BIN is missing (make build/certkeep)"; exit 1; fi
+if ! pebble_start; then fail "attack: pebble start" "see $PEBBLE_LOG"; exit 1; fi
+if ! s3_start; then fail "attack: moto start" "see $S3_LOG"; exit 1; fi
+
+NAME=attack.example.com
+W=$CK_TMP/w
+mkdir -p "$W"
+
+# ck COMMAND LOG ARGS...: certkeep against Pebble; output in $W/LOG.log. ckx: the same,
+# exec'd (in the background, $! is certkeep itself).
+ck() { ( ckx "$@" ); }
+ckx() {
+    local cmd=$1 log=$W/$2.log; shift 2
+    exec "$CK_BIN" "$cmd" --domain "$NAME" --email e2e@example.com --agree-tos --profile default \
+        --directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA_BUNDLE" \
+        --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" "$@" >"$log" 2>&1
+}
+s3args() { echo --s3-endpoint "$S3_ENDPOINT" --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix "$1"; }
+logof() { cat "$W/$1.log" 2>/dev/null; }
+serial() { openssl x509 -in "$1/cert.pem" -noout -serial 2>/dev/null | cut -d= -f2; }
+issuer() { openssl x509 -in "$1/cert.pem" -noout -issuer 2>/dev/null; }
+pubkey() { openssl pkey -in "$1" -pubout 2>/dev/null | sha256sum | cut -c1-16; }
+# wait_for SECONDS CONDITION
+wait_for() {
+    local end=$((SECONDS + $1))
+    while [ $SECONDS -lt $end ]; do eval "$2" && return 0; sleep 0.2; done
+    eval "$2"
+}
+
+# ---- the planted pair: a self-made CA (openssl) and a leaf for $NAME with its key --------------
+# plant_pair DIR DAYS: DIR/{fullchain,cert,chain,privkey}.pem, valid from now for DAYS days.
+plant_pair() {
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+        -subj "/CN=Planted Evil CA" -keyout "$d/ca.key" -out "$d/ca.pem" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign >/dev/null 2>&1
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$NAME" \
+        -keyout "$d/privkey.pem" -out "$d/leaf.csr" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:%s\nauthorityKeyIdentifier=keyid\nbasicConstraints=CA:FALSE\n' "$NAME" >"$d/ext"
+    openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days "$2" -extfile "$d/ext" -out "$d/cert.pem" >/dev/null 2>&1
+    cp "$d/ca.pem" "$d/chain.pem"
+    cat "$d/cert.pem" "$d/chain.pem" >"$d/fullchain.pem"
+}
+# store_objects DIR: the store's objects for the pair in DIR (current.json written as certkeep
+# writes it), as "key<TAB>file" lines under $DIR/objects/.
+store_objects() {
+    python3 - "$1" "$NAME" <<'PYEOF'
+import hashlib, json, os, sys
+from cryptography import x509
+d, name = sys.argv[1], sys.argv[2]
+c = x509.load_pem_x509_certificate(open(d + "/cert.pem", "rb").read())
+n = c.serial_number
+serial = n.to_bytes((n.bit_length() + 8) // 8, "big").hex()
+full, priv = open(d + "/fullchain.pem", "rb").read(), open(d + "/privkey.pem", "rb").read()
+rec = {"names": [name], "serial": serial, "not_before": int(c.not_valid_before_utc.timestamp()),
+       "not_after": int(c.not_valid_after_utc.timestamp()), "issued_at": int(c.not_valid_before_utc.timestamp()),
+       "key_type": "p256", "ari_id": "", "fullchain_sha256": hashlib.sha256(full).hexdigest(),
+       "privkey_sha256": hashlib.sha256(priv).hexdigest()}
+os.makedirs(d + "/objects", exist_ok=True)
+open(d + "/objects/current.json", "w").write(json.dumps(rec))
+for f in ("fullchain.pem", "cert.pem", "chain.pem", "privkey.pem"):
+    print("certs/%s/%s/%s\t%s/%s" % (name, serial, f, d, f))
+print("certs/%s/current.json\t%s/objects/current.json" % (name, d))
+PYEOF
+}
+# plant_dir PAIR STOREDIR / plant_s3 PAIR PREFIX: the pair written into a store, current.json last.
+plant_dir() {
+    local k f
+    store_objects "$1" | while IFS=$'\t' read -r k f; do
+        mkdir -p "$(dirname "$2/$k")" && cp "$f" "$2/$k"
+    done
+}
+plant_s3() {
+    store_objects "$1" >"$1/objects.txt"
+    s3_py "
+for line in open('$1/objects.txt'):
+    k, f = line.rstrip('\n').split('\t')
+    s3.put_object(Bucket=bucket, Key='$2/' + k, Body=open(f, 'rb').read())
+"
+}
+
+echo "-- 3. a key pair planted in the store or on the volume is never installed"
+EVIL=$W/evil
+plant_pair "$EVIL" 300
+EVIL_KEY=$(pubkey "$EVIL/privkey.pem")
+
+# init, directory store holding only the planted pair: refused in one line, a fresh one issued
+plant_dir "$EVIL" "$W/store3"
+before=$(pebble_issued_count)
+check "trust: init, planted directory store: exit 0" ck init t3dir --store-dir "$W/store3" \
+    --out "$W/v3dir" --state "$W/s3dir"
+check_match "trust: init, planted directory store: one line names the untrusted chain" \
+    'store: the chain does not lead to a trust anchor.*Planted Evil CA' "$(logof t3dir)"
+check_eq "trust: init, planted directory store: the planted key is not on the volume" "" \
+    "$( [ "$(pubkey "$W/v3dir/$NAME/privkey.pem")" = "$EVIL_KEY" ] && echo planted)"
+check_match "trust: init, planted directory store: issued by Pebble instead" "Pebble" "$(issuer "$W/v3dir/$NAME")"
+check_eq "trust: init, planted directory store: one issuance" 1 $(($(pebble_issued_count) - before))
+
+# init, S3 store holding only the planted pair
+plant_s3 "$EVIL" p3
+# shellcheck disable=SC2046
+check "trust: init, planted S3 store: exit 0" ck init t3s3 $(s3args p3) --out "$W/v3s3" --state "$W/s3s3"
+check_match "trust: init, planted S3 store: one line names the untrusted chain" \
+    'store: the chain does not lead to a trust anchor.*Planted Evil CA' "$(logof t3s3)"
+check_eq "trust: init, planted S3 store: the planted key is not on the volume" "" \
+    "$( [ "$(pubkey "$W/v3s3/$NAME/privkey.pem")" = "$EVIL_KEY" ] && echo planted)"
+check_match "trust: init, planted S3 store: issued by Pebble instead" "Pebble" "$(issuer "$W/v3s3/$NAME")"
+check "trust: init, planted S3 store: the store now holds Pebble's" s3_py "
+import json
+cur = json.loads(s3.get_object(Bucket=bucket, Key='p3/certs/$NAME/current.json')['Body'].read())
+assert cur['serial'].lstrip('0') == '$(serial "$W/v3s3/$NAME" | tr 'A-F' 'a-f')'.lstrip('0'), cur['serial']
+"
+
+# the planted pair on the volume itself (no store): refused as any unusable certificate
+mkdir -p "$W/v3vol/$NAME"
+cp "$EVIL"/{fullchain,cert,chain,privkey}.pem "$W/v3vol/$NAME/"
+check "trust: init, planted volume: exit 0" ck init t3vol --out "$W/v3vol" --state "$W/s3vol"
+check_match "trust: init, planted volume: says why it was not used" \
+    'volume: the chain does not lead to a trust anchor' "$(logof t3vol)"
+check_match "trust: init, planted volume: replaced by Pebble's" "Pebble" "$(issuer "$W/v3vol/$NAME")"
+
+# run's pickup: a usable certificate on the volume, then a planted newer one in the store
+RV=$W/v3run RS=$W/store3run
+check "trust: run pickup: init first" ck init t3runinit --store-dir "$RS" --out "$RV" --state "$W/s3run"
+good=$(serial "$RV/$NAME")
+ckx run t3run --store-dir "$RS" --out "$RV" --state "$W/s3run" &
+RUN_PID=$!
+BG_PIDS="$BG_PIDS $RUN_PID"
+wait_for 20 'grep -q "next renewal at" "$W/t3run.log"'
+plant_pair "$W/evil2" 3000   # notAfter years past the volume's: "newer"
+plant_dir "$W/evil2" "$RS"
+kill -USR1 "$RUN_PID"   # look at the store now
+if wait_for 20 'grep -q "does not lead to a trust anchor" "$W/t3run.log"'; then
+    pass "trust: run pickup: the planted certificate is refused in one line"
+else fail "trust: run pickup: the planted certificate is refused in one line" "$(tail -n 3 "$W/t3run.log")"; fi
+check_eq "trust: run pickup: the volume keeps its certificate" "$good" "$(serial "$RV/$NAME")"
+check "trust: run pickup: still running" kill -0 "$RUN_PID"
+kill -TERM "$RUN_PID"; wait "$RUN_PID" 2>/dev/null
