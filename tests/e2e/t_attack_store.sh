@@ -155,3 +155,22 @@ else fail "trust: run pickup: the planted certificate is refused in one line" "$
 check_eq "trust: run pickup: the volume keeps its certificate" "$good" "$(serial "$RV/$NAME")"
 check "trust: run pickup: still running" kill -0 "$RUN_PID"
 kill -TERM "$RUN_PID"; wait "$RUN_PID" 2>/dev/null
+
+echo "-- 4. an http:// S3 endpoint off loopback"
+# 0.0.0.0 reaches moto here, but is not loopback by name: what a remote endpoint looks like
+OFF="http://0.0.0.0:$S3_PORT"
+ck init t4no --s3-endpoint "$OFF" --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix p3 \
+    --out "$W/v4" --state "$W/s4"
+check_eq "cleartext: refused without store.s3.allow_http: exit 2" 2 $?
+check_eq "cleartext: refused: one line" 1 "$(wc -l <"$W/t4no.log")"
+check_match "cleartext: refused: names the host and the key" \
+    'store.s3.endpoint: http:// to 0.0.0.0 .*store.s3.allow_http' "$(logof t4no)"
+check_eq "cleartext: refused: nothing on the volume" "" "$(ls -A "$W/v4" 2>/dev/null)"
+check "cleartext: --s3-allow-http: init restores from the store" ck init t4yes --s3-endpoint "$OFF" \
+    --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix p3 --s3-allow-http --out "$W/v4" --state "$W/s4"
+check_eq "cleartext: --s3-allow-http: warned once" 1 "$(grep -c 'store.s3.allow_http' "$W/t4yes.log")"
+check "cleartext: CERTKEEP_S3_ALLOW_HTTP=true: status reads the store" env CERTKEEP_S3_ALLOW_HTTP=true \
+    "$CK_BIN" status --domain "$NAME" --out "$W/v4" --state "$W/s4" --ca-bundle "$PEBBLE_CA_BUNDLE" \
+    --s3-endpoint "$OFF" --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix p3
+check_eq "cleartext: loopback (moto on 127.0.0.1) needs no flag and says nothing" 0 \
+    "$(grep -c 'allow_http' "$W/t3s3.log")"
