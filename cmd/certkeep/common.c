@@ -143,3 +143,15 @@ void ck_cmd_store_close(struct ck_cmd_store *s)
     ck_http_free(s->http);
     memset(s, 0, sizeof *s);
 }
+
+void ck_cmd_lease_overlong(const struct ck_config *c, const struct ck_log *log,
+                           const struct ck_lease_holder *h)
+{
+    char when[32];
+    if (!h->overlong)
+        return;
+    ck_time_format((int64_t)h->expires, when);
+    ck_warn(log, "lease", "took over the lease on %s from %s: it claimed to last until %s, "
+            "further than a %d s lease can (a clock ahead, or a bad write)", c->cert_name,
+            h->owner, when, CK_CMD_LEASE_TTL_S);
+}

@@ -307,8 +307,10 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
             ck_wrap(e, "taking the issuer lease");
             goto out;
         }
-        if (rc == 0)
+        if (rc == 0) {
+            ck_cmd_lease_overlong(c, log, &holder);
             break;
+        }
         if (!said++)
             ck_info(log, "init.wait", "%s; waiting for its certificate", e->msg);
         if (time(NULL) > deadline) {

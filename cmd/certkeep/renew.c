@@ -152,6 +152,7 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
         ck_debug(log, "renew.wait", "%s; another replica is renewing", e->msg);
         return CK_CMD_BUSY;
     }
+    ck_cmd_lease_overlong(c, log, &holder);
     ck_cmd_beat_start(&beat, lease, log);
     rc = renew_holding(c, log, st, r, e);
     ck_cmd_beat_stop(&beat);

@@ -174,3 +174,67 @@ check "cleartext: CERTKEEP_S3_ALLOW_HTTP=true: status reads the store" env CERTK
     --s3-endpoint "$OFF" --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix p3
 check_eq "cleartext: loopback (moto on 127.0.0.1) needs no flag and says nothing" 0 \
     "$(grep -c 'allow_http' "$W/t3s3.log")"
+
+echo "-- 6. times from the store years ahead do not stop issuance"
+FAR=$(( $(date +%s) + 20 * 365 * 86400 ))
+STATE_JSON="{\"failures\":0,\"last_failure\":0,\"next_retry\":$FAR,\"last_error\":\"\"}"
+LEASE_JSON="{\"owner\":\"pod-from-the-future\",\"expires\":$FAR,\"heartbeat\":$FAR}"
+plant_times_dir() {
+    mkdir -p "$1/certs/$NAME" "$1/locks"
+    printf '%s' "$STATE_JSON" >"$1/certs/$NAME/state.json"
+    printf '%s' "$LEASE_JSON" >"$1/locks/$NAME"
+}
+plant_times_s3() {
+    s3_py "
+s3.put_object(Bucket=bucket, Key='$1/certs/$NAME/state.json', Body=b'$STATE_JSON')
+s3.put_object(Bucket=bucket, Key='$1/locks/$NAME', Body=b'$LEASE_JSON')
+"
+}
+# init_far KIND LOG STOREARGS...: init on an empty volume, bounded by `timeout` (the wait for
+# a lease holder alone is 900 s)
+init_far() {
+    local kind=$1 log=$2; shift 2
+    local t0=$SECONDS
+    ( timeout 120 "$CK_BIN" init --domain "$NAME" --email e2e@example.com --agree-tos --profile default \
+        --directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA_BUNDLE" \
+        --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" --out "$W/v6$kind" --state "$W/s6$kind" \
+        "$@" >"$W/$log.log" 2>&1 )
+    local rc=$?
+    check_eq "times: init, $kind store, lease and retry years ahead: exit 0" 0 "$rc"
+    if [ $((SECONDS - t0)) -lt 60 ]; then pass "times: init, $kind store: issued within 60 s"
+    else fail "times: init, $kind store: issued within 60 s" "$((SECONDS - t0)) s"; fi
+    check_match "times: init, $kind store: one warning names the overlong lease" \
+        'took over the lease .* from pod-from-the-future' "$(logof "$log")"
+    check_match "times: init, $kind store: Pebble's certificate on the volume" "Pebble" \
+        "$(issuer "$W/v6$kind/$NAME")"
+}
+plant_times_dir "$W/store6"
+init_far dir t6dir --store-dir "$W/store6"
+plant_times_s3 p6
+# shellcheck disable=SC2046
+init_far s3 t6s3 $(s3args p6)
+
+# run_far KIND STOREARGS...: a volume certificate whose renewal window is open, the store's
+# state and lease years ahead: run renews anyway
+run_far() {
+    local kind=$1; shift
+    local v=$W/v6run$kind
+    craft_cert "$v/$NAME" "$NAME" $((10 * 86400)) $((2 * 86400))
+    local before
+    before=$(serial "$v/$NAME")
+    ckx run t6run$kind --out "$v" --state "$W/s6run$kind" "$@" &
+    local pid=$!
+    BG_PIDS="$BG_PIDS $pid"
+    if wait_for 60 '[ "$(serial "$v/$NAME")" != "$before" ]'; then
+        pass "times: run, $kind store: renewed within 60 s"
+    else fail "times: run, $kind store: renewed within 60 s" "$(tail -n 2 "$W/t6run$kind.log" | tr '\n' ' ')"; fi
+    check_match "times: run, $kind store: one warning names the planned retry" \
+        'state.json plans the next retry at .*further than the retry schedule allows' "$(logof "t6run$kind")"
+    check_match "times: run, $kind store: Pebble's certificate on the volume" "Pebble" "$(issuer "$v/$NAME")"
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null
+}
+plant_times_dir "$W/store6run"
+run_far dir --store-dir "$W/store6run"
+plant_times_s3 p6run
+# shellcheck disable=SC2046
+run_far s3 $(s3args p6run)

@@ -407,6 +407,18 @@ static void test_lease(void **state)
                      CK_STORE_CONFLICT);
     assert_string_equal(h.owner, "pod-c");
 
+    /* a lease expiring further ahead than a TTL plus slack (a clock years ahead, a bad
+     * write) is taken over, and says so; within the slack it is live */
+    put_lease(t, "issue", "pod-future", now + 20LL * 365 * 86400);
+    OK(t, ck_lease_acquire(t->s, "issue", "pod-d", 60, &b, &h, &t->e));
+    assert_int_equal(h.overlong, 1);
+    assert_string_equal(h.owner, "pod-future");
+    ck_lease_free(b);
+    put_lease(t, "issue", "pod-skewed", now + 60 + CK_LEASE_SLACK_S - 10);
+    assert_int_equal(ck_lease_acquire(t->s, "issue", "pod-d", 60, &b, &h, &t->e),
+                     CK_STORE_CONFLICT);
+    assert_int_equal(h.overlong, 0);
+
     /* stale (past expiry) and garbage leases are taken over */
     put_lease(t, "issue", "pod-gone", now - 5);
     OK(t, ck_lease_acquire(t->s, "issue", "pod-d", 30, &b, &h, &t->e));
