@@ -991,6 +991,25 @@ static void test_dir_files(void **state)
     size_t n;
     assert_int_equal(ck_store_get(t->s, "account", 100, &d, &n, NULL, 0, &t->e), -1);
     assert_non_null(strstr(t->e.msg, "account"));
+
+    /* <store>/.lock planted as a symlink to a file elsewhere: refused, the target untouched */
+    char lock[700], victim[700];
+    snprintf(lock, sizeof lock, "%s/.lock", t->dir);
+    snprintf(victim, sizeof victim, "%s/../victim", t->dir);
+    unlink(lock);
+    assert_int_equal(symlink(victim, lock), 0);
+    assert_int_equal(ck_store_put_if_absent(t->s, "locks/x", "v", 1, NULL, 0, &t->e), -1);
+    assert_non_null(strstr(t->e.msg, lock));
+    assert_non_null(strstr(t->e.msg, "symlink"));
+    assert_int_equal(stat(victim, &st), -1);  /* not created through the link */
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(chmod(victim, 0644), 0);
+    assert_int_equal(ck_store_put_if_absent(t->s, "locks/x", "v", 1, NULL, 0, &t->e), -1);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0644);
+    assert_int_equal(st.st_size, 0);
 }
 
 #define ALL(fn)                                                                              \
