@@ -6,7 +6,7 @@
 # do not stop issuance; planted symlinks are not followed.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 0
+plan 60
 PEBBLE_PORT=31100 PEBBLE_MGMT_PORT=31101 PEBBLE_TLS01_PORT=31102 PEBBLE_DNS_PORT=31153
 PEBBLE_CTS_PORT=31155 PEBBLE_HTTP01_PORT=31180
 . "$(dirname "$0")/pebble.sh"
@@ -238,3 +238,54 @@ run_far dir --store-dir "$W/store6run"
 plant_times_s3 p6run
 # shellcheck disable=SC2046
 run_far s3 $(s3args p6run)
+
+echo "-- 7. planted symlinks are not followed"
+# victim DIR: a directory elsewhere with one file of known content and mode; its fingerprint
+victim() {
+    rm -rf "$1"; mkdir -p "$1"; chmod 0755 "$1"
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1/file.pem" 2>/dev/null
+    chmod 0644 "$1/file.pem"
+}
+fingerprint() { (cd "$1" && find . -printf '%p %m %s\n' | sort && cat file.pem) | sha256sum; }
+errline() { grep '^certkeep: ' "$W/$1.log"; }
+# sym_case NAME LOG VICTIM WHAT-REGEX CMD...: CMD fails, its error is one line naming WHAT,
+# and VICTIM is as it was (content, modes, no new entry)
+sym_case() {
+    local name=$1 log=$2 vdir=$3 re=$4; shift 4
+    local before
+    before=$(fingerprint "$vdir")
+    if "$@"; then fail "symlink: $name: refused" "exit 0"; else pass "symlink: $name: refused"; fi
+    check_eq "symlink: $name: one error line" 1 "$(errline "$log" | wc -l)"
+    check_match "symlink: $name: the line names the symlink" "$re" "$(errline "$log")"
+    check_eq "symlink: $name: the target is untouched" "$before" "$(fingerprint "$vdir")"
+}
+
+victim "$W/vict1"
+mkdir -p "$W/v7out"
+ln -s "$W/vict1" "$W/v7out/.certkeep"
+sym_case "<out>/.certkeep" t7out "$W/vict1" "$W/v7out/.certkeep is a symlink" \
+    ck issue t7out --out "$W/v7out" --state "$W/s7out"
+
+victim "$W/vict2"
+mkdir -p "$W/web7"
+ln -s "$W/vict2" "$W/web7/.well-known"
+sym_case "<webroot>/.well-known" t7web "$W/vict2" "$W/web7/.well-known is a symlink" \
+    sh -c '"$CK_BIN" issue --domain "$1" --email e2e@example.com --agree-tos --directory "$2" \
+        --ca-bundle "$3" --out "$4/v7web" --state "$4/s7web" --webroot "$4/web7" >"$4/t7web.log" 2>&1' \
+    - "$NAME" "$PEBBLE_DIR_URL" "$PEBBLE_CA_BUNDLE" "$W"
+
+victim "$W/vict3"
+mkdir -p "$W/store7"
+ln -s "$W/vict3/file.pem" "$W/store7/.lock"
+sym_case "directory store .lock (to a file)" t7lock "$W/vict3" "$W/store7/.lock is a symlink" \
+    ck init t7lock --out "$W/v7lock" --state "$W/s7lock" --store-dir "$W/store7"
+rm "$W/store7/.lock"
+ln -s "$W/vict3/created-through-the-link" "$W/store7/.lock"
+sym_case "directory store .lock (to a new file)" t7lock2 "$W/vict3" "$W/store7/.lock is a symlink" \
+    ck init t7lock2 --out "$W/v7lock" --state "$W/s7lock" --store-dir "$W/store7"
+
+victim "$W/vict4"
+mkdir -p "$W/s7key"
+ln -s "$W/vict4/file.pem" "$W/s7key/account.key"
+sym_case "<state>/account.key" t7key "$W/vict4" "$W/s7key/account.key: is a symlink" \
+    ck issue t7key --out "$W/v7key" --state "$W/s7key"
