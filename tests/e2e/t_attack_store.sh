@@ -6,7 +6,7 @@
 # do not stop issuance; planted symlinks are not followed.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 60
+plan 59
 PEBBLE_PORT=31100 PEBBLE_MGMT_PORT=31101 PEBBLE_TLS01_PORT=31102 PEBBLE_DNS_PORT=31153
 PEBBLE_CTS_PORT=31155 PEBBLE_HTTP01_PORT=31180
 . "$(dirname "$0")/pebble.sh"
@@ -279,10 +279,10 @@ mkdir -p "$W/store7"
 ln -s "$W/vict3/file.pem" "$W/store7/.lock"
 sym_case "directory store .lock (to a file)" t7lock "$W/vict3" "$W/store7/.lock is a symlink" \
     ck init t7lock --out "$W/v7lock" --state "$W/s7lock" --store-dir "$W/store7"
-rm "$W/store7/.lock"
-ln -s "$W/vict3/created-through-the-link" "$W/store7/.lock"
-sym_case "directory store .lock (to a new file)" t7lock2 "$W/vict3" "$W/store7/.lock is a symlink" \
-    ck init t7lock2 --out "$W/v7lock" --state "$W/s7lock" --store-dir "$W/store7"
+mkdir -p "$W/store7b"
+ln -s "$W/vict3/created-through-the-link" "$W/store7b/.lock"
+sym_case "directory store .lock (to a new file)" t7lock2 "$W/vict3" "$W/store7b/.lock is a symlink" \
+    ck init t7lock2 --out "$W/v7lockb" --state "$W/s7lockb" --store-dir "$W/store7b"
 
 victim "$W/vict4"
 mkdir -p "$W/s7key"

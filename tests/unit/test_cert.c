@@ -180,7 +180,7 @@ static void untrusted_chain(void **state)
     w.anchors = tas;
     w.n_anchors = n_tas;
     assert_int_equal(ck_cert_check("store", c, cl, k, kl, &w, &s, &e), 0);
-    /* the CA's own validity is checked at a moment of the leaf's: 40 days on, the CA's
+    /* the certificate's own faults are named before the chain's: 40 days on, the CA's
      * 30 days are over, but the leaf's 20 are too and that is what is reported */
     w.now = now + 40 * 86400;
     assert_int_equal(ck_cert_check("store", c, cl, k, kl, &w, &s, &e), 1);
