@@ -262,7 +262,7 @@ static int write_version(const struct certdir *c, const char *version,
         {"chain.pem", f->chain, f->chain_len, 0644},
         {"fullchain.pem", f->fullchain, f->fullchain_len, 0644},
     };
-    if (fchmod(tfd, DIR_MODE) < 0) {
+    if (fchmodat(c->kfd, tmp, DIR_MODE, 0) < 0) {
         ck_failk(e, CK_E_IO, "chmod %s: %s", where, strerror(errno));
         goto fail;
     }

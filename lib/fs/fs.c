@@ -322,7 +322,9 @@ int ck_fs_open_below(const char *base, const char *rel, mode_t mode, struct ck_e
         part[n] = '\0';
         size_t used = strlen(shown);
         snprintf(shown + used, sizeof shown - used, "/%s", part);
-        int created = mode && mkdirat(fd, part, mode & 07777) == 0;
+        /* created: the umask must not narrow it */
+        if (mode && mkdirat(fd, part, mode & 07777) == 0)
+            (void)fchmodat(fd, part, mode & 07777, 0);
         int nfd = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
         if (nfd < 0) {
@@ -338,11 +340,9 @@ int ck_fs_open_below(const char *base, const char *rel, mode_t mode, struct ck_e
         }
         close(fd);
         fd = nfd;
-        /* created: the umask must not narrow it; found: no looser for writing than
-         * we would make it (best effort: a directory we do not own stays as it is) */
-        if (created)
-            (void)fchmod(fd, mode & 07777);
-        else if (fstat(fd, &st) == 0 && (st.st_mode & 022 & ~mode))
+        /* no looser for writing than we would make it (best effort: a directory we do
+         * not own stays as it is) */
+        if (fstat(fd, &st) == 0 && (st.st_mode & 022 & ~mode))
             (void)fchmod(fd, st.st_mode & 07777 & ~(022 & ~mode));
         p += n;
         while (*p == '/')
