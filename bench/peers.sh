@@ -26,12 +26,12 @@ have_uacme=0 have_lego=0
 command -v uacme >/dev/null && have_uacme=1
 command -v lego >/dev/null && have_lego=1
 CK_CA=() LEGO_ENV=()
-cat /etc/ssl/certs/ca-certificates.crt "$PEBBLE_WFE_CA" >"$W/trust.pem"
+cat /etc/ssl/certs/ca-certificates.crt "$PEBBLE_CA_BUNDLE" >"$W/trust.pem"
 if [ "${PEERS_NAMESPACE:-0}" = 1 ] && mount --bind "$W/trust.pem" /etc/ssl/certs/ca-certificates.crt 2>"$W/mount.err"; then
     trust="system store (Debian's bundle + the test CA, bound over it in a private mount namespace)"
 else
     trust="system store, plus the test CA through --ca-bundle (certkeep) and LEGO_CA_CERTIFICATES (lego)"
-    CK_CA=(--ca-bundle "$PEBBLE_WFE_CA")
+    CK_CA=(--ca-bundle "$PEBBLE_CA_BUNDLE")
     LEGO_ENV=(LEGO_CA_CERTIFICATES="$PEBBLE_WFE_CA" LEGO_CA_SYSTEM_CERT_POOL=true)
     [ "$have_uacme" = 0 ] || note "uacme left out: no private mount namespace to add the test CA to its trust store ($(head -c 200 "$W/mount.err" 2>/dev/null))"
     have_uacme=0

@@ -22,7 +22,7 @@ PEBBLE_VA_NOSLEEP=1 pebble_start >/dev/null
 export BIN=build/certkeep
 export RUSAGE=$CK_TMP/rusage
 musl-gcc -static -O2 -o "$RUSAGE" bench/rusage.c
-ONLY_CA=$PEBBLE_WFE_CA          # with no system store (SSL_CERT_FILE absent): costs nothing
+ONLY_CA=$PEBBLE_CA_BUNDLE       # Pebble alone (WFE CA + its roots), no system store: costs nothing
 FULL_CA=$PEBBLE_CA_BUNDLE       # Pebble's CA, added to Debian's bundle (the system store)
 
 

@@ -39,6 +39,12 @@ struct ck_http_opts ck_cmd_http_opts(const struct ck_config *c, long connect_ms,
 int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struct ck_err *e);
 void ck_cmd_store_close(struct ck_cmd_store *s);
 
+/* Parses the trust anchors (system store plus --ca-bundle) that ck_cmd_want hands to
+ * every verdict; once per process, before any thread starts. Without them nothing is
+ * usable. */
+int ck_cmd_trust_load(const struct ck_config *c, struct ck_err *e);
+void ck_cmd_trust_free(void);
+
 /* What "usable" means for this configuration, now. */
 struct ck_cert_want ck_cmd_want(const struct ck_config *c);
 
@@ -77,6 +83,9 @@ int ck_cmd_just_issued(const struct ck_config *c, const struct ck_log *log,
 #define CK_CMD_LEASE_TTL_S 120
 struct ck_lease;
 void ck_cmd_lease_owner(char *out, size_t cap);
+/* After acquiring: one warning when the lease was taken over from an overlong one. */
+void ck_cmd_lease_overlong(const struct ck_config *c, const struct ck_log *log,
+                           const struct ck_lease_holder *h);
 struct ck_cmd_beat {
     pthread_mutex_t mu;
     pthread_cond_t cv;

@@ -9,6 +9,32 @@
 
 extern char **environ;
 
+/* The trust anchors every certificate must lead to (system store plus --ca-bundle):
+ * parsed once by ck_cmd_trust_load before any thread starts, read-only after. */
+static struct ck_http *trust;
+static const br_x509_trust_anchor *trust_tas;
+static size_t trust_n;
+
+int ck_cmd_trust_load(const struct ck_config *c, struct ck_err *e)
+{
+    if (trust)
+        return 0;
+    struct ck_http_opts ho = ck_cmd_http_opts(c, 0, 0);
+    if (ck_http_new(&ho, &trust, e) || ck_http_trust_anchors(trust, &trust_tas, &trust_n, e)) {
+        ck_cmd_trust_free();
+        return ck_wrap(e, "trust anchors for the certificate chain");
+    }
+    return 0;
+}
+
+void ck_cmd_trust_free(void)
+{
+    ck_http_free(trust);
+    trust = NULL;
+    trust_tas = NULL;
+    trust_n = 0;
+}
+
 struct ck_cert_want ck_cmd_want(const struct ck_config *c)
 {
     struct ck_cert_want w = {
@@ -17,6 +43,8 @@ struct ck_cert_want ck_cmd_want(const struct ck_config *c)
         .key_type = c->key_type,
         .min_valid = (long)c->min_valid,
         .now = (int64_t)time(NULL),
+        .anchors = trust_tas,
+        .n_anchors = trust_n,
     };
     return w;
 }
@@ -114,4 +142,16 @@ void ck_cmd_store_close(struct ck_cmd_store *s)
     ck_store_close(s->store);
     ck_http_free(s->http);
     memset(s, 0, sizeof *s);
+}
+
+void ck_cmd_lease_overlong(const struct ck_config *c, const struct ck_log *log,
+                           const struct ck_lease_holder *h)
+{
+    char when[32];
+    if (!h->overlong)
+        return;
+    ck_time_format((int64_t)h->expires, when);
+    ck_warn(log, "lease", "took over the lease on %s from %s: it claimed to last until %s, "
+            "further than a %d s lease can (a clock ahead, or a bad write)", c->cert_name,
+            h->owner, when, CK_CMD_LEASE_TTL_S);
 }

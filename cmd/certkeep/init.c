@@ -307,8 +307,10 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
             ck_wrap(e, "taking the issuer lease");
             goto out;
         }
-        if (rc == 0)
+        if (rc == 0) {
+            ck_cmd_lease_overlong(c, log, &holder);
             break;
+        }
         if (!said++)
             ck_info(log, "init.wait", "%s; waiting for its certificate", e->msg);
         if (time(NULL) > deadline) {
@@ -421,7 +423,8 @@ out:
 int ck_cmd_init(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
 {
     struct ck_cmd_store st;
-    if (ck_config_validate_for(c, "init", e) || ck_cmd_store_open(c, &st, e))
+    if (ck_config_validate_for(c, "init", e) || ck_cmd_trust_load(c, e) ||
+        ck_cmd_store_open(c, &st, e))
         return -1;
     int rc = ck_cmd_init_with(c, log, st.store, e);
     if (rc) {

@@ -1,5 +1,6 @@
 /* certkeep issue: a new certificate now, published only once it is checked. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,19 +100,29 @@ fail:
     return -1;
 }
 
-/* A private key others can read is made 0600 (and said once); one we cannot fix is refused. */
+/* A private key others can read is made 0600 (and said once); one we cannot fix is
+ * refused. Through a descriptor: a symlink swapped in meanwhile chmods nothing else. */
 static int tighten(const char *path, const struct ck_log *log, struct ck_err *e)
 {
     struct stat st;
-    if (stat(path, &st) != 0)
-        return ck_failk(e, CK_E_IO, "%s: %s", path, strerror(errno));
-    if ((st.st_mode & 077) == 0)
-        return 0;
-    if (chmod(path, 0600) != 0)
-        return ck_failk(e, CK_E_IO, "%s is readable by others (mode %03o) and chmod 0600 failed: %s",
-                        path, (unsigned)(st.st_mode & 0777), strerror(errno));
-    ck_warn(log, "account.key", "%s was mode %03o; now 0600", path, (unsigned)(st.st_mode & 0777));
-    return 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        return ck_failk(e, CK_E_IO, "%s: %s", path, strerror(err));
+    }
+    int rc = 0;
+    if ((st.st_mode & 077) != 0) {
+        if (fchmod(fd, 0600) != 0)
+            rc = ck_failk(e, CK_E_IO, "%s is readable by others (mode %03o) and chmod 0600 "
+                          "failed: %s", path, (unsigned)(st.st_mode & 0777), strerror(errno));
+        else
+            ck_warn(log, "account.key", "%s was mode %03o; now 0600", path,
+                    (unsigned)(st.st_mode & 0777));
+    }
+    close(fd);
+    return rc;
 }
 
 /* <state>/account.key (or the store's), created (0600) with account_key_type when
@@ -127,7 +138,7 @@ static int account_key(const struct ck_config *c, const struct ck_log *log, stru
     if (state_path(path, sizeof path, c, "account.key", e) ||
         (create && ck_fs_mkdir_p(c->state_dir, 0700, e)))
         return -1;
-    int rc = ck_fs_read(path, MAX_KEY_FILE, &pem, &len, e);
+    int rc = ck_fs_read_own(path, MAX_KEY_FILE, &pem, &len, e);
     if (rc < 0)
         return -1;
     if (rc == 0) {
@@ -475,7 +486,8 @@ int ck_cmd_issue(const struct ck_config *c, const struct ck_log *log, struct ck_
     struct ck_cmd_store st;
     struct ck_bundle b;
     struct ck_cert_summary sum;
-    if (ck_config_validate_for(c, "issue", e) || ck_cmd_store_open(c, &st, e))
+    if (ck_config_validate_for(c, "issue", e) || ck_cmd_trust_load(c, e) ||
+        ck_cmd_store_open(c, &st, e))
         return -1;
     int rc = ck_cmd_obtain(c, log, st.store, &b, &sum, e);
     if (!rc)

@@ -130,16 +130,21 @@ static int run_command(const struct command *cmd, int argc, char **argv)
     if (c.n_args > 0) {
         rc = ck_failk(&e, CK_E_USAGE, "%s: unexpected argument \"%.64s\"", cmd->name, c.args[0]);
     } else {
+        if (c.s3.allow_http && ck_config_s3_cleartext(&c))
+            ck_warn(&log, "store", "store.s3.allow_http: the S3 endpoint is plain http off "
+                    "loopback; keys and credentials cross the network in the clear");
         rc = cmd->run(&c, &log, &e);  /* each command checks what it needs */
     }
     int sig = ck_cmd_signal;
     if (rc && sig) {
         fprintf(stderr, "certkeep: interrupted by %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        ck_cmd_trust_free();
         ck_config_free(&c);
         return 128 + sig;
     }
     if (rc)
         report(&log, &e);
+    ck_cmd_trust_free();
     ck_config_free(&c);
     return rc ? (e.kind == CK_E_USAGE ? 2 : 1) : 0;
 }

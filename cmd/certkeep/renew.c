@@ -152,6 +152,7 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
         ck_debug(log, "renew.wait", "%s; another replica is renewing", e->msg);
         return CK_CMD_BUSY;
     }
+    ck_cmd_lease_overlong(c, log, &holder);
     ck_cmd_beat_start(&beat, lease, log);
     rc = renew_holding(c, log, st, r, e);
     ck_cmd_beat_stop(&beat);
@@ -232,7 +233,8 @@ int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_
     struct ck_cmd_renewal r;
     char why[600], when[32];
     int64_t now = (int64_t)time(NULL), at = 0;
-    if (ck_config_validate_for(c, "renew", e) || ck_cmd_store_open(c, &st, e))
+    if (ck_config_validate_for(c, "renew", e) || ck_cmd_trust_load(c, e) ||
+        ck_cmd_store_open(c, &st, e))
         return -1;
     memset(&r, 0, sizeof r);
     struct ck_cert_summary cur;

@@ -359,9 +359,16 @@ static void finish_job(struct run *r)
             long next = io->retry_after > 3600 && io->retry_after < ARI_EVERY_S ? io->retry_after
                                                                                : 0;
             r->ari_at = now + (next ? next : jitter(ARI_EVERY_S, ARI_JITTER_S));
-            if (!r->ari_known || r->ari.start != io->ari_start || r->ari.end != io->ari_end) {
+            struct ck_window w = ck_renewal_ari_bound((struct ck_window){io->ari_start,
+                                                                         io->ari_end},
+                                                      r->cur.not_before, r->cur.not_after);
+            if (w.start != io->ari_start || w.end != io->ari_end)
+                ck_warn(r->log, "ari", "the CA's window ends %lld s after what the "
+                        "certificate's expiry allows; renewing within [%lld, %lld)",
+                        (long long)(io->ari_end - w.end), (long long)w.start, (long long)w.end);
+            if (!r->ari_known || r->ari.start != w.start || r->ari.end != w.end) {
                 r->ari_known = 1;
-                r->ari = (struct ck_window){io->ari_start, io->ari_end};
+                r->ari = w;
                 r->renew_at = ck_renewal_pick(r->ari, now, rnd32());
                 log_time(r, "ari", "the CA's window: renewing at", r->renew_at);
             }
@@ -568,6 +575,15 @@ static void pending_retry(struct run *r)
     if (ck_cmd_state_get(r->c, r->st.store, &s, &e) != 0)
         return;
     r->failures = s.failures;
+    int64_t bounded = ck_retry_bound(s.next_retry, s.failures, now_s());
+    if (bounded != s.next_retry) {
+        char when[32];
+        ck_time_format(s.next_retry, when);
+        ck_warn(r->log, "run.retry", "state.json plans the next retry at %s, further than the "
+                "retry schedule allows (a clock ahead, or a bad write): %lld s from now instead",
+                when, (long long)(bounded - now_s()));
+        s.next_retry = bounded;
+    }
     if (s.next_retry > now_s()) {
         r->retry_at = s.next_retry;
         log_time(r, "run.retry", "honouring the planned retry at", s.next_retry);
@@ -583,7 +599,7 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     r.log = log;
     r.sigfd = r.done[0] = r.done[1] = -1;
     r.renew_at = r.store_at = r.ari_at = r.unusable_at = NEVER;
-    if (ck_config_validate_for(c, "run", e))
+    if (ck_config_validate_for(c, "run", e) || ck_cmd_trust_load(c, e))
         return -1;
     int rc = setup(&r, &old, e);
     if (rc == 0) {

@@ -234,7 +234,7 @@ int ck_cmd_status(const struct ck_config *c, const struct ck_log *log, struct ck
         ck_failk(e, CK_E_USAGE, "no certificate named: set --cert-name or --domain");
         goto out;
     }
-    if (ck_cmd_store_open(c, &st, e))
+    if (ck_cmd_trust_load(c, e) || ck_cmd_store_open(c, &st, e))
         goto out;
     look_volume(c, vol);
     if (st.store)

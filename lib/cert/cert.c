@@ -55,6 +55,39 @@ static void summarise(const struct ck_cert_info *ci, size_t chain_len, struct ck
         s->ari_id[0] = '\0';
 }
 
+/* The issuer CN of the chain's last certificate, the one that names the root. */
+static void top_issuer(const struct ck_der_list *certs, const struct ck_cert_info *leaf, char *out,
+                       size_t cap)
+{
+    struct ck_cert_info top;
+    struct ck_err ignored;
+    snprintf(out, cap, "%.48s", leaf->issuer_cn);
+    if (certs->n > 1 &&
+        ck_cert_parse(certs->items[certs->n - 1].data, certs->items[certs->n - 1].len, &top,
+                      &ignored) == 0) {
+        snprintf(out, cap, "%.48s", top.issuer_cn);
+        ck_cert_info_free(&top);
+    }
+}
+
+/* Last of the checks, so that a certificate's own faults are named first: 0 when the
+ * chain leads to one of w's anchors, 1 (e names the chain's top issuer) when not. The
+ * moment is one of the leaf's own validity: its expiry is judged by the caller's clock. */
+static int trusted(const char *where, const struct ck_der_list *certs,
+                   const struct ck_cert_info *leaf, const struct ck_cert_want *w, struct ck_err *e)
+{
+    int64_t at = w->now < leaf->not_before ? leaf->not_before : w->now;
+    if (at >= leaf->not_after)
+        at = leaf->not_after - 1;
+    if (ck_chain_trusted(certs, w->anchors, w->n_anchors, at, e) == 1)
+        return 0;
+    char why[sizeof e->msg], issuer[64];
+    snprintf(why, sizeof why, "%s", e->msg);
+    top_issuer(certs, leaf, issuer, sizeof issuer);
+    ck_fail(e, "%s: %s; its top issuer is \"%s\"", where, why, issuer);
+    return 1;
+}
+
 int ck_cert_check(const char *where, const char *fullchain, size_t fullchain_len,
                   const char *privkey, size_t privkey_len, const struct ck_cert_want *w,
                   struct ck_cert_summary *sum, struct ck_err *e)
@@ -136,7 +169,7 @@ int ck_cert_check(const char *where, const char *fullchain, size_t fullchain_len
         goto out;
     }
     if (w->just_issued) {
-        rc = 0;
+        rc = trusted(where, &certs, &ci, w, e);
         goto out;
     }
     /* The CA dates what it issues: a notBefore ahead of our clock means our
@@ -159,7 +192,7 @@ int ck_cert_check(const char *where, const char *fullchain, size_t fullchain_len
                     w->min_valid);
         goto out;
     }
-    rc = 0;
+    rc = trusted(where, &certs, &ci, w, e);
 out:
     if (parsed)
         ck_cert_info_free(&ci);

@@ -16,6 +16,8 @@ struct ck_cert_want {
     int64_t now;               /* Unix seconds */
     int just_issued;           /* the CA's answer to our order: its validity is judged by its own
                                 * notBefore..notAfter, never by min_valid or by our clock */
+    const br_x509_trust_anchor *anchors; /* the chain must lead to one (none: nothing is usable) */
+    size_t n_anchors;
 };
 
 /* The validity a usable certificate must have left: min_valid, but never more

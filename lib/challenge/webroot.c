@@ -37,19 +37,27 @@ int ck_webroot_put(const char *webroot, const char *token, const char *key_authz
     if (!S_ISDIR(st.st_mode))
         return ck_failk(e, CK_E_IO, "webroot %s: not a directory", webroot);
     snprintf(dir, sizeof dir, "%s" CHALLENGE_DIR, webroot);
-    if (ck_fs_mkdir_p(dir, 0755, e) < 0)
+    /* the app shares the webroot: a symlink planted below it is not followed */
+    int dfd = ck_fs_open_below(webroot, CHALLENGE_DIR + 1, 0755, e);
+    if (dfd < 0)
         return ck_wrap(e, "webroot");
-    if (ck_fs_write_atomic(path, key_authz, strlen(key_authz), 0644, e) < 0)
-        return ck_wrap(e, "webroot");
-    return 0;
+    int rc = ck_fs_write_atomic_at(dfd, dir, token, key_authz, strlen(key_authz), 0644, e);
+    close(dfd);
+    return rc < 0 ? ck_wrap(e, "webroot") : 0;
 }
 
 int ck_webroot_remove(const char *webroot, const char *token, struct ck_err *e)
 {
     char path[PATH_MAX];
+    struct ck_err ignored;
     if (token_path(webroot, token, path, sizeof path, e) < 0)
         return -1;
-    if (unlink(path) < 0 && errno != ENOENT)
-        return ck_failk(e, CK_E_IO, "webroot remove %s: %s", path, strerror(errno));
-    return 0;
+    int dfd = ck_fs_open_below(webroot, CHALLENGE_DIR + 1, 0, &ignored);
+    if (dfd < 0)  /* nothing of ours there (gone, or not ours to follow): nothing to remove */
+        return 0;
+    int rc = unlinkat(dfd, token, 0) < 0 && errno != ENOENT ? -1 : 0;
+    if (rc)
+        ck_failk(e, CK_E_IO, "webroot remove %s: %s", path, strerror(errno));
+    close(dfd);
+    return rc;
 }

@@ -43,6 +43,9 @@
  *   store.s3.prefix          CERTKEEP_STORE_S3_PREFIX | CERTKEEP_S3_PREFIX      --s3-prefix P
  *   store.s3.region          CERTKEEP_STORE_S3_REGION | CERTKEEP_S3_REGION      --s3-region R  us-east-1 (AWS_REGION)
  *   store.s3.path_style      CERTKEEP_STORE_S3_PATH_STYLE | CERTKEEP_S3_PATH_STYLE  --s3-path-style  false
+ *   store.s3.allow_http      CERTKEEP_STORE_S3_ALLOW_HTTP | CERTKEEP_S3_ALLOW_HTTP  --s3-allow-http  false
+ *                            an http:// endpoint off loopback sends keys in the clear: refused
+ *                            unless set (then warned at start)
  *   store.s3.access_key_file / secret_key_file / session_token_file  (CERTKEEP_STORE_S3_…)
  *                            credentials from files; else AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
  *                            AWS_SESSION_TOKEN
@@ -73,6 +76,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
 #include <yaml.h>
 
 #define DEFAULT_DIRECTORY "https://acme-v02.api.letsencrypt.org/directory"
@@ -171,6 +175,9 @@ static const struct key keys[] = {
     {"store.s3.path_style", "CERTKEEP_STORE_S3_PATH_STYLE", "CERTKEEP_S3_PATH_STYLE",
      "--s3-path-style", NULL, T_BOOL, OFF(s3.path_style), NULL,
      "path-style bucket URLs (MinIO, Ceph)"},
+    {"store.s3.allow_http", "CERTKEEP_STORE_S3_ALLOW_HTTP", "CERTKEEP_S3_ALLOW_HTTP",
+     "--s3-allow-http", NULL, T_BOOL, OFF(s3.allow_http), NULL,
+     "allow an http:// S3 endpoint off loopback (keys in the clear)"},
     {"store.s3.access_key_file", "CERTKEEP_STORE_S3_ACCESS_KEY_FILE", NULL, NULL, NULL, T_PATH,
      OFF(s3.access_key_file), NULL, NULL},
     {"store.s3.secret_key_file", "CERTKEEP_STORE_S3_SECRET_KEY_FILE", NULL, NULL, NULL, T_PATH,
@@ -1106,8 +1113,40 @@ static int check_challenge(const struct ck_config *c, struct ck_err *e)
     return 0;
 }
 
+/* The host of an http:// URL (userinfo dropped, brackets kept), NULL for any other. */
+static const char *http_host(const char *url, char *out, size_t cap)
+{
+    if (strncasecmp(url, "http://", 7))
+        return NULL;
+    const char *a = url + 7, *end = a + strcspn(a, "/?#"), *at;
+    while ((at = memchr(a, '@', (size_t)(end - a))))
+        a = at + 1;
+    const char *h_end = *a == '[' ? memchr(a, ']', (size_t)(end - a)) : NULL;
+    h_end = h_end ? h_end + 1 : a + strcspn(a, ":/?#");
+    if (h_end > end)
+        h_end = end;
+    snprintf(out, cap, "%.*s", (int)(h_end - a), a);
+    return out;
+}
+
+int ck_config_s3_cleartext(const struct ck_config *c)
+{
+    char host[300];
+    unsigned char ip[16];
+    if (!c->s3.bucket || !c->s3.endpoint || !http_host(c->s3.endpoint, host, sizeof host))
+        return 0;
+    if (!strcasecmp(host, "localhost") || !strcmp(host, "[::1]"))
+        return 0;
+    return !(inet_pton(AF_INET, host, ip) == 1 && ip[0] == 127);
+}
+
 int ck_config_validate_for(const struct ck_config *c, const char *command, struct ck_err *e)
 {
+    char host[300];
+    if (ck_config_s3_cleartext(c) && !c->s3.allow_http)
+        return ck_failk(e, CK_E_USAGE, "store.s3.endpoint: http:// to %.64s (not loopback) sends "
+                        "keys and credentials in the clear; use https, or set store.s3.allow_http",
+                        http_host(c->s3.endpoint, host, sizeof host));
     int issues = !strcmp(command, "issue") || !strcmp(command, "init") ||
                  !strcmp(command, "run") || !strcmp(command, "renew");
     if (issues && !c->n_domains)

@@ -54,6 +54,7 @@ struct ck_config {
     struct {
         char *endpoint, *bucket, *prefix, *region;  /* region default us-east-1 */
         int path_style;
+        int allow_http;              /* an http:// endpoint off loopback (warned) */
         /* Credentials come from these files, else from AWS_ACCESS_KEY_ID,
          * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (ck_s3_creds_load in lib/store). */
         char *access_key_file, *secret_key_file, *session_token_file;
@@ -85,6 +86,9 @@ int ck_config_load(struct ck_config *c, int argc, char *const argv[], char *cons
 int ck_config_parse_yaml(struct ck_config *c, const char *text, size_t len, const char *name,
                          struct ck_err *e);
 
+/* 1 when the S3 store is reached over http:// on a host other than loopback
+ * (refused by ck_config_validate_for unless s3.allow_http; then the caller warns). */
+int ck_config_s3_cleartext(const struct ck_config *c);
 /* Per-command requirements ("issue", "init", "run", "renew", "status", "revoke"). */
 int ck_config_validate_for(const struct ck_config *c, const char *command, struct ck_err *e);
 

@@ -463,3 +463,44 @@ int ck_ari_cert_id(const struct ck_cert_info *ci, char *out, size_t cap, struct 
         return ck_fail(e, "ARI certificate id: buffer of %zu bytes too small", cap);
     return 0;
 }
+
+/* BearSSL counts days from 0001-01-01 (proleptic Gregorian); 719528 of them to 1970. */
+#define DAYS_TO_1970 719528
+
+int ck_chain_trusted(const struct ck_der_list *chain, const br_x509_trust_anchor *tas, size_t n_tas,
+                     int64_t at, struct ck_err *e)
+{
+    br_x509_minimal_context xc;
+    if (chain->n == 0 || n_tas == 0) {
+        ck_fail(e, chain->n ? "no trust anchor to check the chain against" : "the chain is empty");
+        return 0;
+    }
+    br_x509_minimal_init_full(&xc, tas, n_tas);
+    if (at < 0)
+        at = 0;
+    br_x509_minimal_set_time(&xc, (uint32_t)(at / 86400 + DAYS_TO_1970), (uint32_t)(at % 86400));
+    const br_x509_class **vt = &xc.vtable;
+    (*vt)->start_chain(vt, NULL);  /* no server name: the names are checked by the caller */
+    for (size_t i = 0; i < chain->n; i++) {
+        (*vt)->start_cert(vt, (uint32_t)chain->items[i].len);
+        (*vt)->append(vt, chain->items[i].data, chain->items[i].len);
+        (*vt)->end_cert(vt);
+    }
+    unsigned err = (*vt)->end_chain(vt);
+    const char *why;
+    switch (err) {
+    case 0: return 1;  /* end_chain turns BR_ERR_X509_OK into 0 */
+    case BR_ERR_X509_NOT_TRUSTED: why = "does not lead to a trust anchor"; break;
+    case BR_ERR_X509_BAD_SIGNATURE: why = "has a bad signature"; break;
+    case BR_ERR_X509_DN_MISMATCH: why = "is out of order (an issuer name does not match)"; break;
+    case BR_ERR_X509_EXPIRED: why = "holds a certificate outside its validity"; break;
+    case BR_ERR_X509_NOT_CA: why = "holds an issuer that is not a CA"; break;
+    case BR_ERR_X509_CRITICAL_EXTENSION: why = "holds an unsupported critical extension"; break;
+    case BR_ERR_X509_WEAK_PUBLIC_KEY: why = "holds a weak public key"; break;
+    case BR_ERR_X509_UNSUPPORTED: case BR_ERR_X509_WRONG_KEY_TYPE:
+        why = "uses an unsupported algorithm"; break;
+    default: why = "cannot be decoded"; break;
+    }
+    ck_fail(e, "the chain %s (BearSSL error %u)", why, err);
+    return 0;
+}

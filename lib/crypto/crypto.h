@@ -3,6 +3,7 @@
 #ifndef CK_CRYPTO_H
 #define CK_CRYPTO_H
 
+#include <bearssl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -109,6 +110,12 @@ int ck_key_matches_cert(const struct ck_key *k, const unsigned char *der, size_t
 /* 1 when `cert` is signed by `issuer`'s key (chain link check), 0 when not, -1 on error. */
 int ck_cert_signed_by(const unsigned char *cert, size_t cert_len, const unsigned char *issuer,
                       size_t issuer_len, struct ck_err *e);
+
+/* 1 when `chain` (leaf first, as served) leads to one of the anchors: each link's
+ * signature, CA flags and validity at `at` (Unix seconds), by BearSSL's x509_minimal;
+ * 0 when not, e->msg saying what failed. */
+int ck_chain_trusted(const struct ck_der_list *chain, const br_x509_trust_anchor *tas, size_t n_tas,
+                     int64_t at, struct ck_err *e);
 
 /* What a trust anchor takes from a certificate, as slices of its DER, read by exactly
  * the rules of BearSSL's br_x509_decoder (the same certificates, the same bytes) at a

@@ -32,6 +32,7 @@ struct certdir {
     char link[PATH_MAX];   /* <out>/<name> */
     char lnktmp[PATH_MAX]; /* <out>/.<name>.lnk.tmp */
     const char *name;
+    int kfd;               /* <out>/.certkeep, opened without following a symlink, locked */
 };
 
 static int safe_name(const char *name)
@@ -161,10 +162,11 @@ static int cleanup_locked(const struct certdir *c, const char *cur, const char *
 {
     if (remove_tree_at(AT_FDCWD, c->lnktmp, 0) < 0)
         return ck_failk(e, CK_E_IO, "remove %s: %s", c->lnktmp, strerror(errno));
-    DIR *d = opendir(c->kdir);
+    int dfd = dup(c->kfd);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
     if (!d) {
-        if (errno == ENOENT)
-            return 0;
+        if (dfd >= 0)
+            close(dfd);
         return ck_failk(e, CK_E_IO, "open %s: %s", c->kdir, strerror(errno));
     }
     char newest_older[NAME_MAX + 1] = "";
@@ -195,12 +197,14 @@ static int cleanup_locked(const struct certdir *c, const char *cur, const char *
     return rc;
 }
 
-/* Serialises publishers and cleaners of one volume; released by the kernel on a crash. */
-static int lock_versions(const struct certdir *c, int *fd, struct ck_err *e)
+/* Opens <out>/.certkeep (created when `create`; a symlink there is refused) and
+ * serialises publishers and cleaners of one volume; released by the kernel on a crash. */
+static int lock_versions(struct certdir *c, int create, struct ck_err *e)
 {
-    *fd = open(c->kdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int *fd = &c->kfd;
+    *fd = ck_fs_open_below(c->out, VERSIONS_DIR, create ? DIR_MODE : 0, e);
     if (*fd < 0)
-        return ck_failk(e, CK_E_IO, "open %s: %s", c->kdir, strerror(errno));
+        return -1;
     while (flock(*fd, LOCK_EX) < 0) {
         if (errno == EINTR)
             continue;
@@ -222,27 +226,32 @@ int ck_certdir_cleanup(const char *out_dir, const char *name, struct ck_err *e)
     if (certdir_init(&c, out_dir, name, e) < 0)
         return -1;
     struct stat st;
-    if (stat(c.kdir, &st) < 0 && errno == ENOENT)
+    if (lstat(c.kdir, &st) < 0 && errno == ENOENT)
         return 0;
-    int lfd;
-    if (lock_versions(&c, &lfd, e) < 0)
+    if (lock_versions(&c, 0, e) < 0)
         return -1;
     current_version(&c, cur, sizeof cur);
     int rc = cleanup_locked(&c, cur, NULL, e);
-    close(lfd);
+    close(c.kfd);
     return rc;
 }
 
-/* Writes the four files into a fresh <kdir>/<version>.tmp, fsyncs, renames it final. */
+/* Writes the four files into a fresh <kdir>/<version>.tmp, fsyncs, renames it final;
+ * all from the directory descriptor, so nothing is written through a planted symlink. */
 static int write_version(const struct certdir *c, const char *version,
                          const struct ck_cert_files *f, struct ck_err *e)
 {
-    char tmp[PATH_MAX], fin[PATH_MAX], file[PATH_MAX + 16];
-    if (snprintf(tmp, sizeof tmp, "%s/%s.tmp", c->kdir, version) >= (int)sizeof tmp ||
-        snprintf(fin, sizeof fin, "%s/%s", c->kdir, version) >= (int)sizeof fin)
+    char tmp[NAME_MAX + 1], where[PATH_MAX + NAME_MAX + 2];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", version) >= (int)sizeof tmp)
         return ck_failk(e, CK_E_IO, "path too long under %s", c->kdir);
-    if (mkdir(tmp, DIR_MODE) < 0)
-        return ck_failk(e, CK_E_IO, "mkdir %s: %s", tmp, strerror(errno));
+    snprintf(where, sizeof where, "%s/%s", c->kdir, tmp);
+    if (mkdirat(c->kfd, tmp, DIR_MODE) < 0)
+        return ck_failk(e, CK_E_IO, "mkdir %s: %s", where, strerror(errno));
+    int tfd = openat(c->kfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (tfd < 0) {
+        ck_failk(e, CK_E_IO, "open %s: %s", where, strerror(errno));
+        goto fail;
+    }
     const struct {
         const char *file, *data;
         size_t len;
@@ -253,28 +262,33 @@ static int write_version(const struct certdir *c, const char *version,
         {"chain.pem", f->chain, f->chain_len, 0644},
         {"fullchain.pem", f->fullchain, f->fullchain_len, 0644},
     };
-    if (chmod(tmp, DIR_MODE) < 0) {
-        ck_failk(e, CK_E_IO, "chmod %s: %s", tmp, strerror(errno));
+    if (fchmodat(c->kfd, tmp, DIR_MODE, 0) < 0) {
+        ck_failk(e, CK_E_IO, "chmod %s: %s", where, strerror(errno));
         goto fail;
     }
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(file, sizeof file, "%s/%s", tmp, files[i].file);
-        if (ck_fs_write_new(file, files[i].data, files[i].len, files[i].mode, e) < 0)
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (ck_fs_write_new_at(tfd, where, files[i].file, files[i].data, files[i].len,
+                               files[i].mode, e) < 0)
             goto fail;
-    }
-    if (ck_fs_fsync_dir(tmp, e) < 0)
-        goto fail;
-    if (rename(tmp, fin) < 0) {
-        ck_failk(e, CK_E_IO, "rename %s: %s", tmp, strerror(errno));
+    if (fsync(tfd) < 0 && errno != EINVAL && errno != EROFS) {
+        ck_failk(e, CK_E_IO, "fsync %s: %s", where, strerror(errno));
         goto fail;
     }
-    if (ck_fs_fsync_dir(c->kdir, e) < 0) {
-        remove_tree_at(AT_FDCWD, fin, 0);
+    if (renameat(c->kfd, tmp, c->kfd, version) < 0) {
+        ck_failk(e, CK_E_IO, "rename %s: %s", where, strerror(errno));
+        goto fail;
+    }
+    close(tfd);
+    if (fsync(c->kfd) < 0 && errno != EINVAL && errno != EROFS) {
+        ck_failk(e, CK_E_IO, "fsync %s: %s", c->kdir, strerror(errno));
+        remove_tree_at(c->kfd, version, 0);
         return -1;
     }
     return 0;
 fail:
-    remove_tree_at(AT_FDCWD, tmp, 0);
+    if (tfd >= 0)
+        close(tfd);
+    remove_tree_at(c->kfd, tmp, 0);
     return -1;
 }
 
@@ -286,14 +300,14 @@ static int swap_migrating(const struct certdir *c, const char *mig, struct ck_er
     if (snprintf(dst, sizeof dst, "%s/%s", c->kdir, mig) >= (int)sizeof dst)
         return ck_failk(e, CK_E_IO, "path too long under %s", c->kdir);
     if (syscall(SYS_renameat2, AT_FDCWD, c->lnktmp, AT_FDCWD, c->link, RENAME_EXCHANGE) == 0) {
-        if (rename(c->lnktmp, dst) < 0)
+        if (renameat(AT_FDCWD, c->lnktmp, c->kfd, mig) < 0)
             return ck_failk(e, CK_E_IO, "move %s to %s: %s", c->lnktmp, dst, strerror(errno));
         return 0;
     }
     if (errno != EINVAL && errno != ENOSYS)
         return ck_failk(e, CK_E_IO, "swap %s: %s", c->link, strerror(errno));
     /* No exchange here: a brief moment without <out>/<name>, never a mixed set. */
-    if (rename(c->link, dst) < 0)
+    if (renameat(AT_FDCWD, c->link, c->kfd, mig) < 0)
         return ck_failk(e, CK_E_IO, "move %s to %s: %s", c->link, dst, strerror(errno));
     if (rename(c->lnktmp, c->link) < 0)
         return ck_failk(e, CK_E_IO, "rename %s: %s", c->link, strerror(errno));
@@ -319,7 +333,9 @@ static int switch_link(const struct certdir *c, const char *version, int migrate
     }
     if (ck_fs_fsync_dir(c->out, e) < 0)
         return -1;
-    return migrate ? ck_fs_fsync_dir(c->kdir, e) : 0;
+    if (migrate && fsync(c->kfd) < 0 && errno != EINVAL && errno != EROFS)
+        return ck_failk(e, CK_E_IO, "fsync %s: %s", c->kdir, strerror(errno));
+    return 0;
 fail:
     unlink(c->lnktmp);
     return -1;
@@ -353,21 +369,15 @@ int ck_certdir_publish(const char *out_dir, const char *name, const struct ck_ce
 {
     struct certdir c;
     char prev[NAME_MAX + 1], mig[NAME_MAX + 1], version[NAME_MAX + 1];
-    int migrate, lfd = -1;
+    int migrate;
     if (certdir_init(&c, out_dir, name, e) < 0)
         return -1;
     if (!f->fullchain || !f->cert || !f->chain || !f->privkey)
         return ck_failk(e, CK_E_GENERIC, "publish %s: a certificate file is missing", c.link);
     if (ck_fs_mkdir_p(c.out, 0755, e) < 0)
         return -1;
-    if (mkdir(c.kdir, DIR_MODE) == 0) {
-        if (chmod(c.kdir, DIR_MODE) < 0)
-            return ck_failk(e, CK_E_IO, "chmod %s: %s", c.kdir, strerror(errno));
-    } else if (errno != EEXIST) {
-        return ck_failk(e, CK_E_IO, "mkdir %s: %s", c.kdir, strerror(errno));
-    }
-    if (lock_versions(&c, &lfd, e) < 0)
-        return -1;
+    if (lock_versions(&c, 1, e) < 0)
+        return ck_wrap(e, "publish %s", c.link);
     int rc = -1;
     if (inspect_link(&c, &migrate, prev, sizeof prev, e) < 0)
         goto out;
@@ -379,12 +389,10 @@ int ck_certdir_publish(const char *out_dir, const char *name, const struct ck_ce
     if (write_version(&c, version, f, e) < 0)
         goto out;
     if (switch_link(&c, version, migrate, mig, e) < 0) {
-        char path[PATH_MAX + NAME_MAX + 2];
-        snprintf(path, sizeof path, "%s/%s", c.kdir, version);
         /* Only remove it if the link did not switch (an fsync may fail after it). */
         current_version(&c, prev, sizeof prev);
         if (strcmp(prev, version) != 0)
-            remove_tree_at(AT_FDCWD, path, 0);
+            remove_tree_at(c.kfd, version, 0);
         goto out;
     }
     rc = 0;
@@ -392,6 +400,6 @@ int ck_certdir_publish(const char *out_dir, const char *name, const struct ck_ce
     struct ck_err ignored;
     cleanup_locked(&c, version, migrate ? mig : prev, &ignored);
 out:
-    close(lfd);
+    close(c.kfd);
     return rc;
 }

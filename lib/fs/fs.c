@@ -32,7 +32,8 @@ uint32_t ck_fs_nonce(void)
     return (uint32_t)x;
 }
 
-int ck_fs_read(const char *path, size_t max, char **data, size_t *len, struct ck_err *e)
+static int read_file(const char *path, int flags, size_t max, char **data, size_t *len,
+                     struct ck_err *e)
 {
     *data = NULL;
     if (len)
@@ -40,10 +41,13 @@ int ck_fs_read(const char *path, size_t max, char **data, size_t *len, struct ck
     if (max > SIZE_MAX / 4)
         max = SIZE_MAX / 4;
     /* O_NONBLOCK so that a FIFO planted at the path cannot hang us before fstat. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags);
     if (fd < 0) {
         if (errno == ENOENT)
             return 1;
+        if (errno == ELOOP && (flags & O_NOFOLLOW))
+            return ck_failk(e, CK_E_IO, "read %s: is a symlink, and certkeep made none there",
+                            path);
         return ck_failk(e, CK_E_IO, "read %s: %s", path, strerror(errno));
     }
     int rc = -1;
@@ -114,6 +118,16 @@ out:
     return rc;
 }
 
+int ck_fs_read(const char *path, size_t max, char **data, size_t *len, struct ck_err *e)
+{
+    return read_file(path, 0, max, data, len, e);
+}
+
+int ck_fs_read_own(const char *path, size_t max, char **data, size_t *len, struct ck_err *e)
+{
+    return read_file(path, O_NOFOLLOW, max, data, len, e);
+}
+
 int ck_fs_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
@@ -151,7 +165,15 @@ int ck_fs_fsync_dir(const char *dir, struct ck_err *e)
 int ck_fs_write_new(const char *path, const void *data, size_t len, mode_t mode,
                     struct ck_err *e)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    return ck_fs_write_new_at(AT_FDCWD, NULL, path, data, len, mode, e);
+}
+
+int ck_fs_write_new_at(int dfd, const char *where, const char *name, const void *data,
+                       size_t len, mode_t mode, struct ck_err *e)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s%s%s", where ? where : "", where ? "/" : "", name);
+    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         int err = errno;
         ck_failk(e, CK_E_IO, "create %s: %s", path, strerror(err));
@@ -179,7 +201,7 @@ fail:;
     int err = errno;
     if (fd >= 0)
         close(fd);
-    unlink(path);
+    unlinkat(dfd, name, 0);
     ck_failk(e, CK_E_IO, "%s %s: %s", what, path, strerror(err));
     errno = err;
     return -1;
@@ -220,13 +242,13 @@ static int tmp_unlocked(int dfd, const char *name)
  * hold a private key): unlocked ones a few seconds old (a restarted process writes
  * the same file seconds later), and any ten minutes old (file systems without
  * flock). Best effort: a failure here changes nothing for the caller. */
-static void sweep_stale_tmp(const char *dir, const char *base)
+static void sweep_stale_tmp_at(int dir_fd, const char *base)
 {
     char prefix[NAME_MAX + 8];
     int n = snprintf(prefix, sizeof prefix, ".%s.tmp.", base);
     if (n < 0 || (size_t)n >= sizeof prefix)
         return;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = dup(dir_fd);
     DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
     if (!d) {
         if (dfd >= 0)
@@ -246,6 +268,87 @@ static void sweep_stale_tmp(const char *dir, const char *base)
         unlinkat(dfd, de->d_name, 0);
     }
     closedir(d);
+}
+
+static void sweep_stale_tmp(const char *dir, const char *base)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        sweep_stale_tmp_at(dfd, base);
+        close(dfd);
+    }
+}
+
+int ck_fs_write_atomic_at(int dfd, const char *where, const char *name, const void *data,
+                          size_t len, mode_t mode, struct ck_err *e)
+{
+    char tmp[NAME_MAX + 1];
+    if (!*name || strchr(name, '/') || strlen(name) > NAME_MAX - 16)
+        return ck_failk(e, CK_E_IO, "write %s/%s: bad file name", where, name);
+    int rc = -1;
+    for (int tries = 0; tries < 100 && rc < 0; tries++) {
+        snprintf(tmp, sizeof tmp, ".%s.tmp.%06x", name, (unsigned)(ck_fs_nonce() & 0xffffff));
+        rc = ck_fs_write_new_at(dfd, where, tmp, data, len, mode, e);
+        if (rc < 0 && errno != EEXIST)
+            return ck_wrap(e, "write %s/%s", where, name);
+    }
+    if (rc < 0)
+        return ck_wrap(e, "write %s/%s", where, name);
+    if (renameat(dfd, tmp, dfd, name) < 0) {
+        int err = errno;
+        unlinkat(dfd, tmp, 0);
+        return ck_failk(e, CK_E_IO, "rename %s/%s: %s", where, name, strerror(err));
+    }
+    sweep_stale_tmp_at(dfd, name);
+    if (fsync(dfd) < 0 && errno != EINVAL && errno != EROFS)
+        return ck_failk(e, CK_E_IO, "fsync %s: %s", where, strerror(errno));
+    return 0;
+}
+
+int ck_fs_open_below(const char *base, const char *rel, mode_t mode, struct ck_err *e)
+{
+    char shown[PATH_MAX], part[NAME_MAX + 1];
+    int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ck_failk(e, CK_E_IO, "open %s: %s", base, strerror(errno));
+    snprintf(shown, sizeof shown, "%s", base);
+    for (const char *p = rel; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || n > NAME_MAX || (n == 1 && p[0] == '.') || (n == 2 && !strncmp(p, "..", 2))) {
+            close(fd);
+            return ck_failk(e, CK_E_IO, "open %s/%s: bad path", base, rel);
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        size_t used = strlen(shown);
+        snprintf(shown + used, sizeof shown - used, "/%s", part);
+        /* created: the umask must not narrow it */
+        if (mode && mkdirat(fd, part, mode & 07777) == 0)
+            (void)fchmodat(fd, part, mode & 07777, 0);
+        int nfd = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (nfd < 0) {
+            int err = errno;
+            int link = fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+            close(fd);
+            if (link)
+                return ck_failk(e, CK_E_IO, "%s is a symlink, and certkeep made none there: "
+                                "refusing to follow it", shown);
+            ck_failk(e, CK_E_IO, "open %s: %s", shown, strerror(err));
+            errno = err;
+            return -1;
+        }
+        close(fd);
+        fd = nfd;
+        /* no looser for writing than we would make it (best effort: a directory we do
+         * not own stays as it is) */
+        if (fstat(fd, &st) == 0 && (st.st_mode & 022 & ~mode))
+            (void)fchmod(fd, st.st_mode & 07777 & ~(022 & ~mode));
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    return fd;
 }
 
 int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,

@@ -13,11 +13,28 @@
  * -1) with no error set when the file does not exist. */
 int ck_fs_read(const char *path, size_t max, char **data, size_t *len, struct ck_err *e);
 
+/* As ck_fs_read, for a file certkeep made itself (<state>/account.key): a symlink
+ * there is refused in one line naming it, never followed. */
+int ck_fs_read_own(const char *path, size_t max, char **data, size_t *len, struct ck_err *e);
+
 /* Temporary file in the same directory (mode set before any byte is written),
  * write, fsync, rename over `path`, fsync the directory. On any failure the
  * temporary is removed and `path` is untouched. */
 int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                        struct ck_err *e);
+
+/* ck_fs_write_atomic of `name` (a plain file name) in the directory fd dfd, from
+ * ck_fs_open_below; `where` names that directory in errors. */
+int ck_fs_write_atomic_at(int dfd, const char *where, const char *name, const void *data,
+                          size_t len, mode_t mode, struct ck_err *e);
+
+/* The directory <base>/<rel> ('/'-separated parts, no "." or ".."), opened part by
+ * part from base without following a symlink (base itself may be one: the
+ * operator's path). A symlink below base is refused in one line naming it. Missing
+ * parts are created with `mode` (0: not created, an error with errno ENOENT); an
+ * existing part writable by group or others beyond `mode` loses those bits. Returns
+ * a directory fd (close-on-exec) or -1. */
+int ck_fs_open_below(const char *base, const char *rel, mode_t mode, struct ck_err *e);
 
 /* mkdir -p with `mode` for the directories it creates. */
 int ck_fs_mkdir_p(const char *path, mode_t mode, struct ck_err *e);

@@ -13,6 +13,9 @@ int ck_fs_write_all(int fd, const void *data, size_t len);
  * failure. On failure errno is kept (EEXIST lets callers retry another name). */
 int ck_fs_write_new(const char *path, const void *data, size_t len, mode_t mode,
                     struct ck_err *e);
+/* The same, `name` in directory fd dfd (never through a symlink); `where` names it. */
+int ck_fs_write_new_at(int dfd, const char *where, const char *name, const void *data,
+                       size_t len, mode_t mode, struct ck_err *e);
 int ck_fs_fsync_dir(const char *dir, struct ck_err *e);
 
 #endif

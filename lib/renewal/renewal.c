@@ -40,3 +40,21 @@ long ck_retry_delay(unsigned failures, long retry_after)
     long d = failures == 0 ? 0 : failures <= 3 ? steps[failures - 1] : DAY;
     return retry_after > d ? retry_after : d;
 }
+
+int64_t ck_retry_bound(int64_t next_retry, unsigned failures, int64_t now)
+{
+    if (next_retry <= now + CK_RETRY_HORIZON)
+        return next_retry;
+    return now + ck_retry_delay(failures, -1);
+}
+
+struct ck_window ck_renewal_ari_bound(struct ck_window ari, int64_t not_before,
+                                      int64_t not_after)
+{
+    int64_t latest = not_after - (not_after - not_before) / 8;
+    if (ari.start >= latest || ari.end <= ari.start)
+        return ck_renewal_window(not_before, not_after);
+    if (ari.end > latest)
+        ari.end = latest;
+    return ari;
+}

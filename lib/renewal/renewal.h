@@ -22,4 +22,18 @@ int64_t ck_renewal_pick(struct ck_window w, int64_t now, uint32_t rnd);
  * a day; a server's Retry-After (>= 0) wins when it asks for longer. */
 long ck_retry_delay(unsigned failures, long retry_after);
 
+/* The furthest a planned retry read from shared state may lie ahead: the schedule's
+ * longest step (a day) plus an hour for a CA's Retry-After and clocks. */
+#define CK_RETRY_HORIZON (86400 + 3600)
+/* A next retry read from the store or the state directory (a replica's clock years
+ * ahead, one bad write): beyond now + CK_RETRY_HORIZON it becomes now plus the
+ * schedule's own delay for `failures`. 0 (none planned) stays 0. */
+int64_t ck_retry_bound(int64_t next_retry, unsigned failures, int64_t now);
+
+/* The CA's suggested window (RFC 9773), bounded by the certificate: it ends at the
+ * latest 1/8 of the lifetime before notAfter; one starting later than that gives way
+ * to ck_renewal_window. An earlier window (the CA wants it renewed now) stands. */
+struct ck_window ck_renewal_ari_bound(struct ck_window ari, int64_t not_before,
+                                      int64_t not_after);
+
 #endif

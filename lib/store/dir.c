@@ -74,9 +74,18 @@ static int lock_root(struct ck_store *s, struct ck_err *e)
     char path[PATH_MAX];
     if (key_path(s, ".lock", path, sizeof path, e) != 0)
         return -1;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* never through a planted symlink (or into a FIFO): the lock is ours, a plain file */
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    struct stat st;
+    if (fd < 0 && errno == ELOOP)
+        return ck_failk(e, CK_E_IO, "%s: %s is a symlink, and certkeep made none there", s->name,
+                        path);
     if (fd < 0)
         return ck_failk(e, CK_E_IO, "%s: open %s: %s", s->name, path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ck_failk(e, CK_E_IO, "%s: %s is not a regular file", s->name, path);
+    }
     while (flock(fd, LOCK_EX) < 0) {
         if (errno != EINTR) {
             int err = errno;

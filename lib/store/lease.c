@@ -111,7 +111,9 @@ static int try_acquire(struct ck_lease *l, struct ck_lease_holder *h, int *live,
         return -1;
     int parsed = lease_parse(body, len, h);
     free(body);
-    if (parsed == 0 && h->expires > now) {
+    /* no replica writes a lease longer than its TTL: further ahead is not a live one */
+    h->overlong = parsed == 0 && h->expires > now + l->ttl_s + CK_LEASE_SLACK_S;
+    if (parsed == 0 && h->expires > now && !h->overlong) {
         *live = 1;
         return holder_conflict(l, h, e);
     }
@@ -144,6 +146,7 @@ int ck_lease_acquire(struct ck_store *s, const char *name, const char *owner, lo
     l->ttl_s = ttl_s;
     memcpy(l->owner, owner, on + 1);
     struct ck_lease_holder h_local, *h = holder ? holder : &h_local;
+    memset(h, 0, sizeof *h);
     int rc = CK_STORE_CONFLICT, live = 0;
     for (int i = 0; i < LEASE_TRIES && rc == CK_STORE_CONFLICT && !live; i++)
         rc = try_acquire(l, h, &live, e);

@@ -85,9 +85,13 @@ struct ck_lease_holder {
     char owner[128];
     long long expires;    /* Unix seconds */
     long long heartbeat;
+    int overlong;         /* acquired by taking over a lease that expired later than
+                           * now + ttl + CK_LEASE_SLACK_S (a clock ahead, a bad write) */
 };
-/* 0 acquired; CK_STORE_CONFLICT held by a live owner (described in *holder when
- * not NULL, and in e->msg); -1 on error. `owner` is 1..127 printable bytes. */
+#define CK_LEASE_SLACK_S 300  /* clock skew between replicas a live lease may show */
+/* 0 acquired (holder->overlong: by taking over an overlong lease, *holder describing
+ * it); CK_STORE_CONFLICT held by a live owner (described in *holder when not NULL, and
+ * in e->msg); -1 on error. `owner` is 1..127 printable bytes. */
 int ck_lease_acquire(struct ck_store *s, const char *name, const char *owner, long ttl_s,
                      struct ck_lease **out, struct ck_lease_holder *holder, struct ck_err *e);
 /* Pushes expiry to now + ttl; CK_STORE_CONFLICT when the lease was lost. */

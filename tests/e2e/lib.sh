@@ -57,10 +57,12 @@ check_match() {
 }
 
 # craft_cert DIR NAME AGO AHEAD: a leaf for NAME valid from AGO s ago to AHEAD s ahead, under a
-# made-up intermediate, with its key, into DIR (the files certkeep writes).
+# made-up intermediate, with its key, into DIR (the files certkeep writes). Its root is
+# trusted as a private CA would be: appended to $CK_TMP/craft-roots.pem and, once Pebble
+# runs, to $PEBBLE_CA_BUNDLE (a certificate must chain to a trust anchor to be used).
 craft_cert() {
     mkdir -p "$1"
-    python3 - "$1" "$2" "$3" "$4" <<'PYEOF'
+    python3 - "$1" "$2" "$3" "$4" "$CK_TMP/craft-roots.pem" ${PEBBLE_CA_BUNDLE:+"$PEBBLE_CA_BUNDLE"} <<'PYEOF'
 import datetime as dt, sys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -87,6 +89,9 @@ pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
 open(d + "/cert.pem", "wb").write(pem(leaf))
 open(d + "/chain.pem", "wb").write(pem(inter))
 open(d + "/fullchain.pem", "wb").write(pem(leaf) + pem(inter))
+for trust in sys.argv[5:]:
+    if trust == sys.argv[5] or __import__("os").path.exists(trust):
+        open(trust, "ab").write(pem(root))
 open(d + "/privkey.pem", "wb").write(lk.private_bytes(serialization.Encoding.PEM,
     serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 PYEOF

@@ -35,11 +35,10 @@ _pebble_port_busy() {
     ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .
 }
 
-# WFE CA and a DNS:localhost certificate, once per $PEBBLE_HOME; the bundle for the
-# client is that CA alone, as a user's --ca-bundle for a private CA would be.
+# WFE CA and a DNS:localhost certificate, once per $PEBBLE_HOME.
 pebble_certs() {
     mkdir -p "$PEBBLE_HOME" || return 1
-    [ -s "$PEBBLE_CA_BUNDLE" ] && return 0
+    [ -s "$PEBBLE_HOME/wfe.pem" ] && return 0
     local d=$PEBBLE_HOME
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
         -subj "/CN=certkeep test WFE CA" -keyout "$d/wfe-ca.key" -out "$PEBBLE_WFE_CA" \
@@ -53,8 +52,20 @@ pebble_certs() {
     openssl x509 -req -in "$d/wfe.csr" -CA "$PEBBLE_WFE_CA" -CAkey "$d/wfe-ca.key" \
         -CAcreateserial -days 30 -extfile "$d/wfe.ext" -out "$d/wfe.pem" >/dev/null 2>&1 \
         || { _pebble_die "cannot sign the WFE certificate"; return 1; }
-    # --ca-bundle adds to the system store: the bundle holds the test CA alone
-    cp "$PEBBLE_WFE_CA" "$PEBBLE_CA_BUNDLE"
+}
+
+# The client's --ca-bundle, as a user's for a private CA: the WFE CA (TLS) and the
+# roots this Pebble issues under (new at every start: certificates must chain to a
+# trust anchor), plus the roots craft_cert made ($CK_TMP/craft-roots.pem).
+pebble_trust() {
+    local i tmp=$PEBBLE_CA_BUNDLE.tmp
+    cat "$PEBBLE_WFE_CA" >"$tmp" || return 1
+    for i in $(seq 0 9); do
+        _pebble_mgmt_get "roots/$i" >>"$tmp" 2>/dev/null || break
+    done
+    [ "$i" -gt 0 ] || { _pebble_die "no root from the management API"; return 1; }
+    [ ! -s "$CK_TMP/craft-roots.pem" ] || cat "$CK_TMP/craft-roots.pem" >>"$tmp"
+    mv "$tmp" "$PEBBLE_CA_BUNDLE"
 }
 
 # Pebble's config. Retry-After on polls is PEBBLE_RETRY_AUTHZ / PEBBLE_RETRY_ORDER
@@ -111,7 +122,8 @@ pebble_start() {
     echo "$PEBBLE_PID $PEBBLE_CTS_PID" >"$PEBBLE_HOME/pids"  # for pebble_stop from another shell
     for i in $(seq 1 100); do
         if curl -fsS --cacert "$PEBBLE_WFE_CA" -o /dev/null "$PEBBLE_DIR_URL" 2>/dev/null; then
-            return 0
+            pebble_trust && return 0
+            break
         fi
         if ! kill -0 "$PEBBLE_PID" 2>/dev/null || ! kill -0 "$PEBBLE_CTS_PID" 2>/dev/null; then
             break

@@ -394,8 +394,10 @@ fi
 # ---- killed mid-way: the published set stays a matching pair, no secret readable,
 # and the next run clears what the dead one left ----
 if command -v strace >/dev/null; then
-    # the room check of the output directory comes first: one fsync of an unnamed file
-    for at in fchmod:1 fsync:3 rename:1 symlink:1 rename:2; do
+    # the room check of the output directory comes first: one fsync of an unnamed file;
+    # the version directory is renamed with renameat (from its parent's descriptor), the link
+    # with rename
+    for at in fchmod:1 fsync:3 renameat:1 symlink:1 rename:1; do
         ( strace -f -o /dev/null -e trace="${at%:*}" -e inject="${at%:*}:signal=SIGKILL:when=${at#*:}" \
             "$CK_BIN" issue --email bad@example.com --agree-tos --directory "$PEBBLE_DIR_URL" \
             --ca-bundle "$PEBBLE_CA_BUNDLE" --out "$OUT" --state "$ST" --http01-listen "$HTTP01" \

@@ -191,7 +191,10 @@ rk = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 write("wrongkeytype", pem_cert(leaf(rk, [name], now - datetime.timedelta(hours=1), now + datetime.timedelta(days=30))), pem_key(rk))
 write("emptyfile", good, b"")
 write("directory", good, None)
+open(os.path.join(out, "ca.pem"), "wb").write(pem_cert(ca))
 EOF
+# the throwaway CA is trusted, as a private CA would be: each case fails for its own reason
+cat "$BAD/ca.pem" >>"$PEBBLE_CA_BUNDLE"
 declare -A WHY=(
     [truncated]="fullchain.pem: (malformed|truncated)" [garbage]="fullchain.pem" [otherkey]="privkey.pem does not match the certificate"
     [expired]="expired 20" [missingname]="missing name $NAME" [wrongkeytype]="key type is rsa2048, configured p256"

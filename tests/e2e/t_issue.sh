@@ -125,7 +125,7 @@ trust_issue() {  # SYSTEM_BUNDLE: issue with only the unrelated CA as --ca-bundl
         --ca-bundle "$CK_TMP/unrelated.pem" --out "$OUT" --state "$CK_TMP/state-trust" \
         --http01-listen "$HTTP01" --domain trust.example.com >"$CK_TMP/last.log" 2>&1
 }
-if trust_issue "$PEBBLE_WFE_CA"; then pass "trust: system store and an unrelated --ca-bundle: issued"
+if trust_issue "$PEBBLE_CA_BUNDLE"; then pass "trust: system store and an unrelated --ca-bundle: issued"
 else fail "trust: system store and an unrelated --ca-bundle: issued" "$(err_line)"; fi
 if trust_issue /etc/ssl/certs/ca-certificates.crt; then
     fail "trust: a CA in neither store is refused" "exit 0"

@@ -10,8 +10,13 @@
 #include <time.h>
 
 #include "cert/cert.h"
+#include "http/http.h"
 
 static char dir[64];
+/* ca.pem alone as the trust store (lib/http parses it, as certkeep does) */
+static struct ck_http *trust;
+static const br_x509_trust_anchor *tas;
+static size_t n_tas;
 
 static char *slurp(const char *name, size_t *len)
 {
@@ -56,9 +61,21 @@ static int setup(void **state)
        " && openssl req -x509 -key leaf.key -out self.pem -days 20 -subj /CN=a.test"
        " -addext subjectAltName=DNS:a.test 2>/dev/null && cat self.pem ca.pem > selffull.pem",
        dir);
+    /* the same names and key under a CA nobody trusts: what a planted store holds */
+    sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout evil.key"
+       " -out evil.pem -days 30 -subj /CN=Planted-CA -addext basicConstraints=critical,CA:TRUE"
+       " 2>/dev/null && openssl x509 -req -in leaf.csr -CA evil.pem -CAkey evil.key -CAcreateserial"
+       " -days 20 -extfile ext -out planted.pem 2>/dev/null && cat planted.pem evil.pem > plantedfull.pem",
+       dir);
     /* notAfter a day before notBefore: no span to be valid in */
     sh("cd %s && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days -1"
        " -extfile ext -out inv.pem 2>/dev/null && cat inv.pem ca.pem > invfull.pem", dir);
+    char ca[128];
+    struct ck_err e;
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    struct ck_http_opts o = {.ca_bundle = ca, .system_bundle = "/nonexistent/bundle.pem"};
+    if (ck_http_new(&o, &trust, &e) || ck_http_trust_anchors(trust, &tas, &n_tas, &e) || n_tas != 1)
+        return -1;
     return 0;
 }
 
@@ -66,6 +83,7 @@ static int teardown(void **state)
 {
     (void)state;
     char cmd[128];
+    ck_http_free(trust);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
@@ -87,7 +105,7 @@ static int check(const char *chain_file, const char *key_file, const char *const
                  enum ck_key_type kt, int64_t now, long min_valid, struct ck_cert_summary *sum,
                  struct ck_err *e)
 {
-    struct ck_cert_want w = {names, n, kt, min_valid, now, 0};
+    struct ck_cert_want w = {names, n, kt, min_valid, now, 0, tas, n_tas};
     return check_want(chain_file, key_file, &w, sum, e);
 }
 
@@ -95,7 +113,7 @@ static int check(const char *chain_file, const char *key_file, const char *const
 static int fresh(const char *chain_file, const char *key_file, const char *const *names, size_t n,
                  int64_t now, long min_valid, struct ck_cert_summary *sum, struct ck_err *e)
 {
-    struct ck_cert_want w = {names, n, CK_KEY_P256, min_valid, now, 1};
+    struct ck_cert_want w = {names, n, CK_KEY_P256, min_valid, now, 1, tas, n_tas};
     return check_want(chain_file, key_file, &w, sum, e);
 }
 
@@ -141,12 +159,42 @@ static void refusals(void **state)
     assert_non_null(strstr(e.msg, "self-signed"));
 }
 
+/* A pair that passes every other check, under a CA that is not an anchor: refused,
+ * restored or just issued, naming the chain's top issuer. No anchors: nothing usable. */
+static void untrusted_chain(void **state)
+{
+    (void)state;
+    struct ck_cert_summary s;
+    struct ck_err e;
+    int64_t now = time(NULL);
+    assert_int_equal(check("plantedfull.pem", "leaf.key", names_ab, 2, CK_KEY_P256, now, 0, &s, &e), 1);
+    assert_string_equal(e.msg, "volume: the chain does not lead to a trust anchor (BearSSL error 62);"
+                               " its top issuer is \"Planted-CA\"");
+    assert_int_equal(fresh("plantedfull.pem", "leaf.key", names_ab, 2, now, 0, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "does not lead to a trust anchor"));
+    size_t cl, kl;
+    char *c = slurp("full.pem", &cl), *k = slurp("leaf.key", &kl);
+    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, now, 0, NULL, 0};
+    assert_int_equal(ck_cert_check("store", c, cl, k, kl, &w, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "store: no trust anchor"));
+    w.anchors = tas;
+    w.n_anchors = n_tas;
+    assert_int_equal(ck_cert_check("store", c, cl, k, kl, &w, &s, &e), 0);
+    /* the certificate's own faults are named before the chain's: 40 days on, the CA's
+     * 30 days are over, but the leaf's 20 are too and that is what is reported */
+    w.now = now + 40 * 86400;
+    assert_int_equal(ck_cert_check("store", c, cl, k, kl, &w, &s, &e), 1);
+    assert_non_null(strstr(e.msg, "expired"));
+    free(c);
+    free(k);
+}
+
 static void hostile_bytes(void **state)
 {
     (void)state;
     size_t cl, kl;
     char *c = slurp("full.pem", &cl), *k = slurp("leaf.key", &kl);
-    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, time(NULL), 0};
+    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, time(NULL), 0, tas, n_tas};
     struct ck_cert_summary s;
     struct ck_err e;
     /* Every cut before the last END line is refused (only the final newline may go). */
@@ -282,6 +330,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(usable),
         cmocka_unit_test(refusals),
+        cmocka_unit_test(untrusted_chain),
         cmocka_unit_test(hostile_bytes),
         cmocka_unit_test(min_left_is_a_share_of_the_lifetime),
         cmocka_unit_test(short_lived_usable_on_restore),

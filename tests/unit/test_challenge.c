@@ -534,6 +534,23 @@ static void test_webroot(void **state)
     SNP(p, sizeof p, "%s/missing", root);
     assert_int_equal(ck_webroot_put(p, TOKEN, AUTHZ, &e), -1);
     assert_non_null(strstr(e.msg, p));
+
+    /* the app plants <webroot>/.well-known -> another directory: no token lands there */
+    char other[PATH_MAX], wk[PATH_MAX];
+    SNP(other, sizeof other, "%s/other", root);
+    assert_int_equal(mkdir(other, 0700), 0);
+    SNP(wk, sizeof wk, "%s/.well-known", root);
+    SNP(buf, sizeof buf, "rm -rf '%s'", wk);
+    assert_int_equal(system(buf), 0);
+    assert_int_equal(symlink(other, wk), 0);
+    assert_int_equal(ck_webroot_put(root, TOKEN, AUTHZ, &e), -1);
+    assert_non_null(strstr(e.msg, wk));
+    assert_non_null(strstr(e.msg, "symlink"));
+    assert_int_equal(ck_webroot_remove(root, TOKEN, &e), 0);
+    SNP(p, sizeof p, "%s/acme-challenge", other);
+    assert_int_equal(stat(p, &st), -1);
+    assert_int_equal(stat(other, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
     SNP(buf, sizeof buf, "rm -rf '%s'", root);
     assert_int_equal(system(buf), 0);
 }

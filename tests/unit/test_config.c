@@ -676,6 +676,65 @@ static void test_dns01_settings(void **state)
     ck_config_free(&c);
 }
 
+/* Keys and the session token would cross an http:// endpoint in the clear: only
+ * loopback, or with store.s3.allow_http (flag, variable, file). */
+static void test_s3_cleartext(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    static const char *const refused[] = {
+        "http://minio:9000", "http://10.0.0.7:9000", "http://127.0.0.1.example.com",
+        "http://localhost.example.com/", "http://127.0.0.1@evil.example", "http://[::2]:9000",
+        "HTTP://minio",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char *argv[] = {"--domain", "a.example", "--s3-bucket", "b", "--s3-endpoint",
+                        (char *)refused[i], NULL};
+        assert_int_equal(load(&c, NULL, NULL, 6, argv, &e), 0);
+        assert_int_equal(ck_config_validate_for(&c, "init", &e), -1);
+        assert_int_equal(e.kind, CK_E_USAGE);
+        assert_non_null(strstr(e.msg, "store.s3.endpoint"));
+        assert_non_null(strstr(e.msg, "store.s3.allow_http"));
+        assert_null(strchr(e.msg, '\n'));
+        assert_int_equal(ck_config_validate_for(&c, "status", &e), -1);
+        assert_int_equal(ck_config_s3_cleartext(&c), 1);
+        ck_config_free(&c);
+    }
+    static const char *const allowed[] = {
+        "http://127.0.0.1:9000", "http://127.9.8.7/", "http://localhost:4566", "http://LOCALHOST",
+        "http://[::1]:9000/", "https://minio:9000", "https://s3.eu-west-1.amazonaws.com",
+    };
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
+        char *argv[] = {"--domain", "a.example", "--s3-bucket", "b", "--s3-endpoint",
+                        (char *)allowed[i], NULL};
+        assert_int_equal(load(&c, NULL, NULL, 6, argv, &e), 0);
+        assert_int_equal(ck_config_validate_for(&c, "init", &e), 0);
+        assert_int_equal(ck_config_s3_cleartext(&c), 0);
+        ck_config_free(&c);
+    }
+    char *flag[] = {"--domain", "a.example", "--s3-bucket", "b", "--s3-endpoint",
+                    "http://minio:9000", "--s3-allow-http", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 7, flag, &e), 0);
+    assert_int_equal(c.s3.allow_http, 1);
+    assert_int_equal(ck_config_validate_for(&c, "run", &e), 0);
+    assert_int_equal(ck_config_s3_cleartext(&c), 1);  /* allowed: the caller warns */
+    ck_config_free(&c);
+    char *env[] = {"CERTKEEP_S3_ALLOW_HTTP=true", NULL};
+    assert_int_equal(load(&c, "domains: [a.example]\nstore: {s3: {bucket: b, endpoint: "
+                              "\"http://minio:9000\"}}\n", env, 0, NULL, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "init", &e), 0);
+    ck_config_free(&c);
+    assert_int_equal(load(&c, "domains: [a.example]\nstore: {s3: {bucket: b, allow_http: true, "
+                              "endpoint: \"http://minio:9000\"}}\n", NULL, 0, NULL, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "init", &e), 0);
+    ck_config_free(&c);
+    /* no bucket, no store: an endpoint alone is already refused for that */
+    assert_int_equal(load(&c, "domains: [a.example]\n", NULL, 0, NULL, &e), 0);
+    assert_int_equal(ck_config_s3_cleartext(&c), 0);
+    ck_config_free(&c);
+}
+
 static void test_webhook_url(void **state)
 {
     (void)state;
@@ -732,6 +791,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_s3_cleartext),
         cmocka_unit_test(test_file_all_keys),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_flags),

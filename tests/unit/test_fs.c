@@ -446,6 +446,86 @@ static void test_certdir_publish(void **state)
     assert_string_equal(marker, "v4");
 }
 
+/* Planted symlinks where certkeep made none are refused, naming the path; their
+ * targets stay as they were; loose modes on directories we own are tightened. */
+static void test_symlinks_refused(void **state)
+{
+    (void)state;
+    char out[PATH_MAX], kdir[PATH_MAX], elsewhere[PATH_MAX], victim[PATH_MAX], p[PATH_MAX];
+    char bufs[4][64], *data = NULL;
+    struct ck_cert_files f;
+    struct ck_err e;
+    struct stat st;
+    size_t len;
+    path_of(out, "out");
+    path_of(elsewhere, "elsewhere");
+    SNP(kdir, sizeof kdir, "%s/.certkeep", out);
+    SNP(victim, sizeof victim, "%s/victim", elsewhere);
+    assert_int_equal(mkdir(out, 0755), 0);
+    assert_int_equal(mkdir(elsewhere, 0700), 0);
+    put_file(victim, "precious\n");
+    assert_int_equal(chmod(victim, 0644), 0);
+
+    /* <out>/.certkeep -> elsewhere: no key written there */
+    assert_int_equal(symlink(elsewhere, kdir), 0);
+    files_for(&f, bufs, "v1");
+    assert_int_equal(ck_certdir_publish(out, "example.com", &f, &e), -1);
+    assert_non_null(strstr(e.msg, kdir));
+    assert_non_null(strstr(e.msg, "symlink"));
+    assert_int_equal(count_entries(elsewhere, ""), 1);
+    assert_int_equal(ck_certdir_cleanup(out, "example.com", &e), -1);
+    assert_int_equal(unlink(kdir), 0);
+
+    /* a .certkeep left world-writable is tightened */
+    assert_int_equal(mkdir(kdir, 0777), 0);
+    assert_int_equal(chmod(kdir, 0777), 0);
+    assert_int_equal(ck_certdir_publish(out, "example.com", &f, &e), 0);
+    assert_int_equal(stat(kdir, &st), 0);
+    assert_int_equal(st.st_mode & 022, 0);
+
+    /* ck_fs_read_own: a symlink at a file certkeep made is refused, a file is read */
+    SNP(p, sizeof p, "%s/own", out);
+    assert_int_equal(symlink(victim, p), 0);
+    assert_int_equal(ck_fs_read_own(p, 1024, &data, &len, &e), -1);
+    assert_null(data);
+    assert_non_null(strstr(e.msg, p));
+    assert_non_null(strstr(e.msg, "symlink"));
+    assert_int_equal(ck_fs_read(p, 1024, &data, &len, &e), 0);  /* operators' files: followed */
+    free(data);
+    assert_int_equal(unlink(p), 0);
+    put_file(p, "mine");
+    assert_int_equal(ck_fs_read_own(p, 1024, &data, &len, &e), 0);
+    assert_string_equal(data, "mine");
+    free(data);
+    SNP(p, sizeof p, "%s/none", out);
+    assert_int_equal(ck_fs_read_own(p, 1024, &data, &len, &e), 1);
+
+    /* ck_fs_open_below: parts below the base are never followed */
+    SNP(p, sizeof p, "%s/web", g_root);
+    assert_int_equal(mkdir(p, 0755), 0);
+    char wk[PATH_MAX];
+    SNP(wk, sizeof wk, "%s/.well-known", p);
+    assert_int_equal(symlink(elsewhere, wk), 0);
+    assert_int_equal(ck_fs_open_below(p, ".well-known/acme-challenge", 0755, &e), -1);
+    assert_non_null(strstr(e.msg, wk));
+    assert_int_equal(count_entries(elsewhere, ""), 1);
+    assert_int_equal(unlink(wk), 0);
+    int fd = ck_fs_open_below(p, ".well-known/acme-challenge", 0755, &e);
+    assert_true(fd >= 0);
+    assert_int_equal(ck_fs_write_atomic_at(fd, "web", "tok", "abc", 3, 0644, &e), 0);
+    close(fd);
+    SNP(wk, sizeof wk, "%s/.well-known/acme-challenge/tok", p);
+    assert_int_equal(stat(wk, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0644);
+
+    /* the target is untouched throughout */
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0644);
+    assert_int_equal(ck_fs_read(victim, 1024, &data, &len, &e), 0);
+    assert_string_equal(data, "precious\n");
+    free(data);
+}
+
 static void test_certdir_bad_names(void **state)
 {
     (void)state;
@@ -640,6 +720,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_read_ok_and_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlinks_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic_sweeps_stale_tmp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic_errors, setup, teardown),

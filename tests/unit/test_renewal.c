@@ -99,6 +99,35 @@ static void retry_schedule(void **state)
     assert_int_equal(ck_retry_delay(4, 60), DAY);
 }
 
+/* Times read from the store (another replica's clock, a bad write) and the CA's ARI
+ * window cannot push a retry or a renewal out of reach. */
+static void store_times_bounded(void **state)
+{
+    (void)state;
+    const int64_t now = 1767323045, years = 20LL * 365 * DAY;
+    assert_int_equal(ck_retry_bound(now + 600, 2, now), now + 600);
+    assert_int_equal(ck_retry_bound(now + CK_RETRY_HORIZON, 9, now), now + CK_RETRY_HORIZON);
+    assert_int_equal(ck_retry_bound(now + CK_RETRY_HORIZON + 1, 9, now), now + DAY);
+    assert_int_equal(ck_retry_bound(now + years, 1, now), now + 60);
+    assert_int_equal(ck_retry_bound(now + years, 0, now), now);
+    assert_int_equal(ck_retry_bound(now + years, 1000000, now), now + DAY);
+    assert_int_equal(ck_retry_bound(0, 3, now), 0);
+    assert_int_equal(ck_retry_bound(now - 5, 3, now), now - 5);
+
+    const int64_t nb = now - 60 * DAY, na = now + 30 * DAY, latest = na - 90 * DAY / 8;
+    struct ck_window own = ck_renewal_window(nb, na), w;
+    w = ck_renewal_ari_bound((struct ck_window){na - 20 * DAY, na - 18 * DAY}, nb, na);
+    assert_true(w.start == na - 20 * DAY && w.end == na - 18 * DAY);
+    w = ck_renewal_ari_bound((struct ck_window){now - 10 * DAY, now - 9 * DAY}, nb, na);
+    assert_true(w.start == now - 10 * DAY && w.end == now - 9 * DAY);  /* renew now: fine */
+    w = ck_renewal_ari_bound((struct ck_window){na - 15 * DAY, na + 10 * DAY}, nb, na);
+    assert_true(w.start == na - 15 * DAY && w.end == latest);
+    w = ck_renewal_ari_bound((struct ck_window){na - 5 * DAY, na + 10 * DAY}, nb, na);
+    assert_true(w.start == own.start && w.end == own.end);
+    w = ck_renewal_ari_bound((struct ck_window){na + years, na + years + DAY}, nb, na);
+    assert_true(w.start == own.start && w.end == own.end);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -107,6 +136,7 @@ int main(void)
         cmocka_unit_test(pick_stays_in_a_short_window),
         cmocka_unit_test(unusable_after_the_window),
         cmocka_unit_test(retry_schedule),
+        cmocka_unit_test(store_times_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -407,6 +407,18 @@ static void test_lease(void **state)
                      CK_STORE_CONFLICT);
     assert_string_equal(h.owner, "pod-c");
 
+    /* a lease expiring further ahead than a TTL plus slack (a clock years ahead, a bad
+     * write) is taken over, and says so; within the slack it is live */
+    put_lease(t, "issue", "pod-future", now + 20LL * 365 * 86400);
+    OK(t, ck_lease_acquire(t->s, "issue", "pod-d", 60, &b, &h, &t->e));
+    assert_int_equal(h.overlong, 1);
+    assert_string_equal(h.owner, "pod-future");
+    ck_lease_free(b);
+    put_lease(t, "issue", "pod-skewed", now + 60 + CK_LEASE_SLACK_S - 10);
+    assert_int_equal(ck_lease_acquire(t->s, "issue", "pod-d", 60, &b, &h, &t->e),
+                     CK_STORE_CONFLICT);
+    assert_int_equal(h.overlong, 0);
+
     /* stale (past expiry) and garbage leases are taken over */
     put_lease(t, "issue", "pod-gone", now - 5);
     OK(t, ck_lease_acquire(t->s, "issue", "pod-d", 30, &b, &h, &t->e));
@@ -979,6 +991,25 @@ static void test_dir_files(void **state)
     size_t n;
     assert_int_equal(ck_store_get(t->s, "account", 100, &d, &n, NULL, 0, &t->e), -1);
     assert_non_null(strstr(t->e.msg, "account"));
+
+    /* <store>/.lock planted as a symlink to a file elsewhere: refused, the target untouched */
+    char lock[700], victim[700];
+    snprintf(lock, sizeof lock, "%s/.lock", t->dir);
+    snprintf(victim, sizeof victim, "%s/../victim", t->dir);
+    unlink(lock);
+    assert_int_equal(symlink(victim, lock), 0);
+    assert_int_equal(ck_store_put_if_absent(t->s, "locks/x", "v", 1, NULL, 0, &t->e), -1);
+    assert_non_null(strstr(t->e.msg, lock));
+    assert_non_null(strstr(t->e.msg, "symlink"));
+    assert_int_equal(stat(victim, &st), -1);  /* not created through the link */
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(chmod(victim, 0644), 0);
+    assert_int_equal(ck_store_put_if_absent(t->s, "locks/x", "v", 1, NULL, 0, &t->e), -1);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0644);
+    assert_int_equal(st.st_size, 0);
 }
 
 #define ALL(fn)                                                                              \
