@@ -31,6 +31,11 @@
  *   challenge.rfc2136.tsig_secret_file  CERTKEEP_CHALLENGE_RFC2136_TSIG_SECRET_FILE  base64 secret in a file
  *   store.dir                CERTKEEP_STORE_DIR           --store-dir DIR    local directory store
  *   store.required           CERTKEEP_STORE_REQUIRED      true: fail when the store is unreachable
+ *   store.encryption_key_file      CERTKEEP_STORE_ENCRYPTION_KEY_FILE
+ *                            32 bytes (raw or 64 hex digits): private keys in the store are sealed
+ *                            (AES-256-GCM, bound to the object name); plain ones are sealed as read
+ *   store.encryption_old_key_file  CERTKEEP_STORE_ENCRYPTION_OLD_KEY_FILE
+ *                            the key it replaces: still opens what it sealed, never seals
  *   store.s3.endpoint        CERTKEEP_STORE_S3_ENDPOINT | CERTKEEP_S3_ENDPOINT  --s3-endpoint URL (AWS_ENDPOINT_URL_S3)
  *   store.s3.bucket          CERTKEEP_STORE_S3_BUCKET | CERTKEEP_S3_BUCKET      --s3-bucket NAME
  *   store.s3.prefix          CERTKEEP_STORE_S3_PREFIX | CERTKEEP_S3_PREFIX      --s3-prefix P
@@ -144,6 +149,10 @@ static const struct key keys[] = {
      "object store in a local directory"},
     {"store.required", "CERTKEEP_STORE_REQUIRED", NULL, NULL, NULL, T_BOOL, OFF(store_required),
      NULL, NULL},
+    {"store.encryption_key_file", "CERTKEEP_STORE_ENCRYPTION_KEY_FILE", NULL, NULL, NULL, T_PATH,
+     OFF(store_key_file), NULL, NULL},
+    {"store.encryption_old_key_file", "CERTKEEP_STORE_ENCRYPTION_OLD_KEY_FILE", NULL, NULL, NULL,
+     T_PATH, OFF(store_old_key_file), NULL, NULL},
     {"store.s3.endpoint", "CERTKEEP_STORE_S3_ENDPOINT", "CERTKEEP_S3_ENDPOINT", "--s3-endpoint",
      "URL", T_URL, OFF(s3.endpoint), NULL, "S3 endpoint"},
     {"store.s3.bucket", "CERTKEEP_STORE_S3_BUCKET", "CERTKEEP_S3_BUCKET", "--s3-bucket", "NAME",
@@ -1074,6 +1083,11 @@ int ck_config_validate_for(const struct ck_config *c, const char *command, struc
         return ck_failk(e, CK_E_USAGE, "no certificate named: set --cert-name or --domain");
     if (strcmp(command, "revoke") && c->revoke_reason >= 0)
         return ck_failk(e, CK_E_USAGE, "--reason: only revoke takes a reason");
+    if (c->store_old_key_file && !c->store_key_file)
+        return ck_failk(e, CK_E_USAGE, "store.encryption_old_key_file is set without "
+                                       "store.encryption_key_file");
+    if (c->store_key_file && !c->store_dir && !c->s3.bucket)
+        return ck_failk(e, CK_E_USAGE, "store.encryption_key_file is set without a store");
     if (!issues)
         return 0;
     for (size_t i = 0; i < c->n_domains; i++)  /* dns-01, which they need, is not built yet */
