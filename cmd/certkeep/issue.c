@@ -66,7 +66,7 @@ static int store_account_key(const struct ck_config *c, const struct ck_log *log
     strcat(key, "/account.key");
     for (int attempt = 0; attempt < 2; attempt++) {
         int rc = ck_store_get_secret(st, key, MAX_KEY_FILE, &pem, &len, e);
-        if (rc < 0)
+        if (rc < 0 || rc == CK_STORE_BADSEAL)
             return ck_wrap(e, "account key");
         if (rc == 0) {
             rc = ck_key_from_pem(pem, len, key, out, e);

@@ -387,6 +387,10 @@ static int store_get_once(struct ck_store *s, const char *name, struct ck_bundle
             goto fail;
         rc = i == 1 ? ck_store_get_secret(s, key, CK_BUNDLE_FILE_MAX, data[i], lens[i], e)
                     : ck_store_get(s, key, CK_BUNDLE_FILE_MAX, data[i], lens[i], NULL, 0, e);
+        if (rc == CK_STORE_BADSEAL) {
+            rc = CK_BUNDLE_BROKEN;
+            goto out;
+        }
         if (rc == CK_STORE_NOTFOUND) {
             *mismatch = 1; /* a writer may have replaced the version meanwhile */
             ck_fail(e, "store: %s is missing", key);

@@ -244,7 +244,8 @@ int ck_store_get_secret(struct ck_store *s, const char *key, size_t max, char **
             rc = ck_failk(e, CK_E_USAGE, "%s: %s is sealed; set store.encryption_key_file",
                           s->name, key);
         else if (ck_seal_open(s->seal, s->n_seal, key, raw, n, data, len, e) != 0)
-            rc = ck_wrap(e, "%s", s->name);
+            rc = e->kind == CK_E_USAGE ? ck_wrap(e, "%s", s->name)
+                                       : (ck_wrap(e, "%s", s->name), CK_STORE_BADSEAL);
         ck_secret_free(raw, n);
         return rc;
     }

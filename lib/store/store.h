@@ -16,6 +16,7 @@ struct ck_store;
 
 #define CK_STORE_NOTFOUND 1  /* get: no such key */
 #define CK_STORE_CONFLICT 2  /* conditional put lost; lease held by someone else */
+#define CK_STORE_BADSEAL 3   /* get_secret: sealed object altered or copied from another name */
 
 #define CK_STORE_KEY_MAX  512
 #define CK_STORE_PART_MAX 200
@@ -74,7 +75,9 @@ int ck_store_put_if_match(struct ck_store *s, const char *key, const void *data,
  * another key, altered or copied from another name is an error. An object
  * stored plain before the key was set is returned as it is and sealed in place
  * (if its etag still matches), so a store migrates as it is read. Without a
- * key, both store and return the data as given (and refuse a sealed object). */
+ * key, both store and return the data as given (and refuse a sealed object).
+ * 0, CK_STORE_NOTFOUND, CK_STORE_BADSEAL (e says which object), or -1 (also a
+ * sealed object without the key or with another key: kind CK_E_USAGE). */
 int ck_store_get_secret(struct ck_store *s, const char *key, size_t max, char **data,
                         size_t *len, struct ck_err *e);
 /* if_absent: as ck_store_put_if_absent (CK_STORE_CONFLICT when the key exists). */

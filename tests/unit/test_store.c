@@ -1028,7 +1028,8 @@ static void test_secrets(void **state)
     /* a swapped object: another name's sealed key copied over */
     put_ok(t, "certs/b/1/privkey.pem", "x");
     OK(t, ck_store_put(t->s, "certs/b/1/privkey.pem", r, rn, &t->e));
-    assert_int_equal(ck_store_get_secret(t->s, "certs/b/1/privkey.pem", 4096, &d, &n, &t->e), -1);
+    assert_int_equal(ck_store_get_secret(t->s, "certs/b/1/privkey.pem", 4096, &d, &n, &t->e),
+                     CK_STORE_BADSEAL);
     assert_null(d);
     assert_non_null(strstr(t->e.msg, "certs/b/1/privkey.pem"));
     assert_non_null(strstr(t->e.msg, "does not verify"));
