@@ -144,6 +144,8 @@ void ck_seal_key_init(struct ck_seal_key *k, const unsigned char raw[CK_SEAL_KEY
 void ck_seal_key_wipe(struct ck_seal_key *k);
 /* 1 when data starts with the sealed format's magic and version. */
 int ck_sealed(const void *data, size_t len);
+/* 1 when a sealed object names k as its key. */
+int ck_sealed_by(const struct ck_seal_key *k, const void *data, size_t len);
 /* *out malloc'd (free), *out_len = len + CK_SEAL_OVERHEAD. */
 int ck_seal(const struct ck_seal_key *k, const char *name, const void *plain, size_t len,
             unsigned char **out, size_t *out_len, struct ck_err *e);

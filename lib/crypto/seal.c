@@ -37,6 +37,12 @@ int ck_sealed(const void *data, size_t len)
     return len >= sizeof MAGIC && memcmp(data, MAGIC, sizeof MAGIC) == 0;
 }
 
+int ck_sealed_by(const struct ck_seal_key *k, const void *data, size_t len)
+{
+    return ck_sealed(data, len) && len >= sizeof MAGIC + CK_SEAL_ID_LEN &&
+           memcmp((const unsigned char *)data + sizeof MAGIC, k->id, CK_SEAL_ID_LEN) == 0;
+}
+
 /* GCM over buf in place; the header and the object name are the AAD. */
 static void gcm(const struct ck_seal_key *k, const unsigned char *hdr, const char *name,
                 unsigned char *buf, size_t n, int encrypt, unsigned char tag[16])

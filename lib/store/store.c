@@ -231,6 +231,19 @@ int ck_store_seal(struct ck_store *s, const char *key_file, const char *old_key_
     return 0;
 }
 
+/* Seals with the current key what was stored plain or under the old key, if the
+ * object is still the one read; on any failure the next read tries again. */
+static void reseal(struct ck_store *s, const char *key, const char *plain, size_t n,
+                   const char *etag)
+{
+    unsigned char *sealed = NULL;
+    size_t sl = 0;
+    struct ck_err ignored;
+    if (etag[0] != '\0' && ck_seal(&s->seal[0], key, plain, n, &sealed, &sl, &ignored) == 0)
+        s->ops->put(s, key, sealed, sl, etag, NULL, 0, &ignored);
+    free(sealed);
+}
+
 int ck_store_get_secret(struct ck_store *s, const char *key, size_t max, char **data,
                         size_t *len, struct ck_err *e)
 {
@@ -246,22 +259,17 @@ int ck_store_get_secret(struct ck_store *s, const char *key, size_t max, char **
         else if (ck_seal_open(s->seal, s->n_seal, key, raw, n, data, len, e) != 0)
             rc = e->kind == CK_E_USAGE ? ck_wrap(e, "%s", s->name)
                                        : (ck_wrap(e, "%s", s->name), CK_STORE_BADSEAL);
-        ck_secret_free(raw, n);
+        else if (!ck_sealed_by(&s->seal[0], raw, n))
+            reseal(s, key, *data, *len, etag);
+        free(raw); /* ciphertext */
         return rc;
     }
     if (n > max) {
         ck_secret_free(raw, n);
         return ck_fail(e, "%s: %s is larger than %zu bytes", s->name, key, max);
     }
-    /* Stored before the key was set: seal it in place; on any failure the next read retries. */
-    if (s->n_seal > 0 && etag[0] != '\0') {
-        unsigned char *sealed = NULL;
-        size_t sl = 0;
-        struct ck_err ignored;
-        if (ck_seal(&s->seal[0], key, raw, n, &sealed, &sl, &ignored) == 0)
-            s->ops->put(s, key, sealed, sl, etag, NULL, 0, &ignored);
-        free(sealed);
-    }
+    if (s->n_seal > 0)
+        reseal(s, key, raw, n, etag);
     *data = raw;
     *len = n;
     return 0;

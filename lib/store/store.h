@@ -73,8 +73,9 @@ int ck_store_put_if_match(struct ck_store *s, const char *key, const void *data,
  * (ck_store_seal), put seals the data bound to `key` (lib/crypto ck_seal) and
  * get opens it with the key or the old key; a sealed object without a key, with
  * another key, altered or copied from another name is an error. An object
- * stored plain before the key was set is returned as it is and sealed in place
- * (if its etag still matches), so a store migrates as it is read. Without a
+ * stored plain before the key was set, or sealed with the old key, is returned
+ * and sealed in place with the key (if its etag still matches), so a store
+ * migrates as it is read. Without a
  * key, both store and return the data as given (and refuse a sealed object).
  * 0, CK_STORE_NOTFOUND, CK_STORE_BADSEAL (e says which object), or -1 (also a
  * sealed object without the key or with another key: kind CK_E_USAGE). */

@@ -6,7 +6,7 @@
 # plain keys of before are sealed as read; the directory store too.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 36
+plan 38
 PEBBLE_PORT=31200 PEBBLE_MGMT_PORT=31201 PEBBLE_TLS01_PORT=31202 PEBBLE_DNS_PORT=31253
 PEBBLE_CTS_PORT=31255 PEBBLE_HTTP01_PORT=31280
 . "$(dirname "$0")/pebble.sh"
@@ -117,9 +117,15 @@ check "seal: the old key still reads" ck a7 "$CK_TMP/v7" p1
 unset CERTKEEP_STORE_ENCRYPTION_OLD_KEY_FILE
 check_eq "seal: ... without issuing" 0 $(($(issued) - before))
 check "seal: ... the same key" cmp "$CK_TMP/v1/$NAME/privkey.pem" "$CK_TMP/v7/$NAME/privkey.pem"
+check "seal: once read, the new key alone reads it (sealed anew)" ck a7b "$CK_TMP/v7b" p1
+check_match "seal: ... while the new key alone does not read the unread account key" \
+    "sealed with another store encryption key" \
+    "$(rc_of "$CK_BIN" revoke --domain "$NAME" --state "$CK_TMP/state" --out "$CK_TMP/v7b" \
+        --directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA_BUNDLE" --s3-endpoint "$S3_ENDPOINT" \
+        --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix p1 2>&1)"
 
 echo "-- a swapped object: another name's sealed key copied over privkey.pem"
-export CERTKEEP_STORE_ENCRYPTION_KEY_FILE=$K1
+export CERTKEEP_STORE_ENCRYPTION_OLD_KEY_FILE=$K1
 check "seal: boto3 copies the sealed account key over privkey.pem" s3_py "
 import json
 cur = json.loads(s3.get_object(Bucket=bucket, Key='p1/certs/$NAME/current.json')['Body'].read())
@@ -137,7 +143,7 @@ check "seal: ... whose pair matches" pair_ok "$CK_TMP/v8/$NAME"
 check "seal: ... not the account key" sh -c "! cmp -s '$CK_TMP/v8/$NAME/privkey.pem' '$CK_TMP/v1/$NAME/privkey.pem'"
 
 echo "-- migration: a store written without a key is sealed as read"
-unset CERTKEEP_STORE_ENCRYPTION_KEY_FILE
+unset CERTKEEP_STORE_ENCRYPTION_KEY_FILE CERTKEEP_STORE_ENCRYPTION_OLD_KEY_FILE
 check "seal: init without a key writes plain keys (prefix p2)" ck b1 "$CK_TMP/w1" p2
 check_eq "seal: ... boto3 finds them plain" "plain plain" "$(key_objects p2 2>&1)"
 export CERTKEEP_STORE_ENCRYPTION_KEY_FILE=$K1

@@ -1034,19 +1034,26 @@ static void test_secrets(void **state)
     assert_non_null(strstr(t->e.msg, "certs/b/1/privkey.pem"));
     assert_non_null(strstr(t->e.msg, "does not verify"));
 
-    /* rotation: the new key writes, the old key still reads */
+    /* rotation: the new key writes, the old key still reads (and a copy of the old
+     * key's object shows that reading sealed it anew, with the new key) */
+    OK(t, ck_store_put(t->s, "certs/a/3/privkey.pem", "x", 1, &t->e));
+    OK(t, ck_store_put_secret(t->s, "certs/a/3/privkey.pem", pem, strlen(pem), 0, &t->e));
     OK(t, ck_store_seal(t->s, kf_new, kf_old, &t->e));
     OK(t, ck_store_get_secret(t->s, "certs/a/2/privkey.pem", 4096, &d, &n, &t->e));
     assert_string_equal(d, pem);
     ck_secret_free(d, n);
+    OK(t, ck_store_seal(t->s, kf_new, NULL, &t->e));
+    OK(t, ck_store_get_secret(t->s, "certs/a/2/privkey.pem", 4096, &d, &n, &t->e));
+    assert_string_equal(d, pem);
+    ck_secret_free(d, n);
+    assert_int_equal(ck_store_get_secret(t->s, "certs/a/3/privkey.pem", 4096, &d, &n, &t->e), -1);
+    assert_non_null(strstr(t->e.msg, "another store encryption key"));
+    OK(t, ck_store_seal(t->s, kf_new, kf_old, &t->e));
     OK(t, ck_store_put_secret(t->s, "accounts/x/account.key", pem, strlen(pem), 1, &t->e));
     assert_int_equal(ck_store_put_secret(t->s, "accounts/x/account.key", pem, strlen(pem), 1,
                                          &t->e),
                      CK_STORE_CONFLICT);
-    /* the new key alone does not open the old key's object */
     OK(t, ck_store_seal(t->s, kf_new, NULL, &t->e));
-    assert_int_equal(ck_store_get_secret(t->s, "certs/a/2/privkey.pem", 4096, &d, &n, &t->e), -1);
-    assert_non_null(strstr(t->e.msg, "another store encryption key"));
     OK(t, ck_store_get_secret(t->s, "accounts/x/account.key", 4096, &d, &n, &t->e));
     assert_string_equal(d, pem);
     ck_secret_free(d, n);
