@@ -589,6 +589,8 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
     case T_NAME: why = check_name(v); break;
     default: break;
     }
+    if (why && k->type == T_URL) /* its userinfo or query may be a credential */
+        return bad_value(e, o, ck_log_url(v, (char[512]){0}, 512), why);
     if (why)
         return bad_value(e, o, v, why);
     if (is_dns01_setting(k))
