@@ -7,7 +7,7 @@
 # Ports 31290-31299.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 21
 MAX_SIZE=700000
 BIN=$CK_BIN
 ARM=${CK_ARM64_BIN:-$CK_ROOT/build/arm64/certkeep}
@@ -76,7 +76,7 @@ check_eq "elf run: runs as nobody" "nobody" "$(ps -o user= -p "$PID" | tr -d ' '
 check_match "elf run: core file size limit 0" 'Max core file size +0 +0 ' "$(cat /proc/$PID/limits)"
 # Not dumpable: the kernel makes /proc/PID/* root's, and another process of the
 # same user cannot read its environment (its memory neither, but Yama's
-# ptrace_scope refuses that here even to a dumpable process: no test of it).
+# ptrace rules refused that here even to a dumpable one: no check of it).
 check_eq "elf run: not dumpable (/proc/PID/environ owned by root, not nobody)" "root" \
     "$(stat -c %U /proc/$PID/environ)"
 check_fails "elf run: another process of nobody cannot read its environment" \
