@@ -1,4 +1,5 @@
 /* certkeep: command dispatch. Exit 0 done, 1 failure, 2 usage or configuration error. */
+#define _GNU_SOURCE /* dl_iterate_phdr in glibc (the ASan build); musl has it anyway */
 #include <errno.h>
 #include <stdint.h>
 #include <signal.h>

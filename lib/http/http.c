@@ -397,16 +397,22 @@ struct xfer {
     size_t up_len, up_off;
 };
 
-static int grow(char **buf, size_t *cap, size_t need)
+/* Not realloc: a body may carry a key from the store; the old block is wiped. */
+static int grow(char **buf, size_t *cap, size_t used, size_t need)
 {
     if (need <= *cap)
         return 0;
     size_t ncap = *cap ? *cap : 4096;
     while (ncap < need)
         ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-    char *nb = realloc(*buf, ncap);
+    char *nb = malloc(ncap);
     if (nb == NULL)
         return -1;
+    if (*buf != NULL) {
+        memcpy(nb, *buf, used);
+        explicit_bzero(*buf, used);
+        free(*buf);
+    }
     *buf = nb;
     *cap = ncap;
     return 0;
@@ -420,7 +426,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp)
         x->body_too_big = 1;
         return 0;  /* aborts the transfer */
     }
-    if (grow(&x->body, &x->body_cap, x->body_len + len + 1) != 0)
+    if (grow(&x->body, &x->body_cap, x->body_len, x->body_len + len + 1) != 0)
         return 0;
     memcpy(x->body + x->body_len, data, len);
     x->body_len += len;
@@ -597,7 +603,7 @@ int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_
     if (x.max_body > SIZE_MAX / 2)
         x.max_body = SIZE_MAX / 2;  /* keeps body_len + len + 1 from wrapping */
     x.hdr = malloc(MAX_HEADER_BYTES + 1);
-    if (x.hdr == NULL || grow(&x.body, &x.body_cap, 1) != 0) {
+    if (x.hdr == NULL || grow(&x.body, &x.body_cap, 0, 1) != 0) {
         ck_fail(e, "http: out of memory for %s", URL_SHOWN(req->url));
         goto out;
     }
@@ -652,6 +658,8 @@ out:
     if (req->aws_userpwd != NULL)
         curl_easy_setopt(h->curl, CURLOPT_USERPWD, (char *)NULL);
     curl_slist_free_all(hdrs);
+    if (x.body != NULL)
+        explicit_bzero(x.body, x.body_len);
     free(x.body);
     free(x.hdr);
     return rc;
@@ -661,6 +669,8 @@ void ck_http_resp_free(struct ck_http_resp *r)
 {
     if (r == NULL)
         return;
+    if (r->body != NULL)
+        explicit_bzero(r->body, r->body_len); /* a store object: maybe a key */
     free(r->body);
     free(r->headers);
     r->body = NULL;
