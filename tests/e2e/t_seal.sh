@@ -6,7 +6,7 @@
 # plain keys of before are sealed as read; the directory store too.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 38
+plan 43
 PEBBLE_PORT=31200 PEBBLE_MGMT_PORT=31201 PEBBLE_TLS01_PORT=31202 PEBBLE_DNS_PORT=31253
 PEBBLE_CTS_PORT=31255 PEBBLE_HTTP01_PORT=31280
 . "$(dirname "$0")/pebble.sh"
@@ -161,3 +161,25 @@ check_eq "seal: the key files start with the sealed magic" "CKSL CKSL" \
     "$(for f in "$D"/certs/$NAME/*/privkey.pem "$D"/accounts/*/account.key; do head -c 4 "$f"; echo; done | xargs)"
 check "seal: a fresh volume restores from it" ckd d2 "$CK_TMP/x2" "$D"
 check "seal: ... the same key" cmp "$CK_TMP/x1/$NAME/privkey.pem" "$CK_TMP/x2/$NAME/privkey.pem"
+
+echo "-- the reload command (issue 9 item 8): PATH and facts only, descriptors 0-2 only"
+cat >"$CK_TMP/dump.sh" <<'SH'
+#!/bin/sh
+{ env | sort; echo FDS; ls /proc/self/fd | tr '\n' ' '; echo; } >"$1"
+SH
+chmod 755 "$CK_TMP/dump.sh"
+export AWS_SESSION_TOKEN_UNUSED=also-secret CERTKEEP_RELOAD_COMMAND="$CK_TMP/dump.sh $CK_TMP/dump.out"
+check "seal: renew --force over S3 runs the reload command" "$CK_BIN" renew --force --domain "$NAME" \
+    --email e2e@example.com --agree-tos --directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA_BUNDLE" \
+    --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" --state "$CK_TMP/state" --out "$CK_TMP/w2" \
+    --s3-endpoint "$S3_ENDPOINT" --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix p2
+unset AWS_SESSION_TOKEN_UNUSED CERTKEEP_RELOAD_COMMAND
+dump=$(cat "$CK_TMP/dump.out" 2>/dev/null)
+check_eq "seal: ... its environment holds no AWS_* variable" "" "$(printf '%s\n' "$dump" | grep '^AWS_')"
+check_eq "seal: ... nor any other variable of ours" \
+    "CERTKEEP_CERT_DIR CERTKEEP_CERT_NAME CERTKEEP_NAMES CERTKEEP_NOT_AFTER CERTKEEP_NOT_AFTER_UNIX CERTKEEP_SERIAL PATH" \
+    "$(printf '%s\n' "$dump" | sed -n '/^FDS$/q;s/=.*//p' | grep -v '^PWD$' | xargs)"
+check_eq "seal: ... CERTKEEP_SERIAL is the new certificate's" \
+    "CERTKEEP_SERIAL=$(openssl x509 -in "$CK_TMP/w2/$NAME/cert.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)" \
+    "$(printf '%s\n' "$dump" | grep '^CERTKEEP_SERIAL=')"
+check_eq "seal: ... and no descriptor but 0-2 (3 is ls's own)" "0 1 2 3 " "$(printf '%s\n' "$dump" | sed -n '/^FDS$/{n;p}')"
