@@ -110,8 +110,11 @@ struct ck_http_opts ck_cmd_http_opts(const struct ck_config *c, long connect_ms,
 int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struct ck_err *e)
 {
     memset(out, 0, sizeof *out);
-    if (c->store_dir)
-        return ck_store_open_dir(c->store_dir, &out->store, e);
+    if (c->store_dir) {
+        if (ck_store_open_dir(c->store_dir, &out->store, e))
+            return -1;
+        goto seal;
+    }
     if (!c->s3.bucket)
         return 0;
     struct ck_s3_creds creds = {0};
@@ -132,9 +135,17 @@ int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struc
     if (!rc)
         rc = ck_store_open_s3(&o, out->http, &out->store, e);
     ck_s3_creds_free(&creds);
-    if (rc)
+    if (rc) {
         ck_cmd_store_close(out);
-    return rc;
+        return rc;
+    }
+seal:
+    if (c->store_key_file &&
+        ck_store_seal(out->store, c->store_key_file, c->store_old_key_file, e)) {
+        ck_cmd_store_close(out);
+        return -1;
+    }
+    return 0;
 }
 
 void ck_cmd_store_close(struct ck_cmd_store *s)

@@ -122,6 +122,8 @@ static int read_store(const struct ck_config *c, const struct ck_log *log, struc
     for (int i = 0; i < tries; i++) {
         if (read_store_once(c, st, newer_than, s, e) == 0)
             return 0;
+        if (e->kind == CK_E_USAGE) /* a sealed key without its store key: no retry mends that */
+            return -1;
         if (i + 1 < tries && !ck_cmd_signal) {
             ck_warn(log, "store.retry", "%s (try %d of %d; again in %d s)", e->msg, i + 1, tries,
                     1 << i);

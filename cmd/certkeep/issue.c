@@ -66,8 +66,8 @@ static int store_account_key(const struct ck_config *c, const struct ck_log *log
         return -1;
     strcat(key, "/account.key");
     for (int attempt = 0; attempt < 2; attempt++) {
-        int rc = ck_store_get(st, key, MAX_KEY_FILE, &pem, &len, NULL, 0, e);
-        if (rc < 0)
+        int rc = ck_store_get_secret(st, key, MAX_KEY_FILE, &pem, &len, e);
+        if (rc < 0 || rc == CK_STORE_BADSEAL)
             return ck_wrap(e, "account key");
         if (rc == 0) {
             rc = ck_key_from_pem(pem, len, key, out, e);
@@ -78,7 +78,7 @@ static int store_account_key(const struct ck_config *c, const struct ck_log *log
             return ck_fail(e, "no account key %s in %s", key, ck_store_name(st));
         if (ck_key_generate(c->account_key_type, out, e) || ck_key_to_pem(*out, &pem, &len, e))
             goto fail;
-        rc = ck_store_put_if_absent(st, key, pem, len, NULL, 0, e);
+        rc = ck_store_put_secret(st, key, pem, len, 1, e);
         ck_secret_free(pem, len);
         pem = NULL;
         if (rc == 0) {

@@ -1,8 +1,15 @@
 /* certkeep: command dispatch. Exit 0 done, 1 failure, 2 usage or configuration error. */
+#define _GNU_SOURCE /* dl_iterate_phdr in glibc (the ASan build); musl has it anyway */
+#include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "ck_deps_versions.h"  /* written by scripts/deps.sh: the Debian versions built in */
 #include "cmd.h"
@@ -163,8 +170,51 @@ static void raise_nofile(void)
     setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* Keys live in this process's memory: no core file holds them, and no process of
+ * the same user can read it (ptrace, /proc/PID/mem) as it could a dumpable one. */
+static int seal_memory(void)
+{
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        fprintf(stderr, "certkeep: cannot turn off core dumps: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The first object is the program. PT_GNU_RELRO made read-only, as a dynamic
+ * loader does after relocating: musl's static start-up (rcrt1.o) relocates but
+ * leaves it writable, so -z relro -z now would otherwise change nothing. */
+static int relro_one(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    long page = sysconf(_SC_PAGESIZE);
+    int *rc = data;
+    for (size_t i = 0; page > 0 && i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_GNU_RELRO)
+            continue;
+        uintptr_t start = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)(page - 1);
+        uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz) & ~(uintptr_t)(page - 1);
+        if (end > start && mprotect((void *)start, end - start, PROT_READ) != 0)
+            *rc = -1;
+    }
+    return 1;
+}
+
+static int protect_relro(void)
+{
+    int rc = 0;
+    dl_iterate_phdr(relro_one, &rc);
+    if (rc != 0)
+        fprintf(stderr, "certkeep: cannot make relocations read-only: %s\n", strerror(errno));
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (protect_relro() != 0 || seal_memory() != 0)
+        return 1;
     /* A peer that hangs up must give an error, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {

@@ -52,6 +52,13 @@ void ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log)
     ck_reload_from_config(&t, c);
     if (!ck_reload_configured(&t))
         return;
+    struct ck_cert_summary sum = {0};
+    char why[600];
+    ck_cmd_read_volume(c, &sum, why, sizeof why); /* facts for the command's environment */
+    if (sum.serial_hex[0]) {
+        memcpy(t.serial, sum.serial_hex, sizeof t.serial);
+        t.not_after = sum.not_after;
+    }
     ck_err_clear(&e);
     ck_reload(&t, log, &e);  /* logs each way itself; a failed reload is not a failed renewal */
 }

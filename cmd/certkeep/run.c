@@ -4,6 +4,7 @@
  * work runs on one job thread at a time, so /healthz answers and SIGTERM is
  * honoured within a second even while the CA is slow. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -551,7 +552,8 @@ static int setup(struct run *r, sigset_t *old, struct ck_err *e)
     r->sigfd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
     if (r->sigfd < 0)
         return ck_fail(e, "run: signalfd: %s", strerror(errno));
-    if (pipe(r->done) || pthread_mutex_init(&r->write_lock, NULL))
+    if (pipe(r->done) || fcntl(r->done[0], F_SETFD, FD_CLOEXEC) ||
+        fcntl(r->done[1], F_SETFD, FD_CLOEXEC) || pthread_mutex_init(&r->write_lock, NULL))
         return ck_fail(e, "run: pipe: %s", strerror(errno));
     memset(&wake, 0, sizeof wake);
     wake.sa_handler = on_wake;  /* no SA_RESTART: the interrupted call returns EINTR */

@@ -385,7 +385,12 @@ static int store_get_once(struct ck_store *s, const char *name, struct ck_bundle
     for (int i = 0; i < 2; i++) {
         if (key_of(key, sizeof key, name, r->serial, files[i], e))
             goto fail;
-        rc = ck_store_get(s, key, CK_BUNDLE_FILE_MAX, data[i], lens[i], NULL, 0, e);
+        rc = i == 1 ? ck_store_get_secret(s, key, CK_BUNDLE_FILE_MAX, data[i], lens[i], e)
+                    : ck_store_get(s, key, CK_BUNDLE_FILE_MAX, data[i], lens[i], NULL, 0, e);
+        if (rc == CK_STORE_BADSEAL) {
+            rc = CK_BUNDLE_BROKEN;
+            goto out;
+        }
         if (rc == CK_STORE_NOTFOUND) {
             *mismatch = 1; /* a writer may have replaced the version meanwhile */
             ck_fail(e, "store: %s is missing", key);
@@ -458,7 +463,8 @@ int ck_bundle_store_put(struct ck_store *s, const char *name, const struct ck_bu
     size_t len[4] = {b->fullchain_len, b->cert_len, b->chain_len, b->privkey_len};
     for (int i = 0; i < 4; i++)
         if (key_of(key, sizeof key, name, r->serial, FILES[i], e) ||
-            ck_store_put(s, key, data[i], len[i], e))
+            (i == 3 ? ck_store_put_secret(s, key, data[i], len[i], 0, e)
+                    : ck_store_put(s, key, data[i], len[i], e)))
             return -1;
     if (key_of(key, sizeof key, name, NULL, "current.json", e) ||
         ck_bundle_record_json(r, &text, e))

@@ -38,6 +38,11 @@
  *   challenge.dns_propagation_timeout  CERTKEEP_CHALLENGE_DNS_PROPAGATION_TIMEOUT  2m
  *   store.dir                CERTKEEP_STORE_DIR           --store-dir DIR    local directory store
  *   store.required           CERTKEEP_STORE_REQUIRED      true: fail when the store is unreachable
+ *   store.encryption_key_file      CERTKEEP_STORE_ENCRYPTION_KEY_FILE
+ *                            32 bytes (raw or 64 hex digits): private keys in the store are sealed
+ *                            (AES-256-GCM, bound to the object name); plain ones are sealed as read
+ *   store.encryption_old_key_file  CERTKEEP_STORE_ENCRYPTION_OLD_KEY_FILE
+ *                            the key it replaces: still opens what it sealed, never seals
  *   store.s3.endpoint        CERTKEEP_STORE_S3_ENDPOINT | CERTKEEP_S3_ENDPOINT  --s3-endpoint URL (AWS_ENDPOINT_URL_S3)
  *   store.s3.bucket          CERTKEEP_STORE_S3_BUCKET | CERTKEEP_S3_BUCKET      --s3-bucket NAME
  *   store.s3.prefix          CERTKEEP_STORE_S3_PREFIX | CERTKEEP_S3_PREFIX      --s3-prefix P
@@ -164,6 +169,10 @@ static const struct key keys[] = {
      "object store in a local directory"},
     {"store.required", "CERTKEEP_STORE_REQUIRED", NULL, NULL, NULL, T_BOOL, OFF(store_required),
      NULL, NULL},
+    {"store.encryption_key_file", "CERTKEEP_STORE_ENCRYPTION_KEY_FILE", NULL, NULL, NULL, T_PATH,
+     OFF(store_key_file), NULL, NULL},
+    {"store.encryption_old_key_file", "CERTKEEP_STORE_ENCRYPTION_OLD_KEY_FILE", NULL, NULL, NULL,
+     T_PATH, OFF(store_old_key_file), NULL, NULL},
     {"store.s3.endpoint", "CERTKEEP_STORE_S3_ENDPOINT", "CERTKEEP_S3_ENDPOINT", "--s3-endpoint",
      "URL", T_URL, OFF(s3.endpoint), NULL, "S3 endpoint"},
     {"store.s3.bucket", "CERTKEEP_STORE_S3_BUCKET", "CERTKEEP_S3_BUCKET", "--s3-bucket", "NAME",
@@ -594,6 +603,8 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
     case T_NAME: why = check_name(v); break;
     default: break;
     }
+    if (why && k->type == T_URL) /* its userinfo or query may be a credential */
+        return bad_value(e, o, ck_log_url(v, (char[512]){0}, 512), why);
     if (why)
         return bad_value(e, o, v, why);
     char *copy = strdup(v);
@@ -1156,6 +1167,11 @@ int ck_config_validate_for(const struct ck_config *c, const char *command, struc
         return ck_failk(e, CK_E_USAGE, "no certificate named: set --cert-name or --domain");
     if (strcmp(command, "revoke") && c->revoke_reason >= 0)
         return ck_failk(e, CK_E_USAGE, "--reason: only revoke takes a reason");
+    if (c->store_old_key_file && !c->store_key_file)
+        return ck_failk(e, CK_E_USAGE, "store.encryption_old_key_file is set without "
+                                       "store.encryption_key_file");
+    if (c->store_key_file && !c->store_dir && !c->s3.bucket)
+        return ck_failk(e, CK_E_USAGE, "store.encryption_key_file is set without a store");
     if (!issues)
         return 0;
     if (check_challenge(c, e) != 0)

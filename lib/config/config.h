@@ -51,6 +51,9 @@ struct ck_config {
     int64_t dns_propagation_timeout; /* seconds; default 120 */
     char *dns_hook;                  /* dns-01 by exec: hook present|cleanup domain value */
     char *store_dir;                 /* local directory store */
+    /* 32 bytes (raw or 64 hex digits) sealing every private key in the store;
+     * the old key is only read (rotation) */
+    char *store_key_file, *store_old_key_file;
     struct {
         char *endpoint, *bucket, *prefix, *region;  /* region default us-east-1 */
         int path_style;

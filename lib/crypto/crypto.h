@@ -140,4 +140,28 @@ int ck_ari_cert_id(const struct ck_cert_info *ci, char *out, size_t cap, struct 
 /* Fills buf with cryptographically random bytes (BearSSL's seeder). */
 int ck_random(void *buf, size_t n, struct ck_err *e);
 
+/* Sealing private keys for the object store: AES-256-GCM with a random 12-byte
+ * nonce, bound to the object's name (AAD). Format: "CKSL" 0x01, 8-byte key id,
+ * nonce, ciphertext, 16-byte tag. */
+#define CK_SEAL_KEY_LEN 32
+#define CK_SEAL_ID_LEN 8
+#define CK_SEAL_OVERHEAD (5 + CK_SEAL_ID_LEN + 12 + 16)
+struct ck_seal_key {
+    unsigned char key[CK_SEAL_KEY_LEN];
+    unsigned char id[CK_SEAL_ID_LEN];  /* derived from the key: which key sealed an object */
+};
+void ck_seal_key_init(struct ck_seal_key *k, const unsigned char raw[CK_SEAL_KEY_LEN]);
+void ck_seal_key_wipe(struct ck_seal_key *k);
+/* 1 when data starts with the sealed format's magic and version. */
+int ck_sealed(const void *data, size_t len);
+/* 1 when a sealed object names k as its key. */
+int ck_sealed_by(const struct ck_seal_key *k, const void *data, size_t len);
+/* *out malloc'd (free), *out_len = len + CK_SEAL_OVERHEAD. */
+int ck_seal(const struct ck_seal_key *k, const char *name, const void *plain, size_t len,
+            unsigned char **out, size_t *out_len, struct ck_err *e);
+/* Opens with whichever of keys[0..n_keys) sealed it; *out NUL-terminated, free with
+ * ck_secret_free(*out, *out_len). Refuses another key, another name, any change. */
+int ck_seal_open(const struct ck_seal_key *keys, size_t n_keys, const char *name,
+                 const void *sealed, size_t len, char **out, size_t *out_len, struct ck_err *e);
+
 #endif

@@ -83,11 +83,15 @@ static int read_file(const char *path, int flags, size_t max, char **data, size_
                 goto out;
             }
             size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            char *nb = realloc(buf, ncap + 1);
+            /* not realloc: the old block may hold a key, wiped before it is freed */
+            char *nb = malloc(ncap + 1);
             if (!nb) {
                 ck_failk(e, CK_E_IO, "read %s: out of memory", path);
                 goto out;
             }
+            memcpy(nb, buf, n);
+            explicit_bzero(buf, n);
+            free(buf);
             buf = nb;
             cap = ncap;
         }
@@ -113,6 +117,8 @@ static int read_file(const char *path, int flags, size_t max, char **data, size_
         *len = n;
     rc = 0;
 out:
+    if (buf)
+        explicit_bzero(buf, n); /* an error half-way: what was read may be a key */
     free(buf);
     close(fd);
     return rc;

@@ -5,6 +5,7 @@
 
 #include "../crypto/crypto.h"
 #include "../fs/fs.h"
+#include "../log/log.h"
 
 #include <bearssl.h>
 #include <curl/curl.h>
@@ -15,6 +16,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+/* Every message names a URL through this: credentials in it stay out of logs. */
+#define URL_SHOWN(u) ck_log_url((u), (char[512]){0}, 512)
 
 #define DEFAULT_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define MAX_BUNDLE_BYTES (16u << 20)  /* Debian's bundle is ~220 KB */
@@ -331,16 +335,22 @@ struct xfer {
     size_t up_len, up_off;
 };
 
-static int grow(char **buf, size_t *cap, size_t need)
+/* Not realloc: a body may carry a key from the store; the old block is wiped. */
+static int grow(char **buf, size_t *cap, size_t used, size_t need)
 {
     if (need <= *cap)
         return 0;
     size_t ncap = *cap ? *cap : 4096;
     while (ncap < need)
         ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-    char *nb = realloc(*buf, ncap);
+    char *nb = malloc(ncap);
     if (nb == NULL)
         return -1;
+    if (*buf != NULL) {
+        memcpy(nb, *buf, used);
+        explicit_bzero(*buf, used);
+        free(*buf);
+    }
     *buf = nb;
     *cap = ncap;
     return 0;
@@ -354,7 +364,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp)
         x->body_too_big = 1;
         return 0;  /* aborts the transfer */
     }
-    if (grow(&x->body, &x->body_cap, x->body_len + len + 1) != 0)
+    if (grow(&x->body, &x->body_cap, x->body_len, x->body_len + len + 1) != 0)
         return 0;
     memcpy(x->body + x->body_len, data, len);
     x->body_len += len;
@@ -423,7 +433,7 @@ static int set_method(CURL *c, const struct ck_http_req *q, struct xfer *x, stru
         return rc == CURLE_OK ? 0 : -1;
     }
     return ck_failk(e, CK_E_USAGE, "http: method %.16s%s not supported for %s", m,
-                    has_body ? " with a body" : "", q->url);
+                    has_body ? " with a body" : "", URL_SHOWN(q->url));
 }
 
 /* Called at least once a second during a transfer, even when idle. */
@@ -479,9 +489,11 @@ static int set_options(struct ck_http *h, const struct ck_http_req *q, struct xf
     }
 #undef SET
     if (rc != CURLE_OK)
-        return ck_fail(e, "http: setting up %s: %s", q->url, curl_easy_strerror(rc));
+        return ck_fail(e, "http: setting up %s: %s", URL_SHOWN(q->url),
+                       curl_easy_strerror(rc));
     if (set_method(c, q, x, e) != 0)
-        return e->msg[0] ? -1 : ck_fail(e, "http: setting the method for %s", q->url);
+        return e->msg[0] ? -1
+                          : ck_fail(e, "http: setting the method for %s", URL_SHOWN(q->url));
     return 0;
 }
 
@@ -490,13 +502,15 @@ static int transfer_error(const struct ck_http *h, const struct ck_http_req *q, 
 {
     const char *m = q->method ? q->method : "GET";
     if (x->body_too_big || rc == CURLE_FILESIZE_EXCEEDED)
-        return ck_failk(e, CK_E_NETWORK, "%s %s: response body larger than %zu bytes", m, q->url,
+        return ck_failk(e, CK_E_NETWORK, "%s %s: response body larger than %zu bytes", m,
+                        URL_SHOWN(q->url),
                         x->max_body);
     if (x->hdr_too_big)
-        return ck_failk(e, CK_E_NETWORK, "%s %s: response headers larger than %zu bytes", m, q->url,
+        return ck_failk(e, CK_E_NETWORK, "%s %s: response headers larger than %zu bytes", m,
+                        URL_SHOWN(q->url),
                         MAX_HEADER_BYTES);
     if (rc == CURLE_ABORTED_BY_CALLBACK && h->stop != NULL && *h->stop)
-        return ck_failk(e, CK_E_NETWORK, "%s %s: interrupted", m, q->url);
+        return ck_failk(e, CK_E_NETWORK, "%s %s: interrupted", m, URL_SHOWN(q->url));
     enum ck_err_kind k = CK_E_NETWORK;
     if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
         k = CK_E_PROTOCOL;
@@ -510,8 +524,8 @@ static int transfer_error(const struct ck_http *h, const struct ck_http_req *q, 
         n >= 5 && strcmp(why + n - 5, "Error") == 0)
         snprintf(why + n - 5, sizeof why - (n - 5), "%s", strerror((int)os_err));
     if (h->errbuf[0] != '\0')
-        return ck_failk(e, k, "%s %s: %s", m, q->url, why);
-    return ck_failk(e, k, "%s %s: %s (curl error %d)", m, q->url, why, (int)rc);
+        return ck_failk(e, k, "%s %s: %s", m, URL_SHOWN(q->url), why);
+    return ck_failk(e, k, "%s %s: %s (curl error %d)", m, URL_SHOWN(q->url), why, (int)rc);
 }
 
 int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_resp *resp,
@@ -527,18 +541,19 @@ int ck_http_do(struct ck_http *h, const struct ck_http_req *req, struct ck_http_
     if (x.max_body > SIZE_MAX / 2)
         x.max_body = SIZE_MAX / 2;  /* keeps body_len + len + 1 from wrapping */
     x.hdr = malloc(MAX_HEADER_BYTES + 1);
-    if (x.hdr == NULL || grow(&x.body, &x.body_cap, 1) != 0) {
-        ck_fail(e, "http: out of memory for %s", req->url);
+    if (x.hdr == NULL || grow(&x.body, &x.body_cap, 0, 1) != 0) {
+        ck_fail(e, "http: out of memory for %s", URL_SHOWN(req->url));
         goto out;
     }
     for (size_t i = 0; i < req->n_headers; i++) {
         if (has_crlf(req->headers[i])) {
-            ck_failk(e, CK_E_USAGE, "http: header %zu for %s contains a line break", i, req->url);
+            ck_failk(e, CK_E_USAGE, "http: header %zu for %s contains a line break", i,
+                     URL_SHOWN(req->url));
             goto out;
         }
         struct curl_slist *t = curl_slist_append(hdrs, req->headers[i]);
         if (t == NULL) {
-            ck_fail(e, "http: out of memory for %s", req->url);
+            ck_fail(e, "http: out of memory for %s", URL_SHOWN(req->url));
             goto out;
         }
         hdrs = t;
@@ -581,6 +596,8 @@ out:
     if (req->aws_userpwd != NULL)
         curl_easy_setopt(h->curl, CURLOPT_USERPWD, (char *)NULL);
     curl_slist_free_all(hdrs);
+    if (x.body != NULL)
+        explicit_bzero(x.body, x.body_len);
     free(x.body);
     free(x.hdr);
     return rc;
@@ -590,6 +607,8 @@ void ck_http_resp_free(struct ck_http_resp *r)
 {
     if (r == NULL)
         return;
+    if (r->body != NULL)
+        explicit_bzero(r->body, r->body_len); /* a store object: maybe a key */
     free(r->body);
     free(r->headers);
     r->body = NULL;

@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <string.h>
 #include <time.h>
 
 static const char *level_name[] = {"debug", "info", "warn", "error"};
@@ -53,4 +54,59 @@ void ck_log(const struct ck_log *l, enum ck_log_level lv, const char *event, con
     }
     fflush(f);
     funlockfile(f);
+}
+
+/* Appends n bytes of s to out[*j..cap), always leaving room for the NUL. */
+static void put(char *out, size_t cap, size_t *j, const char *s, size_t n)
+{
+    while (n-- > 0 && *j + 1 < cap)
+        out[(*j)++] = *s++;
+    out[*j] = '\0';
+}
+
+const char *ck_log_url(const char *url, char *out, size_t cap)
+{
+    size_t j = 0;
+    if (cap == 0)
+        return out;
+    out[0] = '\0';
+    if (url == NULL)
+        return out;
+    const char *p = url, *sep = strstr(url, "://");
+    if (sep != NULL && (size_t)(sep - url) < strcspn(url, "/?#")) {
+        put(out, cap, &j, url, (size_t)(sep - url) + 3);
+        p = sep + 3;
+        size_t auth = strcspn(p, "/?#");
+        const char *at = NULL;
+        for (const char *q = p; q < p + auth; q++)
+            if (*q == '@')
+                at = q; /* userinfo ends at the authority's last '@' */
+        if (at != NULL) {
+            put(out, cap, &j, "***@", 4);
+            auth -= (size_t)(at + 1 - p);
+            p = at + 1;
+        }
+        put(out, cap, &j, p, auth);
+        p += auth;
+    }
+    size_t path = strcspn(p, "?#");
+    put(out, cap, &j, p, path);
+    p += path;
+    if (*p != '?')
+        return out;
+    p++;
+    put(out, cap, &j, "?", 1);
+    size_t query = strcspn(p, "#");
+    for (const char *end = p + query; p < end;) {
+        size_t part = strcspn(p, "&#"), key = strcspn(p, "=&#");
+        put(out, cap, &j, p, key);
+        if (key < part)
+            put(out, cap, &j, "=***", 4);
+        p += part;
+        if (p < end && *p == '&') {
+            put(out, cap, &j, "&", 1);
+            p++;
+        }
+    }
+    return out;
 }

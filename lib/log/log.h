@@ -20,6 +20,12 @@ void ck_log_init(struct ck_log *l, FILE *out, enum ck_log_level min, int json);
 void ck_log(const struct ck_log *l, enum ck_log_level lv, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A URL as it may be shown in a log line or message: scheme://host[:port]/path,
+ * with any userinfo replaced by "***@", every query value by "***" (keys kept)
+ * and the fragment dropped. Credentials in a URL never reach a log this way.
+ * Returns out. */
+const char *ck_log_url(const char *url, char *out, size_t cap);
+
 #define ck_debug(l, ev, ...) ck_log((l), CK_LOG_DEBUG, (ev), __VA_ARGS__)
 #define ck_info(l, ev, ...)  ck_log((l), CK_LOG_INFO, (ev), __VA_ARGS__)
 #define ck_warn(l, ev, ...)  ck_log((l), CK_LOG_WARN, (ev), __VA_ARGS__)

@@ -1,6 +1,7 @@
 /* Telling the app: signals found through /proc or a pidfile, an exec'd command, an
  * HTTP POST. No shell anywhere: a FROM scratch image has none. */
 #include "reload.h"
+#include "../cert/cert.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,15 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define MAX_MATCHES 1024
 #define MAX_CMDLINE 4096
 #define MAX_PIDFILE 64
 #define MAX_COMMAND 4096
 #define MAX_ARGS 32
-#define MAX_ENV 4096
-#define ENV_CERT_DIR "CERTKEEP_CERT_DIR="
 
 void ck_reload_from_config(struct ck_reload_target *t, const struct ck_config *c)
 {
@@ -36,6 +33,9 @@ void ck_reload_from_config(struct ck_reload_target *t, const struct ck_config *c
     t->command = c->reload_command;
     t->url = c->reload_url;
     const char *name = c->cert_name ? c->cert_name : (c->n_domains ? c->domains[0] : NULL);
+    t->cert_name = name;
+    t->names = c->domains;
+    t->n_names = c->n_domains;
     if (c->out_dir && name) {
         int n = snprintf(t->cert_dir, sizeof t->cert_dir, "%s/%s", c->out_dir, name);
         if (n < 0 || (size_t)n >= sizeof t->cert_dir)
@@ -336,23 +336,101 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* environ without CERTKEEP_CERT_DIR, plus the new one (when set). */
-static char **child_env(char *cert_var)
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MAX_ENV_VARS 8
+
+void ck_reload_env_free(char **env)
 {
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+/* Appends "NAME=value" to env (room for MAX_ENV_VARS + NULL). */
+static int env_add(char **env, size_t *n, const char *name, const char *value, struct ck_err *e)
+{
+    size_t len = strlen(name) + strlen(value) + 2;
+    if (*n >= MAX_ENV_VARS || !(env[*n] = malloc(len)))
+        return ck_fail(e, "reload command: out of memory");
+    snprintf(env[*n], len, "%s=%s", name, value);
+    (*n)++;
+    return 0;
+}
+
+int ck_reload_env(const struct ck_reload_target *t, char ***out, struct ck_err *e)
+{
+    char **env = calloc(MAX_ENV_VARS + 1, sizeof *env), *names = NULL, num[32], when[32];
     size_t n = 0;
-    while (environ && environ[n] && n < MAX_ENV)
-        n++;
-    char **env = calloc(n + 2, sizeof *env);
+    const char *path = getenv("PATH");
+    *out = NULL;
     if (!env)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!cert_var || strncmp(environ[i], ENV_CERT_DIR, strlen(ENV_CERT_DIR)) != 0)
-            env[k++] = environ[i];
-    if (cert_var)
-        env[k++] = cert_var;
-    env[k] = NULL;
-    return env;
+        return ck_fail(e, "reload command: out of memory");
+    int rc = env_add(env, &n, "PATH", path && *path ? path : DEFAULT_PATH, e);
+    if (!rc && t->cert_dir[0])
+        rc = env_add(env, &n, "CERTKEEP_CERT_DIR", t->cert_dir, e);
+    if (!rc && t->cert_name)
+        rc = env_add(env, &n, "CERTKEEP_CERT_NAME", t->cert_name, e);
+    if (!rc && t->n_names) {
+        size_t len = 1;
+        for (size_t i = 0; i < t->n_names; i++)
+            len += strlen(t->names[i]) + 1;
+        if (!(names = calloc(1, len)))
+            rc = ck_fail(e, "reload command: out of memory");
+        for (size_t i = 0; !rc && i < t->n_names; i++) {
+            if (i)
+                strcat(names, ",");
+            strcat(names, t->names[i]);
+        }
+        if (!rc)
+            rc = env_add(env, &n, "CERTKEEP_NAMES", names, e);
+    }
+    if (!rc && t->serial[0])
+        rc = env_add(env, &n, "CERTKEEP_SERIAL", t->serial, e);
+    if (!rc && t->not_after) {
+        ck_time_format(t->not_after, when);
+        snprintf(num, sizeof num, "%lld", (long long)t->not_after);
+        rc = env_add(env, &n, "CERTKEEP_NOT_AFTER", when, e);
+        if (!rc)
+            rc = env_add(env, &n, "CERTKEEP_NOT_AFTER_UNIX", num, e);
+    }
+    free(names);
+    if (rc) {
+        ck_reload_env_free(env);
+        return -1;
+    }
+    *out = env;
+    return 0;
+}
+
+/* Marks every descriptor above 2 close-on-exec, so the command inherits none of
+ * ours: libcurl's sockets, run's pipes, a listener. Those opened by another thread
+ * after this sweep carry O_CLOEXEC themselves. */
+static void cloexec_all(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int self = dirfd(d);
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            char *end;
+            long fd = strtol(de->d_name, &end, 10);
+            if (*end == '\0' && end != de->d_name && fd > 2 && fd != self && fd <= INT_MAX) {
+                int fl = fcntl((int)fd, F_GETFD);
+                if (fl >= 0 && !(fl & FD_CLOEXEC))
+                    fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+            }
+        }
+        closedir(d);
+        return;
+    }
+    long max = sysconf(_SC_OPEN_MAX); /* no /proc: every possible descriptor */
+    if (max < 0 || max > 65536)
+        max = 65536;
+    for (int fd = 3; fd < max; fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0 && !(fl & FD_CLOEXEC))
+            fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+    }
 }
 
 static int spawn_attrs(posix_spawnattr_t *a)
@@ -410,10 +488,10 @@ static int wait_child(pid_t pid, long timeout_ms, void (*idle)(void *, int), voi
                    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-int ck_reload_exec(const char *command, const char *cert_dir, long timeout_ms,
+int ck_reload_exec(const char *command, char *const env[], long timeout_ms,
                    void (*idle)(void *ctx, int max_ms), void *idle_ctx, struct ck_err *e)
 {
-    char buf[MAX_COMMAND], *argv[MAX_ARGS + 1], *cert_var = NULL, **env = NULL;
+    char buf[MAX_COMMAND], *argv[MAX_ARGS + 1];
     size_t len = command ? strlen(command) : 0;
     if (len == 0 || len >= sizeof buf)
         return ck_failk(e, CK_E_USAGE, "reload command: empty or longer than %d bytes",
@@ -437,18 +515,15 @@ int ck_reload_exec(const char *command, const char *cert_dir, long timeout_ms,
     posix_spawnattr_t attr;
     if (spawn_attrs(&attr) != 0)
         return ck_fail(e, "reload command %s: spawn attributes", argv[0]);
-    if (cert_dir && *cert_dir) {
-        size_t cl = strlen(ENV_CERT_DIR) + strlen(cert_dir) + 1;
-        if (!(cert_var = malloc(cl))) {
-            ck_fail(e, "reload command %s: out of memory", argv[0]);
-            goto out;
-        }
-        snprintf(cert_var, cl, "%s%s", ENV_CERT_DIR, cert_dir);
+    char path_only[sizeof DEFAULT_PATH + 8] = "PATH=" DEFAULT_PATH;
+    char *no_env[] = {path_only, NULL};
+    const char *path = getenv("PATH");
+    if (!env) {
+        if (path && *path && strlen(path) < sizeof path_only - 5)
+            snprintf(path_only, sizeof path_only, "PATH=%s", path);
+        env = no_env;
     }
-    if (!(env = child_env(cert_var))) {
-        ck_fail(e, "reload command %s: out of memory", argv[0]);
-        goto out;
-    }
+    cloexec_all();
     pid_t pid;
     int err = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], NULL, &attr, argv, env)
                                    : posix_spawnp(&pid, argv[0], NULL, &attr, argv, env);
@@ -459,8 +534,6 @@ int ck_reload_exec(const char *command, const char *cert_dir, long timeout_ms,
     rc = wait_child(pid, timeout_ms, idle, idle_ctx, argv[0], e);
 out:
     posix_spawnattr_destroy(&attr);
-    free(env);
-    free(cert_var);
     return rc;
 }
 
@@ -474,7 +547,7 @@ int ck_reload_post(struct ck_http *h, const char *url, struct ck_err *e)
         struct ck_http_opts o = { .user_agent = "certkeep", .connect_timeout_ms = 5000,
                                   .timeout_ms = 10000 };
         if (ck_http_new(&o, &own, e) != 0)
-            return ck_wrap(e, "reload url %s", url);
+            return ck_wrap(e, "reload url %s", ck_log_url(url, (char[512]){0}, 512));
         h = own;
     }
     struct ck_http_req req = { .method = "POST", .url = url, .max_body = 64 * 1024 };
@@ -486,7 +559,8 @@ int ck_reload_post(struct ck_http *h, const char *url, struct ck_err *e)
         goto out;
     }
     if (resp.status < 200 || resp.status > 299) {
-        ck_failk(e, CK_E_PROTOCOL, "reload url %s: HTTP %ld", url, resp.status);
+        ck_failk(e, CK_E_PROTOCOL, "reload url %s: HTTP %ld", ck_log_url(url, (char[512]){0}, 512),
+                 resp.status);
         goto out;
     }
     rc = 0;
@@ -568,8 +642,12 @@ int ck_reload(const struct ck_reload_target *t, const struct ck_log *log, struct
     ck_err_clear(&one);
     signal_targets(t, sig, log, e, &failed);
     if (t->command) {
-        if (ck_reload_exec(t->command, t->cert_dir, t->timeout_ms, t->idle, t->idle_ctx,
-                           &one) == 0)
+        char **env = NULL;
+        int rc = ck_reload_env(t, &env, &one);
+        if (rc == 0)
+            rc = ck_reload_exec(t->command, env, t->timeout_ms, t->idle, t->idle_ctx, &one);
+        ck_reload_env_free(env);
+        if (rc == 0)
             ck_info(log, "reload", "command %.*s exited 0", (int)strcspn(t->command, " \t"),
                     t->command); /* its arguments may hold a secret */
         else
@@ -577,7 +655,7 @@ int ck_reload(const struct ck_reload_target *t, const struct ck_log *log, struct
     }
     if (t->url) {
         if (ck_reload_post(t->http, t->url, &one) == 0)
-            ck_info(log, "reload", "POST %s answered 2xx", t->url);
+            ck_info(log, "reload", "POST %s answered 2xx", ck_log_url(t->url, (char[512]){0}, 512));
         else
             failed_one(log, e, &one, &failed);
     }

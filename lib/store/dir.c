@@ -61,6 +61,7 @@ static int dir_get(struct ck_store *s, const char *key, size_t max, char **data,
         char hex[65];
         ck_store_sha256_hex(*data, *len, hex);
         if (copy_etag(hex, etag, etag_cap, s, e) != 0) {
+            explicit_bzero(*data, *len); /* may be a private key */
             free(*data);
             *data = NULL;
             return -1;
@@ -117,6 +118,7 @@ static int check_cond(struct ck_store *s, const char *key, const char *path, con
         return ck_wrap(e, "%s", s->name);
     char hex[65];
     ck_store_sha256_hex(cur, n, hex);
+    explicit_bzero(cur, n); /* may be a private key */
     free(cur);
     return strcmp(hex, cond) == 0 ? 0 : CK_STORE_CONFLICT;
 }

@@ -164,8 +164,132 @@ void ck_store_keys_free(char **keys, size_t n)
 
 void ck_store_close(struct ck_store *s)
 {
-    if (s != NULL)
-        s->ops->close(s);
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < 2; i++)
+        ck_seal_key_wipe(&s->seal[i]);
+    s->ops->close(s);
+}
+
+/* Sealing */
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* 32 raw bytes, or 64 hex digits (openssl rand -hex 32) and trailing blanks. */
+static int seal_key_file(const char *path, struct ck_seal_key *k, struct ck_err *e)
+{
+    char *d = NULL;
+    size_t n = 0;
+    unsigned char raw[CK_SEAL_KEY_LEN];
+    int rc = ck_fs_read(path, 256, &d, &n, e);
+    if (rc == 1)
+        return ck_failk(e, CK_E_USAGE, "store encryption key %s does not exist", path);
+    if (rc != 0)
+        return ck_wrap(e, "store encryption key");
+    if (n == CK_SEAL_KEY_LEN) {
+        memcpy(raw, d, n);
+    } else {
+        size_t m = n;
+        while (m > 0 && (d[m - 1] == '\n' || d[m - 1] == '\r' || d[m - 1] == ' '))
+            m--;
+        rc = m == 2 * CK_SEAL_KEY_LEN ? 0 : -1;
+        for (size_t i = 0; rc == 0 && i < CK_SEAL_KEY_LEN; i++) {
+            int hi = hexval(d[2 * i]), lo = hexval(d[2 * i + 1]);
+            if (hi < 0 || lo < 0)
+                rc = -1;
+            else
+                raw[i] = (unsigned char)(hi << 4 | lo);
+        }
+        if (rc != 0)
+            ck_failk(e, CK_E_USAGE,
+                     "store encryption key %s: expected 32 bytes or 64 hex digits, not %zu bytes",
+                     path, n);
+    }
+    if (rc == 0)
+        ck_seal_key_init(k, raw);
+    ck_secret_free(d, n);
+    explicit_bzero(raw, sizeof raw);
+    return rc;
+}
+
+int ck_store_seal(struct ck_store *s, const char *key_file, const char *old_key_file,
+                  struct ck_err *e)
+{
+    s->n_seal = 0;
+    if (seal_key_file(key_file, &s->seal[0], e) != 0)
+        return -1;
+    s->n_seal = 1;
+    if (old_key_file == NULL)
+        return 0;
+    if (seal_key_file(old_key_file, &s->seal[1], e) != 0)
+        return -1;
+    s->n_seal = 2;
+    return 0;
+}
+
+/* Seals with the current key what was stored plain or under the old key, if the
+ * object is still the one read; on any failure the next read tries again. */
+static void reseal(struct ck_store *s, const char *key, const char *plain, size_t n,
+                   const char *etag)
+{
+    unsigned char *sealed = NULL;
+    size_t sl = 0;
+    struct ck_err ignored;
+    if (etag[0] != '\0' && ck_seal(&s->seal[0], key, plain, n, &sealed, &sl, &ignored) == 0)
+        s->ops->put(s, key, sealed, sl, etag, NULL, 0, &ignored);
+    free(sealed);
+}
+
+int ck_store_get_secret(struct ck_store *s, const char *key, size_t max, char **data,
+                        size_t *len, struct ck_err *e)
+{
+    char *raw = NULL, etag[CK_STORE_ETAG_MAX];
+    size_t n = 0;
+    int rc = ck_store_get(s, key, max + CK_SEAL_OVERHEAD, &raw, &n, etag, sizeof etag, e);
+    if (rc != 0)
+        return rc;
+    if (ck_sealed(raw, n)) {
+        if (s->n_seal == 0)
+            rc = ck_failk(e, CK_E_USAGE, "%s: %s is sealed; set store.encryption_key_file",
+                          s->name, key);
+        else if (ck_seal_open(s->seal, s->n_seal, key, raw, n, data, len, e) != 0)
+            rc = e->kind == CK_E_USAGE ? ck_wrap(e, "%s", s->name)
+                                       : (ck_wrap(e, "%s", s->name), CK_STORE_BADSEAL);
+        else if (!ck_sealed_by(&s->seal[0], raw, n))
+            reseal(s, key, *data, *len, etag);
+        free(raw); /* ciphertext */
+        return rc;
+    }
+    if (n > max) {
+        ck_secret_free(raw, n);
+        return ck_fail(e, "%s: %s is larger than %zu bytes", s->name, key, max);
+    }
+    if (s->n_seal > 0)
+        reseal(s, key, raw, n, etag);
+    *data = raw;
+    *len = n;
+    return 0;
+}
+
+int ck_store_put_secret(struct ck_store *s, const char *key, const void *data, size_t len,
+                        int if_absent, struct ck_err *e)
+{
+    if (s->n_seal == 0)
+        return if_absent ? ck_store_put_if_absent(s, key, data, len, NULL, 0, e)
+                         : ck_store_put(s, key, data, len, e);
+    unsigned char *sealed = NULL;
+    size_t sl = 0;
+    if (check(s, key, e) != 0)
+        return -1;
+    if (ck_seal(&s->seal[0], key, data, len, &sealed, &sl, e) != 0)
+        return ck_wrap(e, "%s", s->name);
+    int rc = s->ops->put(s, key, sealed, sl, if_absent ? "*" : NULL, NULL, 0, e);
+    free(sealed);
+    return rc;
 }
 
 /* Credentials */

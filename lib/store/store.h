@@ -16,6 +16,7 @@ struct ck_store;
 
 #define CK_STORE_NOTFOUND 1  /* get: no such key */
 #define CK_STORE_CONFLICT 2  /* conditional put lost; lease held by someone else */
+#define CK_STORE_BADSEAL 3   /* get_secret: sealed object altered or copied from another name */
 
 #define CK_STORE_KEY_MAX  512
 #define CK_STORE_PART_MAX 200
@@ -68,6 +69,26 @@ int ck_store_put_if_absent(struct ck_store *s, const char *key, const void *data
  * CK_STORE_CONFLICT when it changed or vanished. */
 int ck_store_put_if_match(struct ck_store *s, const char *key, const void *data, size_t len,
                           const char *etag, char *etag_out, size_t etag_cap, struct ck_err *e);
+/* Private keys go through these two. With a store encryption key set
+ * (ck_store_seal), put seals the data bound to `key` (lib/crypto ck_seal) and
+ * get opens it with the key or the old key; a sealed object without a key, with
+ * another key, altered or copied from another name is an error. An object
+ * stored plain before the key was set, or sealed with the old key, is returned
+ * and sealed in place with the key (if its etag still matches), so a store
+ * migrates as it is read. Without a
+ * key, both store and return the data as given (and refuse a sealed object).
+ * 0, CK_STORE_NOTFOUND, CK_STORE_BADSEAL (e says which object), or -1 (also a
+ * sealed object without the key or with another key: kind CK_E_USAGE). */
+int ck_store_get_secret(struct ck_store *s, const char *key, size_t max, char **data,
+                        size_t *len, struct ck_err *e);
+/* if_absent: as ck_store_put_if_absent (CK_STORE_CONFLICT when the key exists). */
+int ck_store_put_secret(struct ck_store *s, const char *key, const void *data, size_t len,
+                        int if_absent, struct ck_err *e);
+/* Reads the 32-byte store encryption key (raw, or 64 hex digits) from key_file
+ * and, when old_key_file is not NULL, the key it replaces (read only). */
+int ck_store_seal(struct ck_store *s, const char *key_file, const char *old_key_file,
+                  struct ck_err *e);
+
 /* Deleting a missing key is success. */
 int ck_store_delete(struct ck_store *s, const char *key, struct ck_err *e);
 /* Keys starting with `prefix` (a plain string prefix, "" for all), sorted

@@ -3,6 +3,7 @@
 #define CK_STORE_INT_H
 
 #include "store.h"
+#include "../crypto/crypto.h"
 
 struct ck_store_ops {
     int (*get)(struct ck_store *s, const char *key, size_t max, char **data, size_t *len,
@@ -20,6 +21,8 @@ struct ck_store {
     const struct ck_store_ops *ops;
     char name[320];
     void *impl;
+    struct ck_seal_key seal[2]; /* [0] writes and reads, [1] the old key: reads only */
+    size_t n_seal;              /* 0: secrets are stored as given */
 };
 
 /* 0 when `key` is a valid relative key (see store.h); prefix mode allows "" and a trailing '/'. */

@@ -7,6 +7,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "../log/log.h"
+
 void ck_webhook_origin(const char *url, char *out, size_t cap)
 {
     const char *rest = strstr(url, "://");
@@ -60,8 +62,8 @@ int ck_webhook_json(const struct ck_webhook_event *ev, char **out, struct ck_err
     return ok ? 0 : ck_fail(e, "webhook: out of memory");
 }
 
-/* e->msg as "webhook <origin>: <why>": lib/http names the full URL ("POST <url>: why"),
- * which may hold a token; any other copy of it is replaced by the origin. */
+/* e->msg as "webhook <origin>: <why>": lib/http names the URL ("POST <url>: why"),
+ * whose path may hold a token; any other copy of it is replaced by the origin. */
 static void reword(struct ck_err *e, const char *url, const char *origin)
 {
     char buf[sizeof e->msg];
@@ -100,7 +102,7 @@ int ck_webhook_post(const struct ck_http_opts *o, const char *url,
     struct ck_http_req req = {.method = "POST", .url = url, .headers = hdrs, .n_headers = 1,
                               .body = body, .body_len = strlen(body), .max_body = 64 * 1024};
     if (ck_http_new(&ho, &h, e) || ck_http_do(h, &req, &resp, e)) {
-        reword(e, url, origin);
+        reword(e, ck_log_url(url, (char[512]){0}, 512), origin); /* as lib/http names it */
         goto out;
     }
     if (resp.status < 200 || resp.status > 299) {

@@ -1103,6 +1103,86 @@ static void test_hostile_der(void **state)
     free(der);
 }
 
+/* Sealing: round trip, then every change refused: each byte flipped, every
+ * truncation, another name (AAD), another key; the old key still opens. */
+static void test_seal(void **state)
+{
+    (void)state;
+    unsigned char raw1[CK_SEAL_KEY_LEN], raw2[CK_SEAL_KEY_LEN];
+    memset(raw1, 0x11, sizeof raw1);
+    memset(raw2, 0x22, sizeof raw2);
+    struct ck_seal_key keys[2];
+    ck_seal_key_init(&keys[0], raw2);
+    ck_seal_key_init(&keys[1], raw1);
+    assert_memory_not_equal(keys[0].id, keys[1].id, CK_SEAL_ID_LEN);
+    const char *pem = "-----BEGIN PRIVATE KEY-----\nMIG...\n-----END PRIVATE KEY-----\n";
+    const char *name = "certs/a.example/01/privkey.pem";
+    struct ck_err e;
+    unsigned char *s1 = NULL, *s2 = NULL;
+    size_t n1 = 0, n2 = 0, pn = 0;
+    char *p = NULL;
+    assert_int_equal(ck_seal(&keys[1], name, pem, strlen(pem), &s1, &n1, &e), 0);
+    assert_int_equal(n1, strlen(pem) + CK_SEAL_OVERHEAD);
+    assert_true(ck_sealed(s1, n1));
+    assert_false(ck_sealed(pem, strlen(pem)));
+    for (size_t i = 0; i + 7 <= n1; i++)
+        assert_memory_not_equal(s1 + i, "PRIVATE", 7);
+    /* a fresh nonce each time */
+    assert_int_equal(ck_seal(&keys[1], name, pem, strlen(pem), &s2, &n2, &e), 0);
+    assert_int_equal(n1, n2);
+    assert_memory_not_equal(s1, s2, n1);
+    free(s2);
+
+    /* the old key (keys[1]) opens it when listed second */
+    assert_int_equal(ck_seal_open(keys, 2, name, s1, n1, &p, &pn, &e), 0);
+    assert_int_equal(pn, strlen(pem));
+    assert_string_equal(p, pem);
+    ck_secret_free(p, pn);
+
+    /* only the new key: another key, named as such */
+    assert_int_equal(ck_seal_open(keys, 1, name, s1, n1, &p, &pn, &e), -1);
+    assert_null(p);
+    assert_non_null(strstr(e.msg, "another store encryption key"));
+    assert_non_null(strstr(e.msg, name));
+
+    /* another object's name */
+    assert_int_equal(ck_seal_open(keys, 2, "certs/b.example/01/privkey.pem", s1, n1, &p, &pn, &e),
+                     -1);
+    assert_null(p);
+    assert_non_null(strstr(e.msg, "does not verify"));
+
+    /* every byte flipped in turn */
+    for (size_t i = 0; i < n1; i++) {
+        s1[i] ^= 0x01;
+        assert_int_equal(ck_seal_open(keys, 2, name, s1, n1, &p, &pn, &e), -1);
+        assert_null(p);
+        s1[i] ^= 0x01;
+    }
+    /* every truncation, and one byte more */
+    for (size_t i = 0; i < n1; i++)
+        assert_int_equal(ck_seal_open(keys, 2, name, s1, i, &p, &pn, &e), -1);
+    unsigned char *longer = malloc(n1 + 1);
+    assert_non_null(longer);
+    memcpy(longer, s1, n1);
+    longer[n1] = 0;
+    assert_int_equal(ck_seal_open(keys, 2, name, longer, n1 + 1, &p, &pn, &e), -1);
+    free(longer);
+    /* unchanged, it still opens */
+    assert_int_equal(ck_seal_open(keys, 2, name, s1, n1, &p, &pn, &e), 0);
+    ck_secret_free(p, pn);
+    free(s1);
+
+    /* empty plaintext round trip */
+    assert_int_equal(ck_seal(&keys[0], name, "", 0, &s1, &n1, &e), 0);
+    assert_int_equal(ck_seal_open(keys, 1, name, s1, n1, &p, &pn, &e), 0);
+    assert_int_equal(pn, 0);
+    assert_string_equal(p, "");
+    ck_secret_free(p, pn);
+    free(s1);
+    ck_seal_key_wipe(&keys[0]);
+    ck_seal_key_wipe(&keys[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1110,6 +1190,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_seal),
         cmocka_unit_test(test_rfc7638_thumbprint),
         cmocka_unit_test(test_ari_cert_id),
         cmocka_unit_test(test_generate_each_type),

@@ -435,21 +435,80 @@ static void test_exec_env_and_args(void **state)
     setenv("CERTKEEP_CERT_DIR", "/stale", 1);
     snprintf(cmd, sizeof cmd, "%s %s  second\targ3", script, out);
     struct ck_err e;
-    assert_int_equal(ck_reload_exec(cmd, "/certs/example.com", 0, NULL, NULL, &e), 0);
+    struct ck_reload_target t = {0};
+    snprintf(t.cert_dir, sizeof t.cert_dir, "/certs/example.com");
+    char **env = NULL;
+    assert_int_equal(ck_reload_env(&t, &env, &e), 0);
+    assert_int_equal(ck_reload_exec(cmd, env, 0, NULL, NULL, &e), 0);
+    ck_reload_env_free(env);
     char got[256] = "";
     FILE *f = fopen(out, "r");
     assert_non_null(f);
     assert_non_null(fgets(got, sizeof got, f));
     fclose(f);
     assert_string_equal(got, "/certs/example.com|second|3\n");
-    /* no cert_dir: the environment is passed as it is */
+    /* no environment given: PATH only, never ours */
     assert_int_equal(ck_reload_exec(cmd, NULL, 0, NULL, NULL, &e), 0);
     f = fopen(out, "r");
     assert_non_null(f);
     assert_non_null(fgets(got, sizeof got, f));
     fclose(f);
-    assert_string_equal(got, "/stale|second|3\n");
+    assert_string_equal(got, "|second|3\n");
     unsetenv("CERTKEEP_CERT_DIR");
+}
+
+/* The command sees PATH and the facts, not our secrets, and no descriptor of
+ * ours: a pipe and a socket opened without close-on-exec stay behind. */
+static void test_exec_minimal_env_and_fds(void **state)
+{
+    (void)state;
+    char script[128], out[128], cmd[300];
+    path_in(script, sizeof script, "dump.sh");
+    path_in(out, sizeof out, "dump.out");
+    const char *body = "#!/bin/sh\n{ env | sort; echo FDS; ls /proc/self/fd; } >\"$1\"\n";
+    write_file(script, body, strlen(body));
+    chmod(script, 0755);
+    setenv("AWS_SECRET_ACCESS_KEY", "very-secret", 1);
+    setenv("AWS_SESSION_TOKEN", "token-secret", 1);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(sock > 2);
+    char *names[] = {"a.example", "b.example"};
+    struct ck_reload_target t = {.cert_name = "a.example", .names = names, .n_names = 2,
+                                 .not_after = 1798761600};
+    snprintf(t.cert_dir, sizeof t.cert_dir, "/certs/a.example");
+    snprintf(t.serial, sizeof t.serial, "0abc");
+    char **env = NULL;
+    struct ck_err e;
+    snprintf(cmd, sizeof cmd, "%s %s", script, out);
+    assert_int_equal(ck_reload_env(&t, &env, &e), 0);
+    assert_int_equal(ck_reload_exec(cmd, env, 0, NULL, NULL, &e), 0);
+    ck_reload_env_free(env);
+    char got[4096] = "";
+    FILE *f = fopen(out, "r");
+    assert_non_null(f);
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    got[n] = '\0';
+    assert_null(strstr(got, "AWS_"));
+    assert_null(strstr(got, "secret"));
+    assert_non_null(strstr(got, "CERTKEEP_CERT_DIR=/certs/a.example\n"));
+    assert_non_null(strstr(got, "CERTKEEP_CERT_NAME=a.example\n"));
+    assert_non_null(strstr(got, "CERTKEEP_NAMES=a.example,b.example\n"));
+    assert_non_null(strstr(got, "CERTKEEP_SERIAL=0abc\n"));
+    assert_non_null(strstr(got, "CERTKEEP_NOT_AFTER=2027-01-01T00:00:00Z\n"));
+    assert_non_null(strstr(got, "CERTKEEP_NOT_AFTER_UNIX=1798761600\n"));
+    assert_non_null(strstr(got, "\nPATH="));
+    /* ls's own directory descriptor is 3: 0, 1, 2 and that one, nothing else */
+    const char *fds = strstr(got, "FDS\n");
+    assert_non_null(fds);
+    assert_string_equal(fds, "FDS\n0\n1\n2\n3\n");
+    close(p[0]);
+    close(p[1]);
+    close(sock);
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_SESSION_TOKEN");
 }
 
 static void test_exec_timeout_kills_group(void **state)
@@ -559,7 +618,8 @@ static const char server_py[] =
     "    def do_POST(self):\n"
     "        n = int(self.headers.get('Content-Length') or 0)\n"
     "        body = self.rfile.read(n) if n else b''\n"
-    "        code = 200 if self.path == '/ok' else 500 if self.path == '/fail' else 404\n"
+    "        p = self.path.split('?')[0]\n"
+    "        code = 200 if p == '/ok' else 500 if p == '/fail' else 404\n"
     "        with open(sys.argv[2], 'a') as f:\n"
     "            f.write('%s %s %d\\n' % (self.command, self.path, len(body)))\n"
     "        self.send_response(code)\n"
@@ -630,6 +690,52 @@ static void test_post(void **state)
     fclose(f);
     got[n] = '\0';
     assert_string_equal(got, "POST /ok 0\nPOST /fail 0\nPOST /ok 0\n");
+}
+
+/* A reload URL's userinfo and query values never reach a log line or a message. */
+static void test_post_redacts_credentials(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_string_equal(ck_log_url("https://u:p@h.example:8443/a/b?token=s3&flag&z=#frag", out,
+                                   sizeof out),
+                        "https://***@h.example:8443/a/b?token=***&flag&z=***");
+    assert_string_equal(ck_log_url("http://h/x", out, sizeof out), "http://h/x");
+    assert_string_equal(ck_log_url("http://a@b@h/?k=v@w", out, sizeof out), "http://***@h/?k=***");
+    assert_string_equal(ck_log_url("https://user:secret@host.example/p", out, 12), "https://***");
+
+    char url[256], logbuf[4096] = "";
+    FILE *lf = fmemopen(logbuf, sizeof logbuf, "w");
+    assert_non_null(lf);
+    setvbuf(lf, NULL, _IONBF, 0);
+    struct ck_log log;
+    ck_log_init(&log, lf, CK_LOG_DEBUG, 0);
+    struct ck_reload_target t;
+    memset(&t, 0, sizeof t);
+    t.url = url;
+    struct ck_err e;
+    ck_err_clear(&e);
+    snprintf(url, sizeof url, "http://admin:pa55word@127.0.0.1:%d/ok?token=t0ps3cret&v=1", py_port);
+    assert_int_equal(ck_reload(&t, &log, &e), 0);
+    snprintf(url, sizeof url, "http://admin:pa55word@127.0.0.1:%d/fail?token=t0ps3cret", py_port);
+    assert_int_equal(ck_reload(&t, &log, &e), -1);
+    assert_non_null(strstr(e.msg, "HTTP 500"));
+    assert_null(strstr(e.msg, "pa55word"));
+    assert_null(strstr(e.msg, "t0ps3cret"));
+    snprintf(url, sizeof url, "http://admin:pa55word@127.0.0.1:%d/ok?token=t0ps3cret",
+             free_port());
+    assert_int_equal(ck_reload(&t, &log, &e), -1);
+    assert_null(strstr(e.msg, "pa55word"));
+    assert_null(strstr(e.msg, "t0ps3cret"));
+    fclose(lf);
+    char want[128];
+    snprintf(want, sizeof want, "POST http://***@127.0.0.1:%d/ok?token=***&v=*** answered 2xx",
+             py_port);
+    assert_non_null(strstr(logbuf, want));
+    assert_non_null(strstr(logbuf, "/fail?token=***"));
+    assert_null(strstr(logbuf, "pa55word"));
+    assert_null(strstr(logbuf, "t0ps3cret"));
+    assert_null(strstr(logbuf, "admin"));
 }
 
 /* ---- several at once ------------------------------------------------------------ */
@@ -786,9 +892,11 @@ int main(void)
         cmocka_unit_test(test_pidfile_hostile),
         cmocka_unit_test(test_exec),
         cmocka_unit_test(test_exec_env_and_args),
+        cmocka_unit_test(test_exec_minimal_env_and_fds),
         cmocka_unit_test(test_exec_timeout_kills_group),
         cmocka_unit_test(test_exec_idle),
         cmocka_unit_test(test_post),
+        cmocka_unit_test(test_post_redacts_credentials),
         cmocka_unit_test(test_reload_name_and_other_pidfile),
         cmocka_unit_test(test_reload_all),
         cmocka_unit_test(test_from_config),

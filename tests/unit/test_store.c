@@ -1012,6 +1012,114 @@ static void test_dir_files(void **state)
     assert_int_equal(st.st_size, 0);
 }
 
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Private keys through ck_store_*_secret: sealed at rest with the key, opened
+ * with the key or the old one, refused when swapped, without a key or with
+ * another; a plain object is returned and sealed in place. */
+static void test_secrets(void **state)
+{
+    struct t *t = *state;
+    const char *pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n";
+    char kf_new[400], kf_old[400], kf_bad[400], raw[32];
+    snprintf(kf_new, sizeof kf_new, "%s/seal-new-%d", work, dir_seq);
+    snprintf(kf_old, sizeof kf_old, "%s/seal-old-%d", work, dir_seq);
+    snprintf(kf_bad, sizeof kf_bad, "%s/seal-bad-%d", work, dir_seq);
+    memset(raw, 0x5a, sizeof raw);
+    write_file(kf_old, raw, sizeof raw); /* raw bytes */
+    write_file(kf_new, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 65);
+    write_file(kf_bad, "0011\n", 5);
+    char *d = NULL, *r = NULL;
+    size_t n = 0, rn = 0;
+
+    assert_int_equal(ck_store_seal(t->s, kf_bad, NULL, &t->e), -1);
+    assert_non_null(strstr(t->e.msg, kf_bad));
+    assert_int_equal(t->e.kind, CK_E_USAGE);
+
+    /* without a key: plain in, plain out */
+    OK(t, ck_store_put_secret(t->s, "certs/a/1/privkey.pem", pem, strlen(pem), 0, &t->e));
+    get_eq(t, "certs/a/1/privkey.pem", pem);
+
+    /* sealed with the old key */
+    OK(t, ck_store_seal(t->s, kf_old, NULL, &t->e));
+    OK(t, ck_store_put_secret(t->s, "certs/a/2/privkey.pem", pem, strlen(pem), 0, &t->e));
+    OK(t, ck_store_get(t->s, "certs/a/2/privkey.pem", 4096, &r, &rn, NULL, 0, &t->e));
+    assert_int_equal(rn, strlen(pem) + CK_SEAL_OVERHEAD);
+    assert_null(strstr(r, "PRIVATE"));
+    OK(t, ck_store_get_secret(t->s, "certs/a/2/privkey.pem", 4096, &d, &n, &t->e));
+    assert_string_equal(d, pem);
+    ck_secret_free(d, n);
+
+    /* a swapped object: another name's sealed key copied over */
+    put_ok(t, "certs/b/1/privkey.pem", "x");
+    OK(t, ck_store_put(t->s, "certs/b/1/privkey.pem", r, rn, &t->e));
+    assert_int_equal(ck_store_get_secret(t->s, "certs/b/1/privkey.pem", 4096, &d, &n, &t->e),
+                     CK_STORE_BADSEAL);
+    assert_null(d);
+    assert_non_null(strstr(t->e.msg, "certs/b/1/privkey.pem"));
+    assert_non_null(strstr(t->e.msg, "does not verify"));
+
+    /* rotation: the new key writes, the old key still reads (and a copy of the old
+     * key's object shows that reading sealed it anew, with the new key) */
+    OK(t, ck_store_put(t->s, "certs/a/3/privkey.pem", "x", 1, &t->e));
+    OK(t, ck_store_put_secret(t->s, "certs/a/3/privkey.pem", pem, strlen(pem), 0, &t->e));
+    OK(t, ck_store_seal(t->s, kf_new, kf_old, &t->e));
+    OK(t, ck_store_get_secret(t->s, "certs/a/2/privkey.pem", 4096, &d, &n, &t->e));
+    assert_string_equal(d, pem);
+    ck_secret_free(d, n);
+    OK(t, ck_store_seal(t->s, kf_new, NULL, &t->e));
+    OK(t, ck_store_get_secret(t->s, "certs/a/2/privkey.pem", 4096, &d, &n, &t->e));
+    assert_string_equal(d, pem);
+    ck_secret_free(d, n);
+    assert_int_equal(ck_store_get_secret(t->s, "certs/a/3/privkey.pem", 4096, &d, &n, &t->e), -1);
+    assert_non_null(strstr(t->e.msg, "another store encryption key"));
+    OK(t, ck_store_seal(t->s, kf_new, kf_old, &t->e));
+    OK(t, ck_store_put_secret(t->s, "accounts/x/account.key", pem, strlen(pem), 1, &t->e));
+    assert_int_equal(ck_store_put_secret(t->s, "accounts/x/account.key", pem, strlen(pem), 1,
+                                         &t->e),
+                     CK_STORE_CONFLICT);
+    OK(t, ck_store_seal(t->s, kf_new, NULL, &t->e));
+    OK(t, ck_store_get_secret(t->s, "accounts/x/account.key", 4096, &d, &n, &t->e));
+    assert_string_equal(d, pem);
+    ck_secret_free(d, n);
+
+    /* the plain object of before: returned as it is, and sealed in place */
+    OK(t, ck_store_get_secret(t->s, "certs/a/1/privkey.pem", 4096, &d, &n, &t->e));
+    assert_string_equal(d, pem);
+    ck_secret_free(d, n);
+    free(r);
+    OK(t, ck_store_get(t->s, "certs/a/1/privkey.pem", 4096, &r, &rn, NULL, 0, &t->e));
+    assert_int_equal(rn, strlen(pem) + CK_SEAL_OVERHEAD);
+    assert_null(strstr(r, "PRIVATE"));
+    OK(t, ck_store_get_secret(t->s, "certs/a/1/privkey.pem", 4096, &d, &n, &t->e));
+    assert_string_equal(d, pem);
+    ck_secret_free(d, n);
+
+    /* a limit applies to the key, not to the sealed size */
+    OK(t, ck_store_get_secret(t->s, "certs/a/1/privkey.pem", strlen(pem), &d, &n, &t->e));
+    ck_secret_free(d, n);
+    assert_int_equal(ck_store_get_secret(t->s, "certs/a/1/privkey.pem", 10, &d, &n, &t->e), -1);
+    free(r);
+
+    /* a store without the key refuses a sealed object in one line */
+    struct t plain;
+    if (t->kind == DIR_STORE) {
+        OK(&plain, ck_store_open_dir(t->dir, &plain.s, &plain.e));
+        assert_int_equal(ck_store_get_secret(plain.s, "accounts/x/account.key", 4096, &d, &n,
+                                             &plain.e),
+                         -1);
+        assert_non_null(strstr(plain.e.msg, "is sealed"));
+        assert_null(strchr(plain.e.msg, '\n'));
+        ck_store_close(plain.s);
+    }
+}
+
 #define ALL(fn)                                                                              \
     cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)(intptr_t)DIR_STORE), \
     cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)(intptr_t)S3_STORE), \
@@ -1027,6 +1135,7 @@ int main(void)
         ALL(test_conditional_put),
         ALL(test_lease),
         ALL(test_lease_race),
+        ALL(test_secrets),
         ONE(test_unicode_keys, DIR_STORE),
         ONE(test_unicode_keys, S3_NOAUTH),
         ONE(test_s3_cross_check_boto3, S3_STORE),
