@@ -24,7 +24,7 @@ ARM64_OBJ    := $(CMD_SRC:%.c=build/arm64-obj/%.o) $(LIB_SRC:%.c=build/arm64-obj
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz image test-containers
+.PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz fuzz-tools fuzz-seeds image test-containers
 all: build/certkeep
 static: build/certkeep
 	@ls -l build/certkeep && file build/certkeep
@@ -92,15 +92,32 @@ build/asan/tests/%: tests/unit/%.c build/asan/libcertkeep.a
 asan: build/asan/certkeep $(UNIT_BIN)
 
 # Coverage-guided fuzzing of every parser of untrusted input (clang's libFuzzer).
+# FUZZ_TIME seconds per target (make fuzz FUZZ_TIME=10 for a short round).
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TIME ?= 60
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
+FUZZ_OBJ  := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+.SECONDARY: $(FUZZ_OBJ)
+# Targets that include lib/http/http.c themselves (to replace ck_http_do) link without it.
+FUZZ_NOT_fuzz_acme := build/fuzz/obj/lib/http/http.o
+FUZZ_NOT_fuzz_http := build/fuzz/obj/lib/http/http.o
+build/fuzz/obj/%.o: %.c $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
+	@mkdir -p $(@D)
+	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I$(GLIBC_DEPS)/include -c $< -o $@
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
 	@mkdir -p $(@D)
 	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -I$(GLIBC_DEPS)/include \
-	    -o $@ $< $(LIB_SRC) -L$(GLIBC_DEPS)/lib $(LIBS)
+	    -o $@ $< $(filter-out $(FUZZ_NOT_$*),$(FUZZ_OBJ)) -L$(GLIBC_DEPS)/lib $(LIBS)
 
-fuzz:
+fuzz-tools:
 	@command -v clang >/dev/null || apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
+
+# Part of make test: every harness builds and runs over the seeds once (no fuzzing).
+fuzz-seeds: fuzz-tools
+	$(MAKE) $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do $$f -runs=0 tests/fuzz/seeds >build/fuzz/$${f##*/}.seeds.log 2>&1 \
+	    || { tail -n 30 build/fuzz/$${f##*/}.seeds.log; exit 1; }; done; echo "fuzz-seeds: $(words $(FUZZ_BIN)) harnesses ran their seeds"
+
+fuzz: fuzz-tools
 	$(MAKE) $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do echo "== $$f ($(FUZZ_TIME) s)"; mkdir -p build/fuzz/corpus-$${f##*/}; \
 	    $$f -max_total_time=$(FUZZ_TIME) build/fuzz/corpus-$${f##*/} \
@@ -112,7 +129,7 @@ setup:
 
 # Every test: unit tests under ASan+UBSan, then end-to-end against the static binary.
 test: setup
-	$(MAKE) build/certkeep asan arm64
+	$(MAKE) build/certkeep asan arm64 fuzz-seeds
 	tests/run.sh
 
 unit: asan
