@@ -26,14 +26,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const uint8_t *answer;
 static size_t answer_len;
 
+struct conn {
+    int fd;
+    size_t len;
+    uint8_t data[]; /* the thread's own copy: curl may give up before it is sent */
+};
+
 /* Answers one connection with the input: reads the request head, writes, closes. */
 static void *serve(void *arg)
 {
-    int fd = (int)(intptr_t)arg;
+    struct conn *c = arg;
     char buf[4096];
     size_t got = 0;
     while (got < sizeof buf - 1) {
-        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+        ssize_t r = read(c->fd, buf + got, sizeof buf - 1 - got);
         if (r <= 0)
             break;
         got += (size_t)r;
@@ -41,16 +47,17 @@ static void *serve(void *arg)
         if (strstr(buf, "\r\n\r\n"))
             break;
     }
-    const uint8_t *p = answer;
-    size_t n = answer_len;
+    const uint8_t *p = c->data;
+    size_t n = c->len;
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
         if (w <= 0)
             break;
         p += w;
         n -= (size_t)w;
     }
-    close(fd);
+    close(c->fd);
+    free(c);
     return NULL;
 }
 
@@ -60,11 +67,18 @@ static curl_socket_t open_pair(void *clientp, curlsocktype purpose, struct curl_
     (void)clientp, (void)purpose, (void)addr;
     int sv[2];
     pthread_t t;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    struct conn *c = malloc(sizeof *c + answer_len);
+    if (!c || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        free(c);
         return CURL_SOCKET_BAD;
-    if (pthread_create(&t, NULL, serve, (void *)(intptr_t)sv[1]) != 0) {
+    }
+    c->fd = sv[1];
+    c->len = answer_len;
+    memcpy(c->data, answer, answer_len);
+    if (pthread_create(&t, NULL, serve, c) != 0) {
         close(sv[0]);
         close(sv[1]);
+        free(c);
         return CURL_SOCKET_BAD;
     }
     pthread_detach(t);
