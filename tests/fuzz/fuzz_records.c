@@ -5,6 +5,8 @@
  * Checks beyond "no crash": a record that parses writes back to JSON that parses to
  * the same record (and the same JSON); text that reaches messages (last_error, lease
  * owner) has no control byte; errors are one line. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,15 +77,28 @@ static void state(const char *d, size_t n)
     free(json);
 }
 
+static char shm_dir[64];
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void rm_dir(void)
+{
+    nftw(shm_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void lease(const char *d, size_t n)
 {
     static struct ck_store *st;
     struct ck_err e;
     if (!st) {
-        char dir[64];
-        snprintf(dir, sizeof dir, "/dev/shm/fuzz_records.%ld", (long)getpid());
-        if (ck_store_open_dir(dir, &st, &e))
+        snprintf(shm_dir, sizeof shm_dir, "/dev/shm/fuzz_records.%ld", (long)getpid());
+        if (ck_store_open_dir(shm_dir, &st, &e))
             abort();
+        atexit(rm_dir);
     }
     if (ck_store_put(st, "locks/x", d, n, &e) != 0)
         abort();
