@@ -37,7 +37,7 @@ ARM64_HARDEN_LD := -Wl,-z,norelro
 pie_start = $(1)/rcrt1.o $(1)/crti.o $(shell $(2) -print-file-name=crtbeginS.o)
 pie_end   = $(shell $(2) -print-file-name=crtendS.o) $(1)/crtn.o
 
-.PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz image image-index test-containers
+.PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz fuzz-tools fuzz-seeds image image-index test-containers
 all: build/certkeep
 static: build/certkeep
 	@ls -l build/certkeep && file build/certkeep
@@ -106,15 +106,32 @@ build/asan/tests/%: tests/unit/%.c build/asan/libcertkeep.a
 asan: build/asan/certkeep $(UNIT_BIN)
 
 # Coverage-guided fuzzing of every parser of untrusted input (clang's libFuzzer).
+# FUZZ_TIME seconds per target (make fuzz FUZZ_TIME=10 for a short round).
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TIME ?= 60
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
+FUZZ_OBJ  := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+.SECONDARY: $(FUZZ_OBJ)
+# Targets that include lib/http/http.c themselves (to replace ck_http_do) link without it.
+FUZZ_NOT_fuzz_acme := build/fuzz/obj/lib/http/http.o
+FUZZ_NOT_fuzz_http := build/fuzz/obj/lib/http/http.o
+build/fuzz/obj/%.o: %.c $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
+	@mkdir -p $(@D)
+	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I$(GLIBC_DEPS)/include -c $< -o $@
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.done
 	@mkdir -p $(@D)
 	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -I$(GLIBC_DEPS)/include \
-	    -o $@ $< $(LIB_SRC) -L$(GLIBC_DEPS)/lib $(LIBS)
+	    -o $@ $< $(filter-out $(FUZZ_NOT_$*),$(FUZZ_OBJ)) -L$(GLIBC_DEPS)/lib $(LIBS)
 
-fuzz:
+fuzz-tools:
 	@command -v clang >/dev/null || apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
+
+# Part of make test: every harness builds and runs over the seeds once (no fuzzing).
+fuzz-seeds: fuzz-tools
+	$(MAKE) $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do $$f -runs=0 tests/fuzz/seeds >build/fuzz/$${f##*/}.seeds.log 2>&1 \
+	    || { tail -n 30 build/fuzz/$${f##*/}.seeds.log; exit 1; }; done; echo "fuzz-seeds: $(words $(FUZZ_BIN)) harnesses ran their seeds"
+
+fuzz: fuzz-tools
 	$(MAKE) $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do echo "== $$f ($(FUZZ_TIME) s)"; mkdir -p build/fuzz/corpus-$${f##*/}; \
 	    $$f -max_total_time=$(FUZZ_TIME) build/fuzz/corpus-$${f##*/} \
@@ -128,7 +145,7 @@ setup:
 # the container tests (their engines from Debian: scripts/containers-setup.sh).
 test: setup
 	scripts/containers-setup.sh
-	$(MAKE) build/certkeep asan arm64
+	$(MAKE) build/certkeep asan arm64 fuzz-seeds
 	tests/run.sh
 
 unit: asan

@@ -173,7 +173,7 @@ int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, stru
                        int create, struct ck_key **out, struct ck_err *e)
 {
     int fresh;
-    return account_key(c, log, st, create, out, &fresh, e);
+    return account_key(c, log, st, create, out, &fresh, e) || ck_signer_start(*out, e) ? -1 : 0;
 }
 
 static char *account_json(const struct ck_config *c, const char *url, struct ck_err *e)
@@ -384,7 +384,7 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
     int fresh;
     if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
         ck_acme_directory(s->acme, e) || account_key(c, log, st, 1, &s->account, &fresh, e) ||
-        ck_key_generate(c->key_type, &s->cert_key, e))
+        ck_signer_start(s->account, e) || ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
     if (ck_key_same(s->account, s->cert_key))
         return ck_fail(e, "the certificate key is the account key; refusing");

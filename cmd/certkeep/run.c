@@ -19,6 +19,7 @@
 #include "../../lib/health/health.h"
 #include "../../lib/http/http.h"
 #include "../../lib/renewal/renewal.h"
+#include "../../lib/sandbox/sandbox.h"
 #include "../../lib/store/store.h"
 #include "cmd.h"
 
@@ -569,6 +570,33 @@ static int setup(struct run *r, sigset_t *old, struct ck_err *e)
     return ck_cmd_store_open(r->c, &r->st, e);
 }
 
+/* Set up (listeners bound, store open): from here on only the calls the loop needs. */
+static int narrow(struct run *r, struct ck_err *e)
+{
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CK_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(CK_SANITIZED)
+    /* the sanitizers' runtimes make calls of their own (a test build, not the product) */
+    (void)e;
+    ck_info(r->log, "run.seccomp", "off in a sanitizer build");
+    return 0;
+#else
+    size_t n = 0;
+    if (r->c->no_seccomp) {
+        ck_warn(r->log, "run.seccomp", "off (--no-seccomp)");
+        return 0;
+    }
+    if (ck_sandbox_run(r->c->reload_command != NULL, &n, e))
+        return -1;
+    ck_info(r->log, "run.seccomp", "on: %zu system calls allowed%s", n,
+            r->c->reload_command ? ", execve for reload.command" : "");
+    return 0;
+#endif
+}
+
 /* A planned retry kept in state.json from before a restart is honoured. */
 static void pending_retry(struct run *r)
 {
@@ -604,6 +632,8 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     if (ck_config_validate_for(c, "run", e) || ck_cmd_trust_load(c, e))
         return -1;
     int rc = setup(&r, &old, e);
+    if (rc == 0)
+        rc = narrow(&r, e);
     if (rc == 0) {
         pending_retry(&r);
         refresh(&r, 1);

@@ -64,6 +64,8 @@
  *   listen                   CERTKEEP_LISTEN              --listen ADDR      /healthz /readyz /metrics, off
  *   log.format               CERTKEEP_LOG_FORMAT          --log-format F     text|json
  *   log.level                CERTKEEP_LOG_LEVEL           --log-level L      debug|info|warn|error, info
+ *   no_seccomp               CERTKEEP_NO_SECCOMP          --no-seccomp       run: without its seccomp
+ *                            allow-list (a reload command needing other system calls), false
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
@@ -211,6 +213,8 @@ static const struct key keys[] = {
      format_names, "text (default) or json"},
     {"log.level", "CERTKEEP_LOG_LEVEL", NULL, "--log-level", "LEVEL", T_ENUM, OFF(log_level),
      level_names, "debug|info|warn|error (default info)"},
+    {"no_seccomp", "CERTKEEP_NO_SECCOMP", NULL, "--no-seccomp", NULL, T_BOOL, OFF(no_seccomp), NULL,
+     "run: without the seccomp allow-list"},
     {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
     {NULL, NULL, NULL, "--reason", "R", T_REASON, OFF(revoke_reason), NULL,
      "revoke: RFC 5280 reason (keyCompromise, superseded, ...; default unspecified)"},

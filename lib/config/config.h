@@ -70,6 +70,7 @@ struct ck_config {
     char *listen;                    /* health and metrics; NULL: off */
     int log_json;
     enum ck_log_level log_level;     /* default info */
+    int no_seccomp;                  /* run without its seccomp allow-list */
     int force;                       /* --force (renew), flag only */
     int revoke_reason;               /* --reason (revoke), flag only: RFC 5280 code; -1: none given */
     const char **args;               /* non-flag arguments, borrowed from argv */

@@ -63,6 +63,15 @@ int ck_jwk_thumbprint(const struct ck_key *k, char out[44], struct ck_err *e);
 int ck_jws_sign(const struct ck_key *k, const char *protected_json, const char *payload,
                 size_t payload_len, char **out, size_t *out_len, struct ck_err *e);
 
+/* Moves k's private half into a signer process: a child forked now keeps only the key
+ * and one end of a socketpair (every other descriptor closed, no network code) and
+ * answers JWS signing requests; this process wipes its copy and keeps the public key,
+ * so ck_jws_alg/ck_jwk_json/ck_jws_sign work as before (ck_jws_sign through the child)
+ * while ck_key_to_pem and CSR signing refuse. ck_key_free ends the child. */
+int ck_signer_start(struct ck_key *k, struct ck_err *e);
+/* The signer's pid, 0 when k has none (tests, logs). */
+long ck_signer_pid(const struct ck_key *k);
+
 /* PKCS#10 CSR in DER for `names` (first is the subject CN, all in SAN), signed by k.
  * malloc'd. */
 int ck_csr_der(const struct ck_key *k, const char *const *names, size_t n_names,

@@ -5,6 +5,7 @@
 
 #include <bearssl.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "crypto.h"
 
@@ -21,7 +22,16 @@ struct ck_key {
     unsigned char d[512];
     unsigned char ec_priv[BR_EC_KBUF_PRIV_MAX_SIZE];
     unsigned char ec_pub[BR_EC_KBUF_PUB_MAX_SIZE];
+    int remote;       /* private half wiped: a signer process holds it (signer.c) */
+    int signer_fd;    /* our end of the socketpair, -1 once closed */
+    pid_t signer_pid; /* 0 once reaped */
 };
+
+/* signer.c: signs a JWS signing input through k's signer; the length or 0 (e set). */
+size_t ck_signer_sign(const struct ck_key *k, const char *prot, size_t plen, const char *pay,
+                      size_t ylen, unsigned char *sig, size_t cap, struct ck_err *e);
+/* Closes the socket and reaps the child; quiet. */
+void ck_signer_end(struct ck_key *k);
 
 /* Zeroes memory in a way the compiler may not drop. */
 void ck_wipe(void *p, size_t n);

@@ -103,15 +103,23 @@ int ck_jws_sign(const struct ck_key *k, const char *protected_json, const char *
         ck_fail(e, "JWS: out of memory");
         goto out;
     }
-    hc->init(&hctx.vtable);
-    hc->update(&hctx.vtable, prot, plen);
-    hc->update(&hctx.vtable, ".", 1);
-    hc->update(&hctx.vtable, pay, ylen);
-    hc->out(&hctx.vtable, hash);
-    n = ck_key_sign_hash(k, hc, hash, 1, sig, sizeof sig);
-    if (n == 0) {
-        ck_fail(e, "JWS: %s signature failed", ck_jws_alg(k));
-        goto out;
+    if (k->remote) {
+        n = ck_signer_sign(k, prot, plen, pay, ylen, sig, sizeof sig, e);
+        if (n == 0) {
+            ck_wrap(e, "JWS");
+            goto out;
+        }
+    } else {
+        hc->init(&hctx.vtable);
+        hc->update(&hctx.vtable, prot, plen);
+        hc->update(&hctx.vtable, ".", 1);
+        hc->update(&hctx.vtable, pay, ylen);
+        hc->out(&hctx.vtable, hash);
+        n = ck_key_sign_hash(k, hc, hash, 1, sig, sizeof sig);
+        if (n == 0) {
+            ck_fail(e, "JWS: %s signature failed", ck_jws_alg(k));
+            goto out;
+        }
     }
     sigb = b64u_dup(sig, n, &slen);
     if (!sigb) {

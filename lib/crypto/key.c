@@ -50,6 +50,7 @@ void ck_key_free(struct ck_key *k)
 {
     if (!k)
         return;
+    ck_signer_end(k);
     ck_wipe(k, sizeof *k);
     free(k);
 }
@@ -90,6 +91,8 @@ static size_t hash_len(const br_hash_class *hc)
 size_t ck_key_sign_hash(const struct ck_key *k, const br_hash_class *hc, const unsigned char *hash,
                         int raw, unsigned char *sig, size_t cap)
 {
+    if (k->remote)
+        return 0;
     if (k->type == CK_KEY_P256 || k->type == CK_KEY_P384) {
         if (cap < 2 * 66 + 9)
             return 0;
@@ -421,6 +424,8 @@ int ck_key_to_pem(const struct ck_key *k, char **pem, size_t *len, struct ck_err
     size_t dlen, plen;
     char *p;
 
+    if (k->remote)
+        return ck_fail(e, "%s key: held by the signer process, not here", ck_key_type_name(k->type));
     if (k->type == CK_KEY_P256 || k->type == CK_KEY_P384)
         dlen = br_encode_ec_pkcs8_der(NULL, &k->ec_sk, &k->ec_pk);
     else

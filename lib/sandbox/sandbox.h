@@ -1,0 +1,18 @@
+/* A seccomp allow-list for `certkeep run` once it is set up: the system calls its loop
+ * uses (files, sockets, threads, the signer fork, the reload command), measured on the
+ * e2e tests, and nothing else. Any other call is refused: one line on stderr names it,
+ * then the process dies by SIGSYS. Linux x86_64 and aarch64; another architecture's
+ * calls (x32, i386, arm32) kill at once. */
+#ifndef CK_SANDBOX_H
+#define CK_SANDBOX_H
+
+#include <stddef.h>
+
+#include "../err/err.h"
+
+/* Installs the filter on every thread of the process (and the children it starts).
+ * with_exec allows execve (a reload command). *n_allowed: how many calls the list
+ * has, for the log. Irreversible. */
+int ck_sandbox_run(int with_exec, size_t *n_allowed, struct ck_err *e);
+
+#endif
