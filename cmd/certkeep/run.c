@@ -589,10 +589,12 @@ static int narrow(struct run *r, struct ck_err *e)
         ck_warn(r->log, "run.seccomp", "off (--no-seccomp)");
         return 0;
     }
-    if (ck_sandbox_run(r->c->reload_command != NULL, &n, e))
+    int exec = r->c->reload_command || r->c->dns_hook;  /* programs of the user's */
+    if (ck_sandbox_run(exec, &n, e))
         return -1;
     ck_info(r->log, "run.seccomp", "on: %zu system calls allowed%s", n,
-            r->c->reload_command ? ", execve for reload.command" : "");
+            !exec ? "" : r->c->dns_hook ? ", execve for challenge.dns_hook"
+                                        : ", execve for reload.command");
     return 0;
 #endif
 }

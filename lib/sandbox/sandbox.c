@@ -96,15 +96,21 @@ static const long allowed[] = {
     SYS_socket, SYS_connect, SYS_bind, SYS_listen, SYS_accept, SYS_getsockname, SYS_getpeername,
     SYS_setsockopt, SYS_getsockopt, SYS_sendto, SYS_recvfrom, SYS_sendmsg, SYS_shutdown,
     SYS_recvmsg, /* musl's resolver over TCP (a truncated DNS answer) */
+    SYS_getrandom, /* dns-01's message ids */
+    SYS_dup,       /* lib/fs: a directory descriptor kept apart from the one fdopendir owns */
 };
 
-/* With a reload command: execve, and what the programs it starts need before their
+/* With a reload command or a dns hook: execve, and what the programs it starts need before their
  * main (glibc's loader: arch_prctl, rseq) and commonly after (sh, kill, nginx -s
  * reload, measured the same way). They run under this filter too: a command that
  * needs more dies by SIGSYS, and --no-seccomp is the way out. */
 static const long for_exec[] = {
     SYS_execve, SYS_setpgid, SYS_getppid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
-    SYS_sysinfo, SYS_pread64, SYS_lseek, SYS_set_robust_list, SYS_getrandom, SYS_sigaltstack,
+    SYS_sysinfo, SYS_pread64, SYS_lseek, SYS_set_robust_list, SYS_sigaltstack,
+    SYS_statfs,  /* a dns hook's tools (knsupdate), measured with strace -f */
+#ifdef SYS_getpgrp
+    SYS_getpgrp,
+#endif
 #ifdef SYS_arch_prctl
     SYS_arch_prctl,
 #endif

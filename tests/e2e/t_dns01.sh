@@ -16,7 +16,7 @@ PEBBLE_DNS_SERVER=$KNOT_NET.3:53
 . "$(dirname "$0")/pebble.sh"
 . "$(dirname "$0")/knot.sh"
 
-plan 50
+plan 58
 cleanup() { kill_bg; pebble_stop; knot_stop; }
 trap cleanup EXIT
 
@@ -25,7 +25,7 @@ if [ ! -x "$CK_BIN" ]; then
     exit 1
 fi
 if [ "$(id -u)" != 0 ]; then
-    skip 50 "dns01: Knot and Unbound listen on port 53 of 127.0.53.x: run as root (make test does)"
+    skip 58 "dns01: Knot and Unbound listen on port 53 of 127.0.53.x: run as root (make test does)"
     exit 0
 fi
 if ! knot_start || ! knot_resolver_start; then fail "dns01: knot start" "see $KNOT_HOME"; exit 1; fi
@@ -44,6 +44,14 @@ ck() {
         --challenge dns-01 --rfc2136-server "$KNOT_PRIMARY" \
         --state "$state" --out "$OUT" "$@" >"$log" 2>&1
 }
+# ck_exec: the same as ck, exec'd, for a background process whose pid is certkeep's
+ck_exec() {
+    local cmd=$1 log=$CK_TMP/$2.log state=${ST:-$CK_TMP/state-$2}; shift 2
+    CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY=ck-key CERTKEEP_CHALLENGE_RFC2136_TSIG_SECRET_FILE=$KNOT_KEY_FILE \
+    exec "$CK_BIN" "$cmd" --email e2e@example.com --agree-tos --profile default \
+        --directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA_BUNDLE" \
+        --challenge dns-01 --state "$state" --out "$OUT" "$@" >"$log" 2>&1
+}
 logof() { cat "$CK_TMP/$1.log" 2>/dev/null; }
 sans() { openssl x509 -in "$OUT/$1/cert.pem" -noout -ext subjectAltName 2>/dev/null | tail -n 1 | tr -d ' '; }
 # our TXT values still at NAME on either server (the foreign one filtered out)
@@ -51,7 +59,8 @@ ours_at() { { knot_txt "$1" "$KNOT_NET.1"; knot_txt "$1" "$KNOT_NET.2"; } | grep
 # none of ours on either server; the secondary follows within seconds
 no_ours() {
     local n i
-    for n in _acme-challenge.www.ck.test _acme-challenge.ck.test alias.val.test _acme-challenge.api.ck.test; do
+    for n in _acme-challenge.www.ck.test _acme-challenge.ck.test alias.val.test _acme-challenge.api.ck.test \
+             _acme-challenge.run.ck.test _acme-challenge.hookrun.ck.test; do
         for i in $(seq 1 100); do [ "$(ours_at $n)" = 0 ] && break; sleep 0.1; done
         [ "$(ours_at $n)" = 0 ] || { echo "left at $n: $(knot_txt $n) / $(knot_txt $n $KNOT_NET.2)"; return 1; }
     done
@@ -77,6 +86,23 @@ check_eq "dns01: init exits 0" 0 $?
 check_eq "dns01: init's certificate" "DNS:api.ck.test" "$(sans api.ck.test)"
 check "dns01: init leaves nothing" no_ours
 
+echo "-- [${SECONDS}s] run (the sidecar, under its seccomp filter) issues by dns-01, RFC 2136 and hook"
+# run_until_cert LOG NAME ARGS...: run in the background until NAME's certificate is on the volume
+run_until_cert() {
+    local log=$1 name=$2 i; shift 2
+    "$@" &
+    local pid=$!
+    BG_PIDS="$BG_PIDS $pid"
+    for i in $(seq 1 600); do [ -s "$OUT/$name/cert.pem" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+    sleep 0.5
+    RUN_PID=$pid
+}
+run_until_cert runrfc run.ck.test ck_exec run runrfc --rfc2136-server "$KNOT_PRIMARY" --domain run.ck.test
+check_eq "dns01: run (RFC 2136) issued" "DNS:run.ck.test" "$(sans run.ck.test)"
+check_match "dns01: ... with seccomp on" "run.seccomp: on" "$(logof runrfc)"
+kill -TERM "$RUN_PID"; wait "$RUN_PID"
+check_eq "dns01: ... and ends on SIGTERM with 0" 0 $?
+check "dns01: run leaves nothing of ours" no_ours
 echo "-- [${SECONDS}s] a wrong key fails before any order"
 before=$(orders)
 bad=$CK_TMP/bad.secret
@@ -152,6 +178,16 @@ check_match "dns01: the hook got present FQDN VALUE TTL" "^present _acme-challen
 check_eq "dns01: one cleanup per present" "$(grep -c ^present "$CK_TMP/hook.calls")" "$(grep -c ^cleanup "$CK_TMP/hook.calls")"
 check_match "dns01: the hook followed the CNAME too" "present alias\.val\.test\. " "$(cat "$CK_TMP/hook.calls")"
 check "dns01: hook: nothing of ours left" no_ours
+run_until_cert runhook hookrun.ck.test env CERTKEEP_CHALLENGE_DNS_RESOLVER=$KNOT_NET.3 \
+    CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY= CERTKEEP_CHALLENGE_RFC2136_TSIG_SECRET_FILE= \
+    "$CK_BIN" run --email e2e@example.com --agree-tos --profile default --directory "$PEBBLE_DIR_URL" \
+    --ca-bundle "$PEBBLE_CA_BUNDLE" --challenge dns-01 --dns-hook "$HOOK" --state "$CK_TMP/state-runhook" \
+    --out "$OUT" --domain hookrun.ck.test >"$CK_TMP/runhook.log" 2>&1
+check_eq "dns01: run (hook) issued" "DNS:hookrun.ck.test" "$(sans hookrun.ck.test)"
+check_match "dns01: ... with seccomp on, execve allowed for the hook" "run.seccomp: on: .*execve for challenge.dns_hook" "$(logof runhook)"
+kill -TERM "$RUN_PID"; wait "$RUN_PID"
+check_eq "dns01: ... and ends on SIGTERM with 0" 0 $?
+check "dns01: run with the hook leaves nothing of ours" no_ours
 touch "$CK_TMP/hook.fail"
 before=$(orders)
 CERTKEEP_CHALLENGE_DNS_RESOLVER=$KNOT_NET.3 hook hookfail --domain www.ck.test --force
