@@ -38,7 +38,7 @@ int ck_webroot_put(const char *webroot, const char *token, const char *key_authz
         return ck_failk(e, CK_E_IO, "webroot %s: not a directory", webroot);
     snprintf(dir, sizeof dir, "%s" CHALLENGE_DIR, webroot);
     /* the app shares the webroot: a symlink planted below it is not followed */
-    int dfd = ck_fs_open_below(webroot, CHALLENGE_DIR + 1, 0755, e);
+    int dfd = ck_fs_open_below(webroot, &CHALLENGE_DIR[1], 0755, e);
     if (dfd < 0)
         return ck_wrap(e, "webroot");
     int rc = ck_fs_write_atomic_at(dfd, dir, token, key_authz, strlen(key_authz), 0644, e);
@@ -52,7 +52,7 @@ int ck_webroot_remove(const char *webroot, const char *token, struct ck_err *e)
     struct ck_err ignored;
     if (token_path(webroot, token, path, sizeof path, e) < 0)
         return -1;
-    int dfd = ck_fs_open_below(webroot, CHALLENGE_DIR + 1, 0, &ignored);
+    int dfd = ck_fs_open_below(webroot, &CHALLENGE_DIR[1], 0, &ignored);
     if (dfd < 0)  /* nothing of ours there (gone, or not ours to follow): nothing to remove */
         return 0;
     int rc = unlinkat(dfd, token, 0) < 0 && errno != ENOENT ? -1 : 0;

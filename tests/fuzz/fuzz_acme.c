@@ -149,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ck_acme_new(&o, &a, &e))
         abort();
     static const char *const names[] = {"a.test", "b.test"};
-    struct ck_acme_solver solver = {"http-01", NULL, solve, unsolve};
+    struct ck_acme_solver solver = {.type = "http-01", .present = solve, .cleanup = unsolve};
     struct ck_acme_order_req req = {.names = names, .n_names = 1 + (data[0] >> 7),
                                     .cert_key = cert, .solver = &solver,
                                     .replaces = data[0] & 0x40 ? "aaaa.bbbb" : NULL,
