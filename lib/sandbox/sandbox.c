@@ -108,6 +108,7 @@ static const long for_exec[] = {
     SYS_execve, SYS_setpgid, SYS_getppid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
     SYS_sysinfo, SYS_pread64, SYS_lseek, SYS_set_robust_list, SYS_sigaltstack,
     SYS_statfs,  /* a dns hook's tools (knsupdate), measured with strace -f */
+    SYS_getcwd,  /* sh without PWD: the command's environment is PATH and CERTKEEP_* only */
 #ifdef SYS_getpgrp
     SYS_getpgrp,
 #endif
