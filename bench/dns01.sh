@@ -5,6 +5,7 @@
 # reports. Ports 31700-31799, Knot and Unbound on 127.0.58.x:53 (root). Called by
 # bench/run.sh with BIN, RUSAGE, N and CK_TMP set; lego's rfc2136 provider beside it.
 set -eu
+N=${N:-11}
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "dns-01: skipped (Knot listens on port 53: root needed)"; exit 0; }
 export PEBBLE_PORT=31700 PEBBLE_MGMT_PORT=31701 PEBBLE_TLS01_PORT=31702 PEBBLE_DNS_PORT=31753 \
