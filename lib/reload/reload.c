@@ -384,8 +384,12 @@ int ck_reload_env(const struct ck_reload_target *t, char ***out, struct ck_err *
         if (!rc)
             rc = env_add(env, &n, "CERTKEEP_NAMES", names, e);
     }
-    if (!rc && t->serial[0])
-        rc = env_add(env, &n, "CERTKEEP_SERIAL", t->serial, e);
+    if (!rc && t->serial[0]) {
+        const char *sn = t->serial;  /* the number as openssl prints it: no DER sign byte */
+        while (sn[0] == '0' && sn[1] == '0' && sn[2])
+            sn += 2;
+        rc = env_add(env, &n, "CERTKEEP_SERIAL", sn, e);
+    }
     if (!rc && t->not_after) {
         ck_time_format(t->not_after, when);
         snprintf(num, sizeof num, "%lld", (long long)t->not_after);
