@@ -122,8 +122,8 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard lib/*/*.h) | $(GLIBC_DEPS)/.
 	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -I$(GLIBC_DEPS)/include \
 	    -o $@ $< $(filter-out $(FUZZ_NOT_$*),$(FUZZ_OBJ)) -L$(GLIBC_DEPS)/lib $(LIBS)
 
-fuzz-tools:
-	@command -v clang >/dev/null || apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
+fuzz-tools:  # clang and its fuzzer runtime come from scripts/setup.sh (make setup)
+	@command -v clang >/dev/null || { echo "fuzz: clang missing: run make setup" >&2; exit 1; }
 
 # Part of make test: every harness builds and runs over the seeds once (no fuzzing).
 fuzz-seeds: fuzz-tools
@@ -131,7 +131,7 @@ fuzz-seeds: fuzz-tools
 	@for f in $(FUZZ_BIN); do $$f -runs=0 tests/fuzz/seeds >build/fuzz/$${f##*/}.seeds.log 2>&1 \
 	    || { tail -n 30 build/fuzz/$${f##*/}.seeds.log; exit 1; }; done; echo "fuzz-seeds: $(words $(FUZZ_BIN)) harnesses ran their seeds"
 
-fuzz: fuzz-tools
+fuzz: setup fuzz-tools
 	$(MAKE) $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do echo "== $$f ($(FUZZ_TIME) s)"; mkdir -p build/fuzz/corpus-$${f##*/}; \
 	    $$f -max_total_time=$(FUZZ_TIME) build/fuzz/corpus-$${f##*/} \
