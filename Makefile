@@ -9,7 +9,8 @@ WARN    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -W
            -Wshadow -Wformat=2 -Wno-format-nonliteral
 DEFS    := -DCK_VERSION=\"$(VERSION)\"
 CFLAGS  ?= -Os  # size over speed: the heavy lifting is in BearSSL
-LIBS    := -lcurl -lbearssl -lcjson -lyaml -lpthread
+# curl's TLS client init is replaced by lib/http's, which links only the suites we offer.
+LIBS    := -Wl,--wrap=br_ssl_client_init_full -lcurl -lbearssl -lcjson -lyaml -lpthread
 
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/certkeep/*.c))
@@ -26,15 +27,18 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-po
 
 # Hardening of the static binaries (tests/e2e/t_elf.sh checks each in the ELF).
 # Debian's musl-gcc specs turn -static-pie into a dynamic PIE with an interpreter,
-# so a static PIE is linked by hand: musl's rcrt1.o relocates the binary itself.
+# so a static PIE is linked by hand: cmd/certkeep/crt/relr_start.c relocates the binary itself.
 HARDEN_CC := -fstack-protector-strong
-HARDEN_LD := -Wl,-z,relro,-z,now -Wl,-pie -Wl,--no-dynamic-linker -Wl,-z,text -nostartfiles
+# Relocations are packed as DT_RELR (20 KB less), applied by cmd/certkeep/crt/relr_start.c.
+HARDEN_LD := -Wl,-z,relro,-z,now -Wl,-pie -Wl,--no-dynamic-linker -Wl,-z,text -nostartfiles \
+             -Wl,-z,pack-relative-relocs
 # arm64 links for 64 KiB pages: RELRO pads the file up to 64 KiB (17.7 KiB today)
 # and PIE adds 22 KiB of relocations; with either it exceeds 700,000 bytes, so it
 # is a static non-PIE binary without RELRO (which static musl never applied anyway).
 ARM64_HARDEN_LD := -Wl,-z,norelro
-# pie_start/pie_end MUSL_LIBDIR CC: the start files around the objects and libraries.
-pie_start = $(1)/rcrt1.o $(1)/crti.o $(shell $(2) -print-file-name=crtbeginS.o)
+# pie_start/pie_end MUSL_LIBDIR CC: the start files around the objects and libraries
+# (our relr_start.o in place of musl's rcrt1.o, which knows no DT_RELR).
+pie_start = build/musl/crt/relr_start.o $(1)/crti.o $(shell $(2) -print-file-name=crtbeginS.o)
 pie_end   = $(shell $(2) -print-file-name=crtendS.o) $(1)/crtn.o
 
 .PHONY: all static deps asan arm64 unit test e2e demo bench clean setup fuzz fuzz-tools fuzz-seeds image image-index test-containers
@@ -56,9 +60,15 @@ build/musl/%.o: %.c $(wildcard lib/*/*.h cmd/certkeep/*.h) Makefile | $(MUSL_DEP
 # The prime filter of RSA key generation is the one hot loop of ours: speed, not size.
 build/musl/lib/crypto/rsagen.o: CFLAGS := -O2
 
-build/certkeep: $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ)
+# Runs before relocation and TLS exist: no stack protector there.
+build/musl/crt/relr_start.o: cmd/certkeep/crt/relr_start.c Makefile
+	@mkdir -p $(@D)
+	musl-gcc $(WARN) -Os -fPIE -fno-stack-protector -fno-asynchronous-unwind-tables -c $< -o $@
+
+build/certkeep: $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ) build/musl/crt/relr_start.o
 	musl-gcc -static -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none $(HARDEN_LD) \
-	    -o $@ $(call pie_start,/usr/lib/x86_64-linux-musl,musl-gcc) $^ -L$(MUSL_DEPS)/lib $(LIBS) \
+	    -o $@ $(call pie_start,/usr/lib/x86_64-linux-musl,musl-gcc) $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ) \
+	    -L$(MUSL_DEPS)/lib $(LIBS) \
 	    $(call pie_end,/usr/lib/x86_64-linux-musl,musl-gcc)
 
 # arm64: the same sources, flags and pinned deps, cross-built with Debian's

@@ -233,6 +233,41 @@ int ck_http_trust_anchors(struct ck_http *h, const br_x509_trust_anchor **tas, s
  * br_ssl_client_reset() with the host name: replaces curl's X.509 engine (which
  * it built from a CA file it would parse every time) with ours on the anchors
  * parsed once. Host name and chain are still checked by br_x509_minimal. */
+/* curl's BearSSL backend starts every connection with br_ssl_client_init_full, which
+ * offers every suite BearSSL has (3DES, CBC, CCM, static RSA and ECDH) down to TLS 1.0.
+ * Every link passes -Wl,--wrap=br_ssl_client_init_full, so curl gets this instead: TLS 1.2,
+ * ECDHE with AES-GCM only (what every CA and S3 endpoint offers), the rest out of the binary. */
+void __wrap_br_ssl_client_init_full(br_ssl_client_context *cc, br_x509_minimal_context *xc,
+                                    const br_x509_trust_anchor *tas, size_t n_tas);
+void __wrap_br_ssl_client_init_full(br_ssl_client_context *cc, br_x509_minimal_context *xc,
+                                    const br_x509_trust_anchor *tas, size_t n_tas)
+{
+    static const uint16_t suites[] = {
+        BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    };
+    static const br_hash_class *const hashes[] = {
+        &br_sha1_vtable, &br_sha224_vtable, &br_sha256_vtable, &br_sha384_vtable, &br_sha512_vtable,
+    };
+    br_ssl_client_zero(cc);
+    br_ssl_engine_set_versions(&cc->eng, BR_TLS12, BR_TLS12);
+    br_x509_minimal_init(xc, &br_sha256_vtable, tas, n_tas);
+    br_ssl_engine_set_suites(&cc->eng, suites, sizeof suites / sizeof suites[0]);
+    br_ssl_engine_set_default_rsavrfy(&cc->eng);
+    br_ssl_engine_set_default_ecdsa(&cc->eng);
+    br_x509_minimal_set_rsa(xc, br_ssl_engine_get_rsavrfy(&cc->eng));
+    br_x509_minimal_set_ecdsa(xc, br_ssl_engine_get_ec(&cc->eng), br_ssl_engine_get_ecdsa(&cc->eng));
+    for (size_t i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
+        int id = (int)((hashes[i]->desc >> BR_HASHDESC_ID_OFF) & BR_HASHDESC_ID_MASK);
+        br_ssl_engine_set_hash(&cc->eng, id, hashes[i]);
+        br_x509_minimal_set_hash(xc, id, hashes[i]);
+    }
+    br_ssl_engine_set_x509(&cc->eng, &xc->vtable);
+    br_ssl_engine_set_prf_sha256(&cc->eng, &br_tls12_sha256_prf);
+    br_ssl_engine_set_prf_sha384(&cc->eng, &br_tls12_sha384_prf);
+    br_ssl_engine_set_default_aes_gcm(&cc->eng);
+}
+
 static CURLcode install_trust(CURL *curl, void *ssl_ctx, void *userp)
 {
     (void)curl;
@@ -250,6 +285,8 @@ static CURLcode install_trust(CURL *curl, void *ssl_ctx, void *userp)
         br_x509_minimal_set_hash(xc, (int)((hashes[i]->desc >> BR_HASHDESC_ID_OFF) & BR_HASHDESC_ID_MASK),
                                  hashes[i]);
     br_ssl_engine_set_x509(&cc->eng, &xc->vtable);
+    /* curl set its own version range after the init: without TLS 1.0's PRF, 1.2 is all there is. */
+    br_ssl_engine_set_versions(&cc->eng, BR_TLS12, BR_TLS12);
     /* The X.509 context is shared by the handle's connections: no second handshake later. */
     br_ssl_engine_add_flags(&cc->eng, BR_OPT_NO_RENEGOTIATION);
     return CURLE_OK;

@@ -26,7 +26,7 @@
 
 static char dir[64];
 static int http_port, tls_a, tls_b, tls_other, tls_ca2;
-static pid_t pids[8];
+static pid_t pids[32];
 static int n_pids;
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -85,14 +85,20 @@ static int spawn(const char *cmd, int port)
     return wait_port(port);
 }
 
-static int start_tls(const char *leaf, int *port)
+/* An s_server for LEAF, with extra s_server OPTIONS (protocol versions, ciphers). */
+static int start_tls_with(const char *leaf, const char *options, int *port)
 {
-    char cmd[512];
+    char cmd[640];
     *port = free_port();
     snprintf(cmd, sizeof cmd,
              "exec openssl s_server -quiet -www -accept 127.0.0.1:%d -cert %s/%s.pem -key %s/%s.key"
-             " >/dev/null 2>&1 </dev/null", *port, dir, leaf, dir, leaf);
+             " %s >/dev/null 2>&1 </dev/null", *port, dir, leaf, dir, leaf, options);
     return spawn(cmd, *port);
+}
+
+static int start_tls(const char *leaf, int *port)
+{
+    return start_tls_with(leaf, "", port);
 }
 
 static const char *server_py =
@@ -610,6 +616,44 @@ static void test_tls_trusted_parsed_once(void **state)
     ck_http_free(h);
 }
 
+/* The TLS client offers TLS 1.2 with ECDHE and AES-GCM only (lib/http's wrap of
+ * br_ssl_client_init_full): a server that insists on anything else gets no handshake. */
+static void test_tls_policy(void **state)
+{
+    (void)state;
+    static const struct { const char *options; int ok; } cases[] = {
+        { "", 1 },
+        { "-tls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384", 1 },
+        { "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256", 1 },
+        { "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA", 0 },  /* CBC */
+        { "-tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305", 0 },
+        { "-tls1_2 -cipher ECDHE-ECDSA-AES128-CCM", 0 },
+        { "-tls1_1 -cipher DEFAULT@SECLEVEL=0", 0 },
+        { "-tls1 -cipher DEFAULT@SECLEVEL=0", 0 },
+    };
+    struct ck_http *h = new_http("ca.pem");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int port;
+        assert_int_equal(start_tls_with("leaf", cases[i].options, &port), 0);
+        char u[128];
+        snprintf(u, sizeof u, "https://localhost:%d/", port);
+        struct ck_http_resp r;
+        struct ck_err e;
+        int rc = get(h, u, 0, &r, &e);
+        print_message("s_server %s: %s\n", cases[i].options, rc == 0 ? "handshake" : e.msg);
+        if (cases[i].ok) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(r.status, 200);
+            ck_http_resp_free(&r);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_int_equal(e.kind, CK_E_NETWORK);
+            assert_non_null(strstr(e.msg, u));
+        }
+    }
+    ck_http_free(h);
+}
+
 static void test_tls_unknown_ca(void **state)
 {
     (void)state;
@@ -1107,6 +1151,7 @@ int main(void)
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_sigv4_and_timeout),
         cmocka_unit_test(test_tls_trusted_parsed_once),
+        cmocka_unit_test(test_tls_policy),
         cmocka_unit_test(test_tls_unknown_ca),
         cmocka_unit_test(test_tls_wrong_name),
         cmocka_unit_test(test_bundle_errors),
