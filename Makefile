@@ -77,9 +77,11 @@ arm64: build/arm64/certkeep
 $(ARM64_DEPS)/.done: scripts/deps.sh scripts/deps.lock
 	scripts/deps.sh arm64 $(ARM64_DEPS)
 
+# -mcmodel=tiny: one adr instead of adrp+add per address (8.5 KB less); the whole
+# binary must stay under 1 MB, and the link fails if it does not.
 build/arm64-obj/%.o: %.c $(wildcard lib/*/*.h cmd/certkeep/*.h) Makefile | $(ARM64_DEPS)/.done
 	@mkdir -p $(@D)
-	$(ARM64_CC) $(WARN) $(DEFS) $(CFLAGS) $(HARDEN_CC) -fno-pie -ffunction-sections -fdata-sections \
+	$(ARM64_CC) $(WARN) $(DEFS) $(CFLAGS) $(HARDEN_CC) -fno-pie -mcmodel=tiny -ffunction-sections -fdata-sections \
 	    -fno-asynchronous-unwind-tables -fno-unwind-tables -I$(ARM64_DEPS)/include -c $< -o $@
 
 build/arm64-obj/lib/crypto/rsagen.o: CFLAGS := -O2
