@@ -560,6 +560,10 @@ static int transfer_error(const struct ck_http *h, const struct ck_http_req *q, 
     if (curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_err) == CURLE_OK && os_err > 0 &&
         n >= 5 && strcmp(why + n - 5, "Error") == 0)
         snprintf(why + n - 5, sizeof why - (n - 5), "%s", strerror((int)os_err));
+    /* BearSSL's 0x100 + alert: handshake_failure (40) or protocol_version (70) from the server */
+    if (strstr(why, "error 0x0128") || strstr(why, "error 0x0146"))
+        snprintf(why + strlen(why), sizeof why - strlen(why),
+                 " (the server accepts none of TLS 1.2 with ECDHE and AES-GCM, all certkeep offers)");
     if (h->errbuf[0] != '\0')
         return ck_failk(e, k, "%s %s: %s", m, URL_SHOWN(q->url), why);
     return ck_failk(e, k, "%s %s: %s (curl error %d)", m, URL_SHOWN(q->url), why, (int)rc);

@@ -649,6 +649,7 @@ static void test_tls_policy(void **state)
             assert_int_equal(rc, -1);
             assert_int_equal(e.kind, CK_E_NETWORK);
             assert_non_null(strstr(e.msg, u));
+            assert_non_null(strstr(e.msg, "accepts none of TLS 1.2 with ECDHE and AES-GCM"));
         }
     }
     ck_http_free(h);
