@@ -380,7 +380,8 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
         return -1;
     /* The solver first: a busy port fails before anything is asked of the CA;
      * then the directory, so a wrong URL leaves no new account key behind. */
-    struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log};
+    struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log,
+                              .eab_kid = c->eab_kid, .eab_key_file = c->eab_key_file};
     int fresh;
     if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
         ck_acme_directory(s->acme, e) || account_key(c, log, st, 1, &s->account, &fresh, e) ||

@@ -73,7 +73,8 @@ static int revoke_at_ca(const struct ck_config *c, const struct ck_log *log, str
                         const unsigned char *der, size_t len, int reason, struct ck_err *e)
 {
     struct ck_http_opts ho = ck_cmd_http_opts(c, 0, 0);
-    struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = log};
+    struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = log,
+                              .eab_kid = c->eab_kid, .eab_key_file = c->eab_key_file};
     struct ck_http *h = NULL;
     struct ck_acme *a = NULL;
     struct ck_key *key = NULL;

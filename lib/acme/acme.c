@@ -1,4 +1,7 @@
 #include "internal.h"
+#include "../fs/fs.h"
+
+#include <bearssl.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -296,6 +299,47 @@ int acme_post(struct ck_acme *a, const char *url, const char *payload, int use_j
     }
 }
 
+/* The EAB MAC key from `path`: base64url as CAs hand it out (padded or standard
+ * base64 is accepted too), at least 16 and at most 128 bytes. Never logged. */
+static int eab_load(struct ck_acme *a, const char *kid, const char *path, struct ck_err *e)
+{
+    char *text = NULL, b64[180];
+    size_t len = 0, n = 0;
+    if (!kid || !*kid || !path || !*path)
+        return ck_failk(e, CK_E_USAGE, "external account binding needs both acme.eab.kid and "
+                                       "acme.eab.hmac_key_file");
+    if (!text_ok(kid, 256))
+        return ck_failk(e, CK_E_USAGE, "acme.eab.kid is not a plain key id of at most 256 bytes");
+    int rc = ck_fs_read(path, 4096, &text, &len, e);
+    if (rc == 1)
+        return ck_failk(e, CK_E_USAGE, "acme.eab.hmac_key_file %s: no such file", path);
+    if (rc != 0)
+        return ck_wrap(e, "acme.eab.hmac_key_file");
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i] == '-' ? '+' : text[i] == '_' ? '/' : text[i];
+        if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t' || ch == '=')
+            continue;
+        if (n + 4 >= sizeof b64) {
+            n = 0;
+            break;
+        }
+        b64[n++] = ch;
+    }
+    while (n % 4 && n + 1 < sizeof b64)
+        b64[n++] = '=';
+    long k = n ? ck_unb64(b64, n, a->eab_key) : -1;
+    ck_wipe(text, len);
+    free(text);
+    ck_wipe(b64, sizeof b64);
+    if (k < 16 || (size_t)k > sizeof a->eab_key)
+        return ck_failk(e, CK_E_USAGE, "acme.eab.hmac_key_file %s: not a base64url MAC key of "
+                                       "16 to 128 bytes", path);
+    a->eab_key_len = (size_t)k;
+    if (!(a->eab_kid = strdup(kid)))
+        return ck_fail(e, "out of memory");
+    return 0;
+}
+
 int ck_acme_new(const struct ck_acme_opts *o, struct ck_acme **out, struct ck_err *e)
 {
     if (!o || !o->http || !o->directory_url || !acme_url_ok(o->directory_url))
@@ -309,6 +353,10 @@ int ck_acme_new(const struct ck_acme_opts *o, struct ck_acme **out, struct ck_er
     a->http = o->http;
     a->log = o->log;
     a->poll_timeout_s = o->poll_timeout_s > 0 ? o->poll_timeout_s : 300;
+    if ((o->eab_kid || o->eab_key_file) && eab_load(a, o->eab_kid, o->eab_key_file, e) != 0) {
+        ck_acme_free(a);
+        return -1;
+    }
     *out = a;
     return 0;
 }
@@ -330,6 +378,8 @@ void ck_acme_free(struct ck_acme *a)
     free(a->jwk);
     free(a->kid);
     free(a->email);
+    free(a->eab_kid);
+    ck_wipe(a->eab_key, sizeof a->eab_key);
     free(a);
 }
 
@@ -348,6 +398,7 @@ static int dir_url(struct ck_acme *a, const cJSON *dir, const char *name, int re
 
 static int dir_meta(struct ck_acme *a, const cJSON *meta, struct ck_err *e)
 {
+    a->eab_required = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(meta, "externalAccountRequired"));
     const char *tos = acme_str(meta, "termsOfService", ACME_URL_MAX);
     if (tos && !(a->tos = strdup(tos)))
         return ck_fail(e, "out of memory");
@@ -395,6 +446,11 @@ out:
     cJSON_Delete(dir);
     ck_http_resp_free(&resp);
     return rc;
+}
+
+int ck_acme_eab_required(const struct ck_acme *a)
+{
+    return a->eab_required;
 }
 
 const char *ck_acme_tos(const struct ck_acme *a)
@@ -457,12 +513,57 @@ static int account_from(struct ck_acme *a, const struct ck_http_resp *resp, cons
     return (a->kid = strdup(loc)) ? 0 : ck_fail(e, "out of memory");
 }
 
-static char *new_account_payload(const char *email, int agree_tos)
+/* RFC 8555 7.3.4: a JWS over the account's public JWK, MACed (HS256) with the CA's key. */
+static cJSON *eab_jws(const struct ck_acme *a)
 {
-    cJSON *o = cJSON_CreateObject(), *contact;
+    char prot[2400], sig[48];
+    unsigned char mac[32];
+    cJSON *o = NULL, *p = cJSON_CreateObject();
+    char *pj = NULL, *pb = NULL, *jb = NULL;
+    if (!p || !cJSON_AddStringToObject(p, "alg", "HS256") ||
+        !cJSON_AddStringToObject(p, "kid", a->eab_kid) ||
+        !cJSON_AddStringToObject(p, "url", a->new_account) || !(pj = cJSON_PrintUnformatted(p)))
+        goto out;
+    size_t pl = strlen(pj), jl = strlen(a->jwk);
+    if (!(pb = malloc(pl * 4 / 3 + 4)) || !(jb = malloc(jl * 4 / 3 + 4)))
+        goto out;
+    size_t pbl = ck_b64url(pj, pl, pb, pl * 4 / 3 + 4), jbl = ck_b64url(a->jwk, jl, jb, jl * 4 / 3 + 4);
+    if (pbl == (size_t)-1 || jbl == (size_t)-1 || pbl + jbl + 2 > sizeof prot)
+        goto out;
+    snprintf(prot, sizeof prot, "%s.%s", pb, jb);
+    br_hmac_key_context kc;
+    br_hmac_context hc;
+    br_hmac_key_init(&kc, &br_sha256_vtable, a->eab_key, a->eab_key_len);
+    br_hmac_init(&hc, &kc, 0);
+    br_hmac_update(&hc, prot, strlen(prot));
+    br_hmac_out(&hc, mac);
+    ck_wipe(&kc, sizeof kc);
+    ck_wipe(&hc, sizeof hc);
+    if (ck_b64url(mac, sizeof mac, sig, sizeof sig) == (size_t)-1 || !(o = cJSON_CreateObject()) ||
+        !cJSON_AddStringToObject(o, "protected", pb) || !cJSON_AddStringToObject(o, "payload", jb) ||
+        !cJSON_AddStringToObject(o, "signature", sig)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+out:
+    cJSON_Delete(p);
+    free(pj);
+    free(pb);
+    free(jb);
+    return o;
+}
+
+static char *new_account_payload(const struct ck_acme *a, const char *email, int agree_tos, int bind)
+{
+    cJSON *o = cJSON_CreateObject(), *contact, *eab;
     char *s = NULL, mail[320];
     if (!o)
         return NULL;
+    if (bind && a->eab_kid) {
+        if (!(eab = eab_jws(a)))
+            goto out;
+        cJSON_AddItemToObject(o, "externalAccountBinding", eab);
+    }
     if (email && *email) {
         snprintf(mail, sizeof mail, "mailto:%s", email);
         if (!(contact = cJSON_AddArrayToObject(o, "contact")))
@@ -483,7 +584,7 @@ static void update_contact(struct ck_acme *a, const char *email)
 {
     struct ck_http_resp resp;
     struct ck_err e;
-    char *payload = new_account_payload(email, 0);
+    char *payload = new_account_payload(a, email, 0, 0);
     if (!payload)
         return;
     if (acme_post(a, a->kid, payload, 0, NULL, ACME_JSON_MAX, &resp, &e) == 0) {
@@ -516,7 +617,11 @@ static int create_account(struct ck_acme *a, const char *email, int agree_tos, s
 {
     struct ck_http_resp resp;
     int rc, contact_ok = 1;
-    char *payload = new_account_payload(email, agree_tos);
+    if (a->eab_required && !a->eab_kid)
+        return ck_failk(e, CK_E_USAGE, "the CA at %s requires external account binding for a new "
+                                       "account: set acme.eab.kid and acme.eab.hmac_key_file (the "
+                                       "credentials the CA gives you)", a->dir_url);
+    char *payload = new_account_payload(a, email, agree_tos, 1);
     if (!payload)
         return ck_fail(e, "out of memory");
     rc = acme_post(a, a->new_account, payload, 1, NULL, ACME_JSON_MAX, &resp, e);

@@ -22,6 +22,10 @@ struct ck_acme_opts {
     struct ck_http *http;        /* borrowed */
     const struct ck_log *log;    /* borrowed; NULL: silent */
     long poll_timeout_s;         /* give up waiting on an order/authz; 0: 300 s */
+    /* External account binding (RFC 8555 7.3.4): the key id and a file holding the
+     * base64url MAC key the CA handed out; both or neither. Bound into newAccount only. */
+    const char *eab_kid;
+    const char *eab_key_file;
 };
 
 int ck_acme_new(const struct ck_acme_opts *o, struct ck_acme **out, struct ck_err *e);
@@ -36,9 +40,14 @@ int ck_acme_has_profile(const struct ck_acme *a, const char *name);
 /* 1 when the directory has renewalInfo. */
 int ck_acme_has_ari(const struct ck_acme *a);
 
+/* 1 when the directory says meta.externalAccountRequired. */
+int ck_acme_eab_required(const struct ck_acme *a);
+
 /* Finds the account for `key` (onlyReturnExisting) or creates it with contact
  * `email` (may be NULL) and agreement only if agree_tos is set; a server that
- * demands agreement without it is a clear error naming the ToS URL. The key is
+ * demands agreement without it is a clear error naming the ToS URL, one that
+ * requires external account binding without it a usage error sent before the
+ * newAccount that would create the account. The key is
  * borrowed and must outlive `a`. The account URL is kept in `a`. */
 int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *email,
                     int agree_tos, struct ck_err *e);

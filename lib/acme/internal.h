@@ -29,6 +29,10 @@ struct ck_acme {
     int agree_tos;
     char problem[128]; /* type of the last problem document, "" when none */
     unsigned long bad_nonce_retries; /* counted for tests and logs */
+    int eab_required;            /* meta.externalAccountRequired */
+    char *eab_kid;               /* NULL: no external account binding */
+    unsigned char eab_key[128];  /* the MAC key, wiped in ck_acme_free */
+    size_t eab_key_len;
 };
 
 /* POST a JWS to url: payload NULL is POST-as-GET, use_jwk selects {"jwk"} over

@@ -12,8 +12,12 @@
  *   out                      CERTKEEP_OUT                 --out DIR          /certs
  *   state                    CERTKEEP_STATE               --state DIR        /var/lib/certkeep
  *   key_type                 CERTKEEP_KEY_TYPE            --key-type T       p256 (rsa2048|rsa3072|rsa4096|p256|p384)
- *   acme.directory           CERTKEEP_ACME_DIRECTORY | CERTKEEP_DIRECTORY    --directory URL
- *                            Let's Encrypt production
+ *   acme.directory           CERTKEEP_ACME_DIRECTORY | CERTKEEP_DIRECTORY    --directory URL|PRESET
+ *                            Let's Encrypt production; presets: letsencrypt, letsencrypt-staging,
+ *                            zerossl, google, buypass, sslcom (see directory_presets)
+ *   acme.eab.kid             CERTKEEP_ACME_EAB_KID        --eab-kid ID       external account binding
+ *   acme.eab.hmac_key_file   CERTKEEP_ACME_EAB_HMAC_KEY_FILE  --eab-hmac-key-file FILE  its MAC key
+ *                            (base64url, as the CA hands it out); both or neither
  *   acme.ca_bundle           CERTKEEP_ACME_CA_BUNDLE | CERTKEEP_CA_BUNDLE    --ca-bundle FILE
  *                            extra trust for the CA and the store
  *   acme.profile             CERTKEEP_ACME_PROFILE | CERTKEEP_PROFILE        --profile NAME
@@ -129,7 +133,13 @@ static const struct key keys[] = {
     {"key_type", "CERTKEEP_KEY_TYPE", NULL, "--key-type", "TYPE", T_KEYTYPE, OFF(key_type), NULL,
      "certificate key: rsa2048|rsa3072|rsa4096|p256|p384 (default p256)"},
     {"acme.directory", "CERTKEEP_ACME_DIRECTORY", "CERTKEEP_DIRECTORY", "--directory", "URL", T_URL,
-     OFF(directory_url), NULL, "ACME directory (default Let's Encrypt production)"},
+     OFF(directory_url), NULL,
+     "ACME directory URL or preset: letsencrypt (default), letsencrypt-staging, buypass; "
+     "zerossl, google, sslcom (these need --eab-kid)"},
+    {"acme.eab.kid", "CERTKEEP_ACME_EAB_KID", NULL, "--eab-kid", "ID", T_STR, OFF(eab_kid), NULL,
+     "external account binding key id (from the CA)"},
+    {"acme.eab.hmac_key_file", "CERTKEEP_ACME_EAB_HMAC_KEY_FILE", NULL, "--eab-hmac-key-file",
+     "FILE", T_PATH, OFF(eab_key_file), NULL, "file with the binding's base64url MAC key"},
     {"acme.ca_bundle", "CERTKEEP_ACME_CA_BUNDLE", "CERTKEEP_CA_BUNDLE", "--ca-bundle", "FILE",
      T_PATH, OFF(ca_bundle), NULL, "extra trust anchors for the CA and the store (PEM)"},
     {"acme.profile", "CERTKEEP_ACME_PROFILE", "CERTKEEP_PROFILE", "--profile", "NAME", T_STR,
@@ -385,6 +395,16 @@ static int parse_reason(const char *v, int *out)
     return -1;
 }
 
+/* CAs by name for acme.directory; "EAB" where the CA binds new accounts to its own. */
+static const struct { const char *name, *url; } directory_presets[] = {
+    {"letsencrypt", DEFAULT_DIRECTORY},
+    {"letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"},
+    {"buypass", "https://api.buypass.com/acme/directory"},
+    {"zerossl", "https://acme.zerossl.com/v2/DV90"},            /* EAB */
+    {"google", "https://dv.acme-v02.api.pki.goog/directory"},   /* EAB */
+    {"sslcom", "https://acme.ssl.com/sslcom-dv-ecc"},           /* EAB */
+};
+
 static const char *check_url(const char *v)
 {
     const char *rest;
@@ -600,6 +620,10 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
         *slot = NULL;
         return 0;
     }
+    if (k->off == OFF(directory_url))
+        for (size_t i = 0; i < sizeof directory_presets / sizeof directory_presets[0]; i++)
+            if (!strcmp(v, directory_presets[i].name))
+                v = directory_presets[i].url;
     switch (k->type) {
     case T_URL: why = check_url(v); break;
     case T_LISTEN: why = check_listen(v); break;
@@ -1176,6 +1200,9 @@ int ck_config_validate_for(const struct ck_config *c, const char *command, struc
                                        "store.encryption_key_file");
     if (c->store_key_file && !c->store_dir && !c->s3.bucket)
         return ck_failk(e, CK_E_USAGE, "store.encryption_key_file is set without a store");
+    if (!c->eab_kid != !c->eab_key_file)
+        return ck_failk(e, CK_E_USAGE, "%s is set without %s", c->eab_kid ? "acme.eab.kid" :
+                        "acme.eab.hmac_key_file", c->eab_kid ? "acme.eab.hmac_key_file" : "acme.eab.kid");
     if (!issues)
         return 0;
     if (check_challenge(c, e) != 0)

@@ -33,6 +33,8 @@ struct ck_config {
     char *directory_url;             /* default Let's Encrypt production */
     char *ca_bundle;
     char *profile;
+    char *eab_kid;                   /* external account binding: key id ... */
+    char *eab_key_file;              /* ... and the file with its base64url MAC key */
     char *preferred_chain;
     enum ck_key_type key_type;       /* default p256 */
     enum ck_key_type account_key_type;

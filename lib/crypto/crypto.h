@@ -47,6 +47,8 @@ size_t ck_b64(const void *data, size_t n, char *out, size_t cap);
 /* Standard base64 decoding (whitespace skipped, '=' only at the end) into `out`,
  * which has room for len * 3 / 4 bytes. Returns the length, -1 on bad input. */
 long ck_unb64(const char *s, size_t len, unsigned char *out);
+/* Zeroes memory in a way the compiler may not drop (key material). */
+void ck_wipe(void *p, size_t n);
 /* SHA-256 of data. */
 void ck_sha256(const void *data, size_t n, unsigned char out[32]);
 

@@ -33,9 +33,6 @@ size_t ck_signer_sign(const struct ck_key *k, const char *prot, size_t plen, con
 /* Closes the socket and reaps the child; quiet. */
 void ck_signer_end(struct ck_key *k);
 
-/* Zeroes memory in a way the compiler may not drop. */
-void ck_wipe(void *p, size_t n);
-
 /* Seeds an HMAC-DRBG from the system; 0 or -1 (message set). */
 int ck_rng_init(br_hmac_drbg_context *rng, struct ck_err *e);
 

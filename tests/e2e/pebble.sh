@@ -71,6 +71,7 @@ pebble_trust() {
 # Pebble's config. Retry-After on polls is PEBBLE_RETRY_AUTHZ / PEBBLE_RETRY_ORDER
 # seconds (0: Pebble sends none, the client polls at its own pace). PEBBLE_VALIDITY is
 # the default profile's certificate lifetime in seconds (90 days unless set).
+# PEBBLE_EAB_KEYS='"kid": "base64url key", ...': new accounts need external account binding.
 pebble_config() {
     cat >"$PEBBLE_CONFIG" <<EOF
 {
@@ -82,7 +83,8 @@ pebble_config() {
     "httpPort": $PEBBLE_HTTP01_PORT,
     "tlsPort": $PEBBLE_TLS01_PORT,
     "ocspResponderURL": "",
-    "externalAccountBindingRequired": false,
+    "externalAccountBindingRequired": $([ -n "${PEBBLE_EAB_KEYS:-}" ] && echo true || echo false),
+    "externalAccountMACKeys": { ${PEBBLE_EAB_KEYS:-} },
     "retryAfter": { "authz": ${PEBBLE_RETRY_AUTHZ:-0}, "order": ${PEBBLE_RETRY_ORDER:-0} },
     "keyAlgorithm": "ecdsa",
     "profiles": {

@@ -756,6 +756,42 @@ static void test_webhook_url(void **state)
                  "%s:1: webhook.url: \"https:///x\" has no host");
 }
 
+/* Presets name the CAs; a URL stays a URL; the EAB pair comes whole or is refused. */
+static void test_directory_presets_and_eab(void **state)
+{
+    (void)state;
+    static const char *const presets[][2] = {
+        {"letsencrypt", "https://acme-v02.api.letsencrypt.org/directory"},
+        {"letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"},
+        {"buypass", "https://api.buypass.com/acme/directory"},
+        {"zerossl", "https://acme.zerossl.com/v2/DV90"},
+        {"google", "https://dv.acme-v02.api.pki.goog/directory"},
+        {"sslcom", "https://acme.ssl.com/sslcom-dv-ecc"},
+        {"https://ca.example/dir", "https://ca.example/dir"},
+    };
+    struct ck_config c;
+    struct ck_err e;
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        char *argv[] = {"--directory", (char *)presets[i][0], NULL};
+        assert_int_equal(load(&c, NULL, NULL, 2, argv, &e), 0);
+        assert_string_equal(c.directory_url, presets[i][1]);
+        ck_config_free(&c);
+    }
+    assert_int_equal(load(&c, "domains: [eab.example]\nacme:\n  directory: zerossl\n  eab:\n    kid: k1\n"
+                              "    hmac_key_file: /run/secrets/eab\n", NULL, 0, NULL, &e), 0);
+    assert_string_equal(c.directory_url, "https://acme.zerossl.com/v2/DV90");
+    assert_string_equal(c.eab_kid, "k1");
+    assert_string_equal(c.eab_key_file, "/run/secrets/eab");
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), 0);
+    free(c.eab_key_file);
+    c.eab_key_file = NULL;
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), -1);
+    assert_string_equal(e.msg, "acme.eab.kid is set without acme.eab.hmac_key_file");
+    ck_config_free(&c);
+    char *zero[] = {"--directory", "zero-ssl", NULL};
+    expect_error(NULL, NULL, 2, zero, "--directory: \"zero-ssl\" is not an http:// or https:// URL");
+}
+
 static void test_reason(void **state)
 {
     (void)state;
@@ -809,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_print_flags),
         cmocka_unit_test(test_dns01_settings),
         cmocka_unit_test(test_webhook_url),
+        cmocka_unit_test(test_directory_presets_and_eab),
         cmocka_unit_test(test_reason),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
