@@ -24,7 +24,8 @@ case "$flavour" in
            host=aarch64-linux-musl
            host_bin=aarch64-linux-gnu   # binutils prefix
            ar=$host_bin-ar
-           cflags="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" ;;
+           # tiny code model: adr instead of adrp+add (the binary stays far below 1 MB)
+           cflags="-Os -mcmodel=tiny -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" ;;
     *) usage ;;
 esac
 jobs=${DEPS_JOBS:-2}
