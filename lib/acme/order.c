@@ -134,9 +134,11 @@ static int names_ok(const struct ck_acme_order_req *r, struct ck_err *e)
     for (size_t i = 0; i < r->n_names; i++) {
         const char *n = r->names[i];
         size_t len = n ? strlen(n) : 0;
+        unsigned char ip[16];
         if (len == 0 || len > 253 ||
-            strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.*_") != len)
-            return ck_failk(e, CK_E_USAGE, "'%.64s' is not a DNS name", n ? n : "");
+            (strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.*_") != len &&
+             !ck_ip_bytes(n, ip)))
+            return ck_failk(e, CK_E_USAGE, "'%.64s' is not a DNS name or an IP address", n ? n : "");
     }
     if (!r->solver || !r->solver->type || !r->solver->present || !r->cert_key)
         return ck_failk(e, CK_E_USAGE, "order without a challenge solver or certificate key");
@@ -175,7 +177,8 @@ static char *order_payload(const struct ck_acme_order_req *r, int with_replaces)
         if (!id)
             goto out;
         cJSON_AddItemToArray(ids, id);
-        if (!cJSON_AddStringToObject(id, "type", "dns") ||
+        unsigned char ip[16];
+        if (!cJSON_AddStringToObject(id, "type", ck_ip_bytes(r->names[i], ip) ? "ip" : "dns") ||
             !cJSON_AddStringToObject(id, "value", r->names[i]))
             goto out;
     }
@@ -475,6 +478,10 @@ static int authz_ordered(const struct ck_acme_order_req *r, const struct authz *
         if (n[0] == '*' && n[1] == '.')
             n += 2;
         if (strcasecmp(n, z->domain) == 0)
+            return 0;
+        unsigned char a[16], b[16];  /* an address the CA wrote another way */
+        int la = ck_ip_bytes(n, a);
+        if (la && la == ck_ip_bytes(z->domain, b) && memcmp(a, b, (size_t)la) == 0)
             return 0;
     }
     char d[80];

@@ -26,11 +26,13 @@ int64_t ck_cert_min_left(int64_t not_before, int64_t not_after, long min_valid)
 /* RFC 6125 style: exact (case-insensitive) or a left-most "*." wildcard label. */
 static int name_covered(const char *name, const struct ck_cert_info *ci)
 {
+    unsigned char ip[16];
+    int is_ip = ck_ip_bytes(name, ip) != 0;  /* an address matches itself only, never a wildcard */
     for (size_t i = 0; i < ci->n_dns_names; i++) {
         const char *san = ci->dns_names[i];
         if (strcasecmp(san, name) == 0)
             return 1;
-        if (san[0] == '*' && san[1] == '.') {
+        if (!is_ip && san[0] == '*' && san[1] == '.') {
             const char *dot = strchr(name, '.');
             if (dot && dot != name && strcasecmp(dot + 1, san + 2) == 0)
                 return 1;

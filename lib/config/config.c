@@ -523,10 +523,14 @@ static int list_add(struct ck_config *c, const struct origin *o, const char *v, 
 {
     if (c->n_domains >= CK_CONFIG_MAX_DOMAINS)
         return ck_failk(e, CK_E_USAGE, "%s: more than %d names", o->where, CK_CONFIG_MAX_DOMAINS);
-    char *d = strdup(v);
+    unsigned char ip[16];
+    char canon[48];
+    int af = inet_pton(AF_INET, v, ip) == 1 ? AF_INET : inet_pton(AF_INET6, v, ip) == 1 ? AF_INET6 : 0;
+    /* An IP address (RFC 8738) in its one textual form, so that every comparison holds. */
+    char *d = strdup(af && inet_ntop(af, ip, canon, sizeof canon) ? canon : v);
     if (!d)
         return ck_fail(e, "out of memory");
-    const char *why = check_domain(d);
+    const char *why = af ? NULL : check_domain(d);
     if (why) {
         free(d);
         return bad_value(e, o, v, why);
@@ -1084,6 +1088,9 @@ static int default_cert_name(struct ck_config *c, struct ck_err *e)
         return ck_fail(e, "out of memory");
     if (c->cert_name[0] == '*')
         c->cert_name[0] = '_';
+    for (char *p = c->cert_name; *p; p++)
+        if (*p == ':')
+            *p = '_';  /* an IPv6 address: "::1" → "__1" */
     return 0;
 }
 
@@ -1138,6 +1145,12 @@ static int check_challenge(const struct ck_config *c, struct ck_err *e)
     if (c->http01_listen_set || c->webroot)
         return ck_failk(e, CK_E_USAGE, "%s is an http-01 setting, with challenge.type dns-01",
                         c->webroot ? "challenge.webroot" : "challenge.http01_listen");
+    for (size_t i = 0; i < c->n_domains; i++) {
+        unsigned char ip[16];
+        if (inet_pton(AF_INET, c->domains[i], ip) == 1 || inet_pton(AF_INET6, c->domains[i], ip) == 1)
+            return ck_failk(e, CK_E_USAGE, "%s: an IP address is validated by http-01, not dns-01 "
+                                           "(RFC 8738)", c->domains[i]);
+    }
     if (!c->dns_hook == !c->rfc2136_server)
         return ck_failk(e, CK_E_USAGE, "dns-01 needs one of challenge.rfc2136.server "
                                        "(--rfc2136-server) and challenge.dns_hook (--dns-hook)");

@@ -1,5 +1,6 @@
 /* X.509 reading for what BearSSL does not expose, signature checks, ARI ids.
  * All input is untrusted: every read is bounded by ck_dr, nothing recurses. */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -224,11 +225,18 @@ static int parse_san(struct ck_dr seq, struct ck_cert_info *ci)
     if (ck_dr_expect(&seq, 0x30, &gns, NULL) < 0 || seq.n != 0)
         return -1;
     while (gns.n > 0) {
-        char **names;
+        char **names, ip[48];
         if (ck_dr_next(&gns, &tag, &v, NULL) < 0)
             return -1;
-        if (tag != 0x82) /* dNSName; IP addresses, emails: not ours */
+        if (tag == 0x87) { /* iPAddress: kept as its text, as the configuration names it */
+            if ((v.n != 4 && v.n != 16) ||
+                !inet_ntop(v.n == 4 ? AF_INET : AF_INET6, v.p, ip, sizeof ip))
+                return -1;
+            v.p = (const unsigned char *)ip;
+            v.n = strlen(ip);
+        } else if (tag != 0x82) { /* dNSName; emails, URIs: not ours */
             continue;
+        }
         if (!dns_ok(&v) || ci->n_dns_names >= CK_MAX_SANS)
             return -1;
         names = realloc(ci->dns_names, (ci->n_dns_names + 1) * sizeof *names);

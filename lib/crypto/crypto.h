@@ -47,6 +47,9 @@ size_t ck_b64(const void *data, size_t n, char *out, size_t cap);
 /* Standard base64 decoding (whitespace skipped, '=' only at the end) into `out`,
  * which has room for len * 3 / 4 bytes. Returns the length, -1 on bad input. */
 long ck_unb64(const char *s, size_t len, unsigned char *out);
+/* An IP address identifier (RFC 8738) as text: its 4 or 16 bytes into out, and that
+ * length; 0 when s is not an IPv4 dotted quad or an IPv6 address. */
+int ck_ip_bytes(const char *s, unsigned char out[16]);
 /* Zeroes memory in a way the compiler may not drop (key material). */
 void ck_wipe(void *p, size_t n);
 /* SHA-256 of data. */
@@ -108,7 +111,7 @@ struct ck_cert_info {
     char subject_cn[256];
     int self_issued;                 /* issuer DN == subject DN */
     enum ck_key_type key_type;       /* public key type, CK_KEY_NONE if other */
-    char **dns_names;                /* subjectAltName dNSName entries */
+    char **dns_names;                /* subjectAltName dNSName entries, iPAddress ones as text */
     size_t n_dns_names;
     char ocsp_url[512];              /* AIA OCSP responder, "" when absent */
 };

@@ -1,4 +1,5 @@
 /* PKCS#10 certificate signing request (RFC 2986), written by hand: BearSSL has none. */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,13 @@ static int is_ec(const struct ck_key *k)
 }
 
 /* Names go into IA5String: printable ASCII, no space, bounded. */
+int ck_ip_bytes(const char *s, unsigned char out[16])
+{
+    if (inet_pton(AF_INET, s, out) == 1)
+        return 4;
+    return inet_pton(AF_INET6, s, out) == 1 ? 16 : 0;
+}
+
 static int name_ok(const char *s)
 {
     size_t n = strlen(s), i;
@@ -84,7 +92,7 @@ static void put_subject(struct ck_dw *w, const char *cn)
 {
     struct ck_dw atv = {0}, rdn = {0}, name = {0};
 
-    if (strlen(cn) <= CK_CN_MAX) {
+    if (*cn && strlen(cn) <= CK_CN_MAX) {
         ck_dw_tlv(&atv, 0x06, OID_CN, sizeof OID_CN);
         ck_dw_tlv(&atv, 0x0c, cn, strlen(cn));
         ck_dw_wrap(&rdn, 0x30, &atv);
@@ -99,8 +107,14 @@ static void put_attributes(struct ck_dw *w, const char *const *names, size_t n)
     struct ck_dw gn = {0}, san = {0}, ext = {0}, exts = {0}, set = {0}, attr = {0}, attrs = {0};
     size_t i;
 
-    for (i = 0; i < n; i++)
-        ck_dw_tlv(&gn, 0x82, names[i], strlen(names[i]));
+    for (i = 0; i < n; i++) {
+        unsigned char ip[16];
+        int iplen = ck_ip_bytes(names[i], ip);
+        if (iplen)
+            ck_dw_tlv(&gn, 0x87, ip, (size_t)iplen);  /* iPAddress */
+        else
+            ck_dw_tlv(&gn, 0x82, names[i], strlen(names[i]));
+    }
     ck_dw_wrap(&san, 0x30, &gn);
     ck_dw_tlv(&ext, 0x06, OID_SAN, sizeof OID_SAN);
     ck_dw_wrap(&ext, 0x04, &san);
@@ -130,7 +144,13 @@ int ck_csr_der(const struct ck_key *k, const char *const *names, size_t n_names,
             return ck_fail(e, "CSR: name %zu \"%.64s\" is not a valid DNS name", i + 1,
                            names[i] ? names[i] : "");
     ck_dw_tlv(&info, 0x02, &ver, 1);
-    put_subject(&info, names[0]);
+    /* the first DNS name as CN; an IP address goes in the SAN only, as CAs want */
+    const char *cn = "";
+    unsigned char ipb[16];
+    for (i = 0; i < n_names && !*cn; i++)
+        if (!ck_ip_bytes(names[i], ipb))
+            cn = names[i];
+    put_subject(&info, cn);
     put_spki(&info, k);
     put_attributes(&info, names, n_names);
     ck_dw_wrap(&body, 0x30, &info);

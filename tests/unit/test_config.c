@@ -516,12 +516,27 @@ static void test_domains_and_names(void **state)
     ck_config_free(&c);
 
     static const char *const bad[] = {"-a.example", "a-.example", "a..example", "a.example.",
-                                      "1.2.3.4", "a.*.example", "*example.com", "é.example"};
+                                      "1.2.3.400", "*.1.2.3.4", "1.2.3", "a.*.example",
+                                      "*example.com", "é.example", "::1::"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *av[] = {"--domain", (char *)bad[i], NULL};
         assert_int_equal(load(&c, NULL, NULL, 2, av, &e), -1);
         assert_int_equal(e.kind, CK_E_USAGE);
     }
+    /* IP addresses (RFC 8738): one textual form, a file-safe name, http-01 only */
+    char *ips[] = {"--domain", "0:0::1", "--domain", "127.0.0.1", "--domain", "ip.example", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 6, ips, &e), 0);
+    assert_string_equal(c.domains[0], "::1");
+    assert_string_equal(c.domains[1], "127.0.0.1");
+    assert_string_equal(c.cert_name, "__1");
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), 0);
+    ck_config_free(&c);
+    char *ipdns[] = {"--domain", "192.0.2.7", "--challenge", "dns-01", "--dns-hook", "/bin/true", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 6, ipdns, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), -1);
+    assert_string_equal(e.msg, "192.0.2.7: an IP address is validated by http-01, not dns-01 (RFC 8738)");
+    ck_config_free(&c);
+
     char label[80];
     memset(label, 'a', 64);
     strcpy(label + 64, ".example");

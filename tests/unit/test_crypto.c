@@ -723,6 +723,22 @@ static void test_csr(void **state)
         assert_non_null(strstr(txt, long_cn));
         assert_null(strstr(txt, "CN ="));
         free(txt);
+        /* IP addresses (RFC 8738) are iPAddress SANs, never the CN */
+        const char *ips[] = {"127.0.0.1", "2001:db8::1", "ip.example.com"};
+        assert_int_equal(ck_csr_der(k, ips, 3, &der, &len, &e), 0);
+        spit("req.der", der, len);
+        free(der);
+        txt = capture("openssl req -inform DER -in %s/req.der -noout -text 2>&1", dir);
+        assert_non_null(strstr(txt, "IP Address:127.0.0.1, IP Address:2001:DB8:0:0:0:0:0:1, DNS:ip.example.com"));
+        assert_non_null(strstr(txt, "Subject: CN = ip.example.com"));
+        free(txt);
+        assert_int_equal(ck_csr_der(k, ips, 1, &der, &len, &e), 0);
+        spit("req.der", der, len);
+        free(der);
+        txt = capture("openssl req -inform DER -in %s/req.der -noout -text 2>&1", dir);
+        assert_non_null(strstr(txt, "IP Address:127.0.0.1\n"));
+        assert_null(strstr(txt, "CN ="));
+        free(txt);
         ck_key_free(k);
     }
 }
@@ -882,7 +898,7 @@ static void test_cert_parse(void **state)
 {
     (void)state;
     check_against_openssl("leaf_rsa.pem", CK_KEY_RSA2048, "Test Root CA", "a.example.com", 0,
-                          "a.example.com,b.example.com,c.example.com", "http://ocsp.example.com/x");
+                          "a.example.com,b.example.com,127.0.0.1,c.example.com", "http://ocsp.example.com/x");
     check_against_openssl("ca.pem", CK_KEY_P384, "Test Root CA", "Test Root CA", 1, "", "");
     check_against_openssl("self_ec.pem", CK_KEY_P256, "self.example.org", "self.example.org", 1,
                           "self.example.org", "");
