@@ -290,6 +290,34 @@ static void webroot_cleanup(void *ctx, const char *domain, const char *token,
         ck_warn(w->log, "webroot", "%s: %s", domain, e.msg);
 }
 
+struct central {
+    struct ck_store *st;
+    const struct ck_log *log;
+};
+
+static int central_present(void *ctx, const char *domain, const char *token,
+                           const char *key_authz, struct ck_err *e)
+{
+    (void)domain;
+    return ck_central_put(((struct central *)ctx)->st, token, key_authz, e);
+}
+
+static void central_cleanup(void *ctx, const char *domain, const char *token,
+                            const char *key_authz)
+{
+    const struct central *w = ctx;
+    struct ck_err e;
+    (void)key_authz;
+    /* after SIGTERM too: the stop flag would abort the delete, so it waits for it */
+    int stopped = ck_cmd_stop;
+    if (stopped)
+        ck_cmd_stop = 0;
+    if (ck_central_remove(w->st, token, &e))
+        ck_warn(w->log, "http01.store", "%s: %s", domain, e.msg);
+    if (stopped)
+        ck_cmd_stop = 1;
+}
+
 static void log_issued(const struct ck_config *c, const struct ck_log *log,
                        const struct ck_cert_summary *sum)
 {
@@ -316,13 +344,23 @@ struct issue {
     struct ck_http01 *http01;
     struct ck_dns01 *dns01;
     struct webroot webroot;
+    struct central central;
     struct ck_acme_solver solver;
     struct ck_acme_cert got;
 };
 
-static int start_solver(const struct ck_config *c, const struct ck_log *log, struct issue *s,
-                        struct ck_err *e)
+static int start_solver(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                        struct issue *s, struct ck_err *e)
 {
+    if (c->http01_store) {
+        if (!st)
+            return ck_fail(e, "challenge.http01_store: no store to put the tokens in (it is "
+                              "unreachable); nothing was ordered");
+        s->central = (struct central){st, log};
+        s->solver = (struct ck_acme_solver){"http-01", &s->central, central_present, NULL,
+                                            central_cleanup};
+        return 0;
+    }
     if (c->challenge == CK_CHALLENGE_DNS01) {
         char pending[4096], file[300];
         snprintf(file, sizeof file, "dns01-%s.pending", c->cert_name);
@@ -382,7 +420,7 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
      * then the directory, so a wrong URL leaves no new account key behind. */
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log};
     int fresh;
-    if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
+    if (start_solver(c, log, st, s, e) || ck_acme_new(&ao, &s->acme, e) ||
         ck_acme_directory(s->acme, e) || account_key(c, log, st, 1, &s->account, &fresh, e) ||
         ck_signer_start(s->account, e) || ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
