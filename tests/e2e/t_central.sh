@@ -34,11 +34,11 @@ logof() { cat "$CK_TMP/$1.log" 2>/dev/null; }
 
 # replica LOG NAME [ARGS...]: one replica (exec'd: $! is certkeep), no listen address of its own.
 replica() {
-    local log=$CK_TMP/$1.log name=$2; shift 2
+    local id=$1 name=$2; shift 2
     exec "$CK_BIN" "${CMD:-issue}" --domain "$name" --email e2e@example.com --agree-tos \
         --directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA_BUNDLE" --http01-store \
-        --state "$CK_TMP/state-$log" --out "$CK_TMP/vol-${VOL:-$1}" "${STORE[@]}" \
-        --log-level debug "$@" >"$log" 2>&1
+        --state "$CK_TMP/state-$id" --out "$CK_TMP/vol-$id" "${STORE[@]}" \
+        --log-level debug "$@" >"$CK_TMP/$id.log" 2>&1
 }
 serve_start() {
     "$CK_BIN" serve --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" "${STORE[@]}" \
@@ -52,8 +52,9 @@ serve_start() {
     return 1
 }
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
+# (listed without a Prefix: moto checks the signature of a query holding '/' wrongly)
 challenges_left() {
-    s3_py "print(s3.list_objects_v2(Bucket=bucket, Prefix='$PREFIX/challenges/').get('KeyCount', 0))"
+    s3_py "print(sum(o['Key'].startswith('$PREFIX/challenges/') for o in s3.list_objects_v2(Bucket=bucket).get('Contents', [])))"
 }
 # moto's request lines naming this key (its log has one line per request)
 store_reads() { grep -c "GET /$S3_BUCKET/$PREFIX/challenges/$1 " "$S3_LOG" || true; }
@@ -161,8 +162,8 @@ check_eq "central: no challenges/ object left" 0 "$(challenges_left)"
 
 # two replicas of one certificate (init, shared store): one issues, the other restores it
 before=$(pebble_issued_count)
-( CMD=init VOL=i1 replica i1 i.central.test ) & p1=$!
-( CMD=init VOL=i2 replica i2 i.central.test ) & p2=$!
+( CMD=init replica i1 i.central.test ) & p1=$!
+( CMD=init replica i2 i.central.test ) & p2=$!
 wait $p1; r1=$?
 wait $p2; r2=$?
 check_eq "central: init replicas both exit 0" "0 0" "$r1 $r2"
@@ -186,9 +187,7 @@ wait_token() {
     for _ in $(seq 1 150); do [ "$(challenges_left)" -ge 1 ] 2>/dev/null && return 0; sleep 0.2; done
     return 1
 }
-unignored "$CK_BIN" issue --domain t.central.test --email e2e@example.com --agree-tos \
-    --directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA_BUNDLE" --http01-store \
-    --state "$CK_TMP/state-t" --out "$CK_TMP/vol-t" "${STORE[@]}" >"$CK_TMP/t.log" 2>&1 &
+( replica t t.central.test ) &
 pt=$!
 if wait_token; then
     kill -TERM "$pt"; wait "$pt"; rc=$?
