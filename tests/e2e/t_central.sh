@@ -182,6 +182,7 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", '"$PEBBLE_HTTP01_PORT"')); s.listen(64); held = []
 while True: held.append(s.accept()[0])' &
 TARPIT_PID=$!
+for _ in $(seq 1 100); do _s3_port_open "$PEBBLE_HTTP01_PORT" && break; sleep 0.1; done
 # wait_token: 0 once the store holds a challenges/ object (the order is at the CA)
 wait_token() {
     for _ in $(seq 1 150); do [ "$(challenges_left)" -ge 1 ] 2>/dev/null && return 0; sleep 0.2; done
