@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* ppoll: in the seccomp list, where sigsuspend is not */
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 
 #include "../../lib/challenge/challenge.h"
 #include "../../lib/sandbox/sandbox.h"
@@ -30,8 +31,11 @@ int ck_cmd_serve(const struct ck_config *c, const struct ck_log *log, struct ck_
         rc = ck_sandbox_run(0, &n, e);
 #endif
     if (!rc) {
-        ck_info(log, "serve", "answering http-01 on %s from %s (seccomp: %zu calls allowed)",
-                c->http01_listen, ck_store_name(st.store), n);
+        char sc[48] = "seccomp off";
+        if (n)
+            snprintf(sc, sizeof sc, "seccomp: %zu calls allowed", n);
+        ck_info(log, "serve", "answering http-01 on %s from %s (%s)", c->http01_listen,
+                ck_store_name(st.store), sc);
         sigemptyset(&stop);
         sigaddset(&stop, SIGTERM);
         sigaddset(&stop, SIGINT);
