@@ -37,6 +37,9 @@ struct ck_cmd_store {
  * timeouts in ms (0: lib/http's defaults). */
 struct ck_http_opts ck_cmd_http_opts(const struct ck_config *c, long connect_ms, long total_ms);
 int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struct ck_err *e);
+/* The same with the S3 requests' timeouts in ms. */
+int ck_cmd_store_open_within(const struct ck_config *c, long connect_ms, long total_ms,
+                             struct ck_cmd_store *out, struct ck_err *e);
 void ck_cmd_store_close(struct ck_cmd_store *s);
 
 /* Parses the trust anchors (system store plus --ca-bundle) that ck_cmd_want hands to
@@ -61,6 +64,8 @@ int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct
                      struct ck_err *e);
 int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
 int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
+/* The central http-01 responder: challenge.http01_listen, answered from the store. */
+int ck_cmd_serve(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
 
 /* As ck_cmd_obtain; the order names `replaces` (ARI id, NULL: none) when the CA has ARI. */
 int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,

@@ -109,6 +109,13 @@ struct ck_http_opts ck_cmd_http_opts(const struct ck_config *c, long connect_ms,
 
 int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struct ck_err *e)
 {
+    /* Short timeouts: a store that is down must not hold the app's start for long. */
+    return ck_cmd_store_open_within(c, 3000, 15000, out, e);
+}
+
+int ck_cmd_store_open_within(const struct ck_config *c, long connect_ms, long total_ms,
+                             struct ck_cmd_store *out, struct ck_err *e)
+{
     memset(out, 0, sizeof *out);
     if (c->store_dir) {
         if (ck_store_open_dir(c->store_dir, &out->store, e))
@@ -121,8 +128,7 @@ int ck_cmd_store_open(const struct ck_config *c, struct ck_cmd_store *out, struc
     if (ck_s3_creds_load(&creds, environ, c->s3.access_key_file, c->s3.secret_key_file,
                          c->s3.session_token_file, e))
         return -1;
-    /* Short timeouts: a store that is down must not hold the app's start for long. */
-    struct ck_http_opts ho = ck_cmd_http_opts(c, 3000, 15000);
+    struct ck_http_opts ho = ck_cmd_http_opts(c, connect_ms, total_ms);
     struct ck_store_s3 o = {
         .endpoint = c->s3.endpoint,
         .bucket = c->s3.bucket,

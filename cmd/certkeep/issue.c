@@ -290,6 +290,89 @@ static void webroot_cleanup(void *ctx, const char *domain, const char *token,
         ck_warn(w->log, "webroot", "%s: %s", domain, e.msg);
 }
 
+/* Tokens put in the store and not yet removed, one a line, also in the state directory:
+ * a replica killed mid-order removes them at its next order. */
+struct central {
+    struct ck_store *st;
+    const struct ck_log *log;
+    char *text;
+    size_t len;
+    char pending[4096];
+};
+
+static void central_note(struct central *w, const char *token, int add)
+{
+    size_t n = strlen(token);
+    struct ck_err e;
+    char *t = add ? realloc(w->text, w->len + n + 2) : w->text;
+    if (add && t) {
+        memcpy(t + w->len, token, n);
+        t[w->len + n] = '\n';
+        w->len += n + 1;
+        w->text = t;
+    }
+    for (char *p = add ? NULL : w->text; p && p < w->text + w->len; p = strchr(p, '\n') + 1)
+        if (!strncmp(p, token, n) && p[n] == '\n') {
+            memmove(p, p + n + 1, (size_t)(w->text + w->len - (p + n + 1)));
+            w->len -= n + 1;
+            break;
+        }
+    if (w->len ? ck_fs_write_atomic(w->pending, w->text, w->len, 0600, &e)
+               : unlink(w->pending) && errno != ENOENT &&
+                 ck_failk(&e, CK_E_IO, "%s: %s", w->pending, strerror(errno)))
+        ck_warn(w->log, "http01.store", "%s", e.msg);
+}
+
+static int central_present(void *ctx, const char *domain, const char *token,
+                           const char *key_authz, struct ck_err *e)
+{
+    (void)domain;
+    central_note(ctx, token, 1);
+    return ck_central_put(((struct central *)ctx)->st, token, key_authz, e);
+}
+
+static void central_cleanup(void *ctx, const char *domain, const char *token,
+                            const char *key_authz)
+{
+    struct central *w = ctx;
+    struct ck_err e;
+    (void)key_authz;
+    /* after SIGTERM too: the stop flag would abort the delete, so it waits for it */
+    int stopped = ck_cmd_stop;
+    if (stopped)
+        ck_cmd_stop = 0;
+    if (ck_central_remove(w->st, token, &e))
+        ck_warn(w->log, "http01.store", "%s: %s", domain, e.msg);
+    else
+        central_note(w, token, 0);
+    if (stopped)
+        ck_cmd_stop = 1;
+}
+
+/* What a killed run left in the store: removed now (a failure is only logged). */
+static int central_start(const struct ck_config *c, const struct ck_log *log,
+                         struct ck_store *st, struct central *w, struct ck_err *e)
+{
+    char file[300], *text = NULL, *save = NULL;
+    size_t len;
+    struct ck_err re;
+    *w = (struct central){.st = st, .log = log};
+    snprintf(file, sizeof file, "http01-store-%s.pending", c->cert_name);
+    if (state_path(w->pending, sizeof w->pending, c, file, e) ||
+        ck_fs_mkdir_p(c->state_dir, 0700, e))
+        return -1;
+    if (ck_fs_read(w->pending, 1 << 20, &text, &len, &re))
+        return 0;
+    for (char *t = strtok_r(text, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+        if (ck_central_remove(st, t, &re))
+            ck_warn(log, "http01.store", "left by an earlier run: %s", re.msg);
+        else
+            ck_info(log, "http01.store", "removed a token an earlier run left in the store");
+    free(text);
+    central_note(w, "", 0); /* the list is empty now: the file goes */
+    return 0;
+}
+
 static void log_issued(const struct ck_config *c, const struct ck_log *log,
                        const struct ck_cert_summary *sum)
 {
@@ -316,13 +399,24 @@ struct issue {
     struct ck_http01 *http01;
     struct ck_dns01 *dns01;
     struct webroot webroot;
+    struct central central;
     struct ck_acme_solver solver;
     struct ck_acme_cert got;
 };
 
-static int start_solver(const struct ck_config *c, const struct ck_log *log, struct issue *s,
-                        struct ck_err *e)
+static int start_solver(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                        struct issue *s, struct ck_err *e)
 {
+    if (c->http01_store) {
+        if (!st)
+            return ck_fail(e, "challenge.http01_store: no store to put the tokens in (it is "
+                              "unreachable); nothing was ordered");
+        if (central_start(c, log, st, &s->central, e))
+            return -1;
+        s->solver = (struct ck_acme_solver){"http-01", &s->central, central_present, NULL,
+                                            central_cleanup};
+        return 0;
+    }
     if (c->challenge == CK_CHALLENGE_DNS01) {
         char pending[4096], file[300];
         snprintf(file, sizeof file, "dns01-%s.pending", c->cert_name);
@@ -383,7 +477,7 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log,
                               .eab_kid = c->eab_kid, .eab_key_file = c->eab_key_file};
     int fresh;
-    if (start_solver(c, log, s, e) || ck_acme_new(&ao, &s->acme, e) ||
+    if (start_solver(c, log, st, s, e) || ck_acme_new(&ao, &s->acme, e) ||
         ck_acme_directory(s->acme, e) || account_key(c, log, st, 1, &s->account, &fresh, e) ||
         ck_signer_start(s->account, e) || ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
@@ -454,6 +548,7 @@ int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
         ck_bundle_free(out);
     ck_http01_stop(s.http01);
     ck_dns01_stop(s.dns01);
+    free(s.central.text);
     ck_acme_cert_free(&s.got);
     ck_acme_free(s.acme);
     free(s.saved_account);

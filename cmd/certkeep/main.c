@@ -31,6 +31,8 @@ static const struct command commands[] = {
     {"status", ck_cmd_status, "what is held where: names, expiry, next renewal, last failure"},
     {"revoke", ck_cmd_revoke,
      "revoke the volume's certificate (--reason); init and run then issue a new one"},
+    {"serve", ck_cmd_serve,
+     "answer http-01 from the store for replicas with challenge.http01_store (central validation)"},
     {"version", NULL, "print the version"},
     {"help", NULL, "show this help, or a command's"},
 };

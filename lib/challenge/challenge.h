@@ -1,4 +1,5 @@
-/* Challenge responders: http-01 built-in server and webroot files. */
+/* Challenge responders: http-01 built-in server, webroot files, the store (central
+ * validation), dns-01. */
 #ifndef CK_CHALLENGE_H
 #define CK_CHALLENGE_H
 
@@ -31,6 +32,25 @@ void ck_http01_stop(struct ck_http01 *s);
 int ck_webroot_put(const char *webroot, const char *token, const char *key_authz,
                    struct ck_err *e);
 int ck_webroot_remove(const char *webroot, const char *token, struct ck_err *e);
+
+/* Central validation (the guide's "Central Validation Servers"): the issuing replica puts
+ * each key authorization in the shared store as challenges/<token>, and any number of
+ * `certkeep serve` responders answer the http-01 path from there. */
+struct ck_store;
+int ck_central_put(struct ck_store *st, const char *token, const char *key_authz,
+                   struct ck_err *e);
+int ck_central_remove(struct ck_store *st, const char *token, struct ck_err *e);
+#define CK_CENTRAL_HIT_MS 5000  /* a found token is served this long from memory */
+#define CK_CENTRAL_MISS_MS 1000 /* an absent one is 404 this long without a store read */
+#define CK_CENTRAL_READS 200    /* store reads a second at most, beyond: 503 */
+struct ck_central;
+/* The http-01 responder on `listen` (as ck_http01_start), answering from `st` (borrowed):
+ * a bad token is 404 without a store read; a store error is 503, and no read is made
+ * for a second after it. */
+int ck_central_start(const char *listen, struct ck_store *st, const struct ck_log *log,
+                     struct ck_central **out, struct ck_err *e);
+/* NULL is fine. */
+void ck_central_stop(struct ck_central *c);
 
 /* dns-01: one TXT value per authorization at _acme-challenge.<name> (CNAMEs
  * followed), by RFC 2136 update or by a hook run as lego's exec provider runs it

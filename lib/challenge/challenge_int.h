@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "../err/err.h"
+#include "../log/log.h"
 
 /* 1 when `t` is 1..256 base64url characters (nothing that could walk a path). */
 int ck_token_ok(const char *t);
@@ -15,5 +16,13 @@ int ck_http01_route(const char *req, size_t len, char *token, size_t tsz, int *h
  * EACCES below 1024 names the sysctl, EADDRINUSE without a webroot suggests one. */
 int ck_http01_bind_fail(struct ck_err *e, const char *listen, const char *port, int err,
                         int has_webroot);
+
+/* A token the responder does not hold: 200 with its key authorization copied into
+ * authz, 404, or 503. Called from the responder's thread only. */
+typedef int (*ck_http01_fetch)(void *ctx, const char *token, char *authz, size_t cap);
+struct ck_http01;
+/* ck_http01_start, asking `fetch` for tokens not added. */
+int ck_http01_start_fetch(const char *listen, ck_http01_fetch fetch, void *ctx,
+                          const struct ck_log *log, struct ck_http01 **out, struct ck_err *e);
 
 #endif

@@ -38,6 +38,8 @@ struct ck_http01 {
     struct entry *entries;
     size_t n_entries;
     const struct ck_log *log;
+    ck_http01_fetch fetch; /* tokens not held: asked here (serve), else 404 */
+    void *fetch_ctx;
     char listen[128];
 };
 
@@ -187,6 +189,7 @@ static const char *reason(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
     default: return "Error";
     }
 }
@@ -261,7 +264,7 @@ static int answer(void *ctx, const char *req, size_t len, int oversize, char **o
     int head = 0;
     int status = oversize ? 431 : ck_http01_route(req, len, token, sizeof token, &head);
     if (status == 200 && lookup(s, token, authz, sizeof authz) < 0)
-        status = 404;
+        status = s->fetch ? s->fetch(s->fetch_ctx, token, authz, sizeof authz) : 404;
     return respond(status, status == 200 ? authz : NULL, head, out, out_len);
 }
 
@@ -288,8 +291,9 @@ static void *serve(void *arg)
 
 /* ---- lifecycle ---- */
 
-static int start(const char *listen, int has_webroot, const struct ck_log *log,
-                 struct ck_http01 **out, int *bind_err, struct ck_err *e)
+static int start(const char *listen, int has_webroot, ck_http01_fetch fetch, void *fetch_ctx,
+                 const struct ck_log *log, struct ck_http01 **out, int *bind_err,
+                 struct ck_err *e)
 {
     *bind_err = 0;
     *out = NULL;
@@ -300,6 +304,8 @@ static int start(const char *listen, int has_webroot, const struct ck_log *log,
         return ck_fail(e, "http-01 listen %s: out of memory", listen);
     s->wake[0] = s->wake[1] = -1;
     s->log = log;
+    s->fetch = fetch;
+    s->fetch_ctx = fetch_ctx;
     snprintf(s->listen, sizeof s->listen, "%s", listen);
     pthread_mutex_init(&s->mu, NULL);
     int lfd = open_listener(listen, has_webroot, bind_err, e);
@@ -337,7 +343,14 @@ int ck_http01_start(const char *listen, const struct ck_log *log, struct ck_http
                     struct ck_err *e)
 {
     int bind_err;
-    return start(listen, 0, log, out, &bind_err, e);
+    return start(listen, 0, NULL, NULL, log, out, &bind_err, e);
+}
+
+int ck_http01_start_fetch(const char *listen, ck_http01_fetch fetch, void *ctx,
+                          const struct ck_log *log, struct ck_http01 **out, struct ck_err *e)
+{
+    int bind_err;
+    return start(listen, 0, fetch, ctx, log, out, &bind_err, e);
 }
 
 int ck_http01_pick(const char *listen, const char *webroot, const struct ck_log *log,
@@ -350,8 +363,8 @@ int ck_http01_pick(const char *listen, const char *webroot, const struct ck_log 
         return 0;
     int bind_err;
     if (!webroot)
-        return start(listen, 0, log, out, &bind_err, e);
-    if (start(listen, 1, log, out, &bind_err, e) == 0) {
+        return start(listen, 0, NULL, NULL, log, out, &bind_err, e);
+    if (start(listen, 1, NULL, NULL, log, out, &bind_err, e) == 0) {
         ck_info(log, "http-01", "answering on %s", listen);
         return 0;
     }

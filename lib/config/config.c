@@ -28,6 +28,9 @@
  *   challenge.webroot        CERTKEEP_CHALLENGE_WEBROOT | CERTKEEP_WEBROOT   --webroot DIR
  *                            alone: tokens written there; with http01_listen set too: listen,
  *                            and when the port is taken, the webroot
+ *   challenge.http01_store   CERTKEEP_CHALLENGE_HTTP01_STORE  --http01-store  false: true puts each
+ *                            key authorization in the store (challenges/<token>) for `certkeep
+ *                            serve`, which answers on challenge.http01_listen; this one listens not
  *   challenge.dns_hook       CERTKEEP_CHALLENGE_DNS_HOOK  --dns-hook FILE    run "FILE present|cleanup NAME VALUE"
  *   challenge.rfc2136.server CERTKEEP_CHALLENGE_RFC2136_SERVER  --rfc2136-server HOST[:PORT]
  *   challenge.rfc2136.tsig_key          CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY          TSIG key name
@@ -158,6 +161,8 @@ static const struct key keys[] = {
     {"challenge.webroot", "CERTKEEP_CHALLENGE_WEBROOT", "CERTKEEP_WEBROOT", "--webroot", "DIR",
      T_PATH, OFF(webroot), NULL,
      "write http-01 tokens under DIR (with --http01-listen: when its port is taken)"},
+    {"challenge.http01_store", "CERTKEEP_CHALLENGE_HTTP01_STORE", NULL, "--http01-store", NULL,
+     T_BOOL, OFF(http01_store), NULL, "http-01 tokens into the store, answered by certkeep serve"},
     {"challenge.dns_hook", "CERTKEEP_CHALLENGE_DNS_HOOK", "CERTKEEP_DNS_HOOK", "--dns-hook",
      "FILE", T_PATH, OFF(dns_hook), NULL, "dns-01 by FILE present|cleanup NAME VALUE TTL"},
     {"challenge.rfc2136.server", "CERTKEEP_CHALLENGE_RFC2136_SERVER", "CERTKEEP_RFC2136_SERVER",
@@ -1133,6 +1138,13 @@ static int check_challenge(const struct ck_config *c, struct ck_err *e)
                         : c->rfc2136_zone ? "challenge.rfc2136.zone"
                         : c->dns_resolver ? "challenge.dns_resolver" : NULL;
     if (c->challenge == CK_CHALLENGE_HTTP01) {
+        if (c->http01_store && (c->http01_listen_set || c->webroot))
+            return ck_failk(e, CK_E_USAGE, "%s has no use with challenge.http01_store (certkeep "
+                            "serve answers)", c->webroot ? "challenge.webroot"
+                                                         : "challenge.http01_listen");
+        if (c->http01_store && !c->store_dir && !c->s3.bucket)
+            return ck_failk(e, CK_E_USAGE, "challenge.http01_store needs a store (store.dir or "
+                                           "store.s3.bucket)");
         for (size_t i = 0; i < c->n_domains; i++)
             if (c->domains[i][0] == '*')
                 return ck_failk(e, CK_E_USAGE, "%s: a wildcard name needs challenge.type dns-01",
@@ -1142,9 +1154,10 @@ static int check_challenge(const struct ck_config *c, struct ck_err *e)
                                            "(--challenge dns-01) or remove it", dns_set);
         return 0;
     }
-    if (c->http01_listen_set || c->webroot)
+    if (c->http01_listen_set || c->webroot || c->http01_store)
         return ck_failk(e, CK_E_USAGE, "%s is an http-01 setting, with challenge.type dns-01",
-                        c->webroot ? "challenge.webroot" : "challenge.http01_listen");
+                        c->webroot ? "challenge.webroot" : c->http01_store
+                        ? "challenge.http01_store" : "challenge.http01_listen");
     for (size_t i = 0; i < c->n_domains; i++) {
         unsigned char ip[16];
         if (inet_pton(AF_INET, c->domains[i], ip) == 1 || inet_pton(AF_INET6, c->domains[i], ip) == 1)
@@ -1216,9 +1229,17 @@ int ck_config_validate_for(const struct ck_config *c, const char *command, struc
     if (!c->eab_kid != !c->eab_key_file)
         return ck_failk(e, CK_E_USAGE, "%s is set without %s", c->eab_kid ? "acme.eab.kid" :
                         "acme.eab.hmac_key_file", c->eab_kid ? "acme.eab.hmac_key_file" : "acme.eab.kid");
-    if (!issues)
+    int serve = !strcmp(command, "serve");
+    if (!issues && !serve)
         return 0;
-    if (check_challenge(c, e) != 0)
+    if (serve && (c->challenge != CK_CHALLENGE_HTTP01 || c->webroot || c->listen))
+        return ck_failk(e, CK_E_USAGE, "serve answers http-01 on challenge.http01_listen alone: "
+                        "%s has no use there", c->webroot ? "challenge.webroot"
+                        : c->listen ? "listen (probe the http-01 port)" : "challenge.type dns-01");
+    if (serve && !c->store_dir && !c->s3.bucket)
+        return ck_failk(e, CK_E_USAGE, "serve answers from the store: set store.dir or "
+                                       "store.s3.bucket");
+    if (!serve && check_challenge(c, e) != 0)
         return -1;
     if ((c->s3.endpoint || c->s3.prefix || c->s3.path_style) && !c->s3.bucket)
         return ck_failk(e, CK_E_USAGE, "store.s3.bucket is not set");

@@ -42,6 +42,7 @@ struct ck_config {
     char *http01_listen;             /* default ":80" */
     int http01_listen_set;           /* 1: configured, not the default */
     char *webroot;                   /* alone: token files; with http01_listen set: its fallback */
+    int http01_store;                /* key authorizations in the store, for `certkeep serve` */
     char *rfc2136_server;            /* dns-01 by RFC 2136 update: "host[:port]" */
     char *tsig_key;
     enum ck_tsig_alg tsig_alg;
@@ -95,7 +96,7 @@ int ck_config_parse_yaml(struct ck_config *c, const char *text, size_t len, cons
 /* 1 when the S3 store is reached over http:// on a host other than loopback
  * (refused by ck_config_validate_for unless s3.allow_http; then the caller warns). */
 int ck_config_s3_cleartext(const struct ck_config *c);
-/* Per-command requirements ("issue", "init", "run", "renew", "status", "revoke"). */
+/* Per-command requirements ("issue", "init", "run", "renew", "status", "revoke", "serve"). */
 int ck_config_validate_for(const struct ck_config *c, const char *command, struct ck_err *e);
 
 /* "--domain NAME   ..." lines for usage text. */

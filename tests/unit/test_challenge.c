@@ -24,6 +24,7 @@
 
 #include "challenge/challenge.h"
 #include "challenge/challenge_int.h"
+#include "store/store.h"
 
 #define SNP(buf, sz, ...) assert_true(snprintf((buf), (sz), __VA_ARGS__) < (int)(sz))
 #define TOKEN "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
@@ -667,6 +668,62 @@ static void test_pick(void **state)
 }
 
 /* As nobody (a real EACCES from the kernel), binding 127.0.0.1:81 with and without a webroot. */
+/* Central validation on a directory store: put, serve (cached), remove, bad tokens. */
+static void test_central(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ck-central-XXXXXX", addr[64], resp[4096], path[PATH_MAX];
+    struct ck_store *st;
+    struct ck_central *c;
+    struct ck_err e;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(ck_store_open_dir(dir, &st, &e), 0);
+    int port = free_port();
+    SNP(addr, sizeof addr, "127.0.0.1:%d", port);
+    assert_int_equal(ck_central_start(addr, st, NULL, &c, &e), 0);
+
+    assert_int_equal(get(port, PATH TOKEN, resp, sizeof resp), 404); /* not there yet */
+    assert_int_equal(ck_central_put(st, TOKEN, AUTHZ, &e), 0);
+    SNP(path, sizeof path, "%s/challenges/%s", dir, TOKEN);
+    assert_int_equal(access(path, F_OK), 0);
+    /* the 404 above is remembered for CK_CENTRAL_MISS_MS, then the store answers */
+    usleep((CK_CENTRAL_MISS_MS + 200) * 1000);
+    assert_int_equal(get(port, PATH TOKEN, resp, sizeof resp), 200);
+    assert_string_equal(body_of(resp), AUTHZ);
+    assert_int_equal(ck_central_remove(st, TOKEN, &e), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(ck_central_remove(st, TOKEN, &e), 0); /* gone already: fine */
+    /* served from memory for a while, then 404 */
+    assert_int_equal(get(port, PATH TOKEN, resp, sizeof resp), 200);
+    usleep((CK_CENTRAL_HIT_MS + 200) * 1000);
+    assert_int_equal(get(port, PATH TOKEN, resp, sizeof resp), 404);
+
+    /* bad tokens: refused when put, 404 when asked */
+    assert_int_equal(ck_central_put(st, "../x", AUTHZ, &e), -1);
+    char long_tok[CK_STORE_PART_MAX + 2];
+    memset(long_tok, 'a', sizeof long_tok - 1);
+    long_tok[sizeof long_tok - 1] = '\0';
+    assert_int_equal(ck_central_put(st, long_tok, AUTHZ, &e), -1);
+    assert_int_equal(get(port, PATH "a.b", resp, sizeof resp), 404);
+    char target[512];
+    SNP(target, sizeof target, PATH "%s", long_tok);
+    assert_int_equal(get(port, target, resp, sizeof resp), 404);
+    /* an object that is not a key authorization is not served */
+    SNP(path, sizeof path, "%s/challenges/Bad_Body", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("two words\n", f);
+    fclose(f);
+    assert_int_equal(get(port, PATH "Bad_Body", resp, sizeof resp), 404);
+    unlink(path);
+
+    ck_central_stop(c);
+    ck_central_stop(NULL);
+    ck_store_close(st);
+    SNP(path, sizeof path, "rm -rf '%s'", dir);
+    assert_int_equal(system(path), 0);
+}
+
 static void test_pick_eacces(void **state)
 {
     (void)state;
@@ -734,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_bind_fail_lines),
         cmocka_unit_test(test_pick),
         cmocka_unit_test(test_pick_eacces),
+        cmocka_unit_test(test_central),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

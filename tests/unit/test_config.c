@@ -691,6 +691,50 @@ static void test_dns01_settings(void **state)
     ck_config_free(&c);
 }
 
+/* Central validation: http01_store with a store, serve with a store alone. */
+static void test_http01_store(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    assert_int_equal(load(&c, "domains: [a.example]\nchallenge: {http01_store: true}\n"
+                              "store: {dir: /srv/store}\n", NULL, 0, NULL, &e), 0);
+    assert_int_equal(c.http01_store, 1);
+    assert_int_equal(ck_config_validate_for(&c, "run", &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "serve", &e), 0);
+    ck_config_free(&c);
+    char *env[] = {"CERTKEEP_CHALLENGE_HTTP01_STORE=true", "CERTKEEP_S3_BUCKET=b", NULL};
+    char *serve[] = {"--http01-listen", "127.0.0.1:8080", NULL};
+    assert_int_equal(load(&c, NULL, env, 2, serve, &e), 0);
+    assert_int_equal(c.http01_store, 1);
+    assert_int_equal(ck_config_validate_for(&c, "serve", &e), 0); /* no domain needed */
+    ck_config_free(&c);
+
+    char *nostore[] = {"--domain", "a.example", "--http01-store", NULL};
+    expect_invalid(NULL, 3, nostore, "challenge.http01_store needs a store (store.dir or "
+                                     "store.s3.bucket)");
+    char *listen[] = {"--domain", "a.example", "--http01-store", "--store-dir", "/s",
+                      "--http01-listen", ":80", NULL};
+    expect_invalid(NULL, 7, listen, "challenge.http01_listen has no use with "
+                                    "challenge.http01_store (certkeep serve answers)");
+    char *dns[] = {"--domain", "a.example", "--http01-store", "--store-dir", "/s",
+                   "--challenge", "dns-01", "--dns-hook", "/bin/h", NULL};
+    expect_invalid(NULL, 9, dns, "challenge.http01_store is an http-01 setting, with "
+                                 "challenge.type dns-01");
+    char *bare[] = {NULL};
+    assert_int_equal(load(&c, NULL, NULL, 0, bare, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "serve", &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    assert_string_equal(e.msg, "serve answers from the store: set store.dir or store.s3.bucket");
+    ck_config_free(&c);
+    char *web[] = {"--store-dir", "/s", "--webroot", "/w", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 4, web, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "serve", &e), -1);
+    assert_string_equal(e.msg, "serve answers http-01 on challenge.http01_listen alone: "
+                               "challenge.webroot has no use there");
+    ck_config_free(&c);
+}
+
 /* Keys and the session token would cross an http:// endpoint in the clear: only
  * loopback, or with store.s3.allow_http (flag, variable, file). */
 static void test_s3_cleartext(void **state)
@@ -859,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_null_and_empty),
         cmocka_unit_test(test_print_flags),
         cmocka_unit_test(test_dns01_settings),
+        cmocka_unit_test(test_http01_store),
         cmocka_unit_test(test_webhook_url),
         cmocka_unit_test(test_directory_presets_and_eab),
         cmocka_unit_test(test_reason),
