@@ -13,7 +13,8 @@ int ck_token_ok(const char *t);
  * error status (400, 404, 405, 431). *head is set for HEAD requests. */
 int ck_http01_route(const char *req, size_t len, char *token, size_t tsz, int *head);
 /* Fills e with the one line for a bind of `listen` (port `port`) refused with errno `err`:
- * EACCES below 1024 names the sysctl, EADDRINUSE without a webroot suggests one. */
+ * EACCES below 1024 names the sysctl, EADDRINUSE without a webroot suggests one.
+ * has_webroot: 1 configured, 0 not (then suggested), -1 none possible (serve). */
 int ck_http01_bind_fail(struct ck_err *e, const char *listen, const char *port, int err,
                         int has_webroot);
 

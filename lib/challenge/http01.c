@@ -68,6 +68,11 @@ int ck_http01_bind_fail(struct ck_err *e, const char *listen, const char *port, 
                         int has_webroot)
 {
     const char *sysctl = "non-root: set the pod sysctl net.ipv4.ip_unprivileged_port_start=0";
+    if (has_webroot < 0) /* serve: no webroot to fall back on */
+        return ck_failk(e, CK_E_IO, "http-01: cannot listen on %s: %s%s%s%s", listen, strerror(err),
+                        err == EACCES && atoi(port) < 1024 ? " (" : "",
+                        err == EACCES && atoi(port) < 1024 ? sysctl : "",
+                        err == EACCES && atoi(port) < 1024 ? ")" : "");
     if (err == EACCES && atoi(port) < 1024)
         return ck_failk(e, CK_E_IO, "http-01: cannot listen on %s: %s (%s, or %s)", listen,
                         strerror(err), sysctl,
@@ -350,7 +355,7 @@ int ck_http01_start_fetch(const char *listen, ck_http01_fetch fetch, void *ctx,
                           const struct ck_log *log, struct ck_http01 **out, struct ck_err *e)
 {
     int bind_err;
-    return start(listen, 0, fetch, ctx, log, out, &bind_err, e);
+    return start(listen, -1, fetch, ctx, log, out, &bind_err, e);
 }
 
 int ck_http01_pick(const char *listen, const char *webroot, const struct ck_log *log,

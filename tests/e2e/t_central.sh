@@ -7,7 +7,7 @@
 # no challenges/ object left (also after SIGTERM), a kill -9 mid-order harmless.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 42
+plan 44
 # ports 32000-32099 (this script's range)
 PEBBLE_PORT=32000 PEBBLE_MGMT_PORT=32001 PEBBLE_TLS01_PORT=32002 PEBBLE_DNS_PORT=32053
 PEBBLE_CTS_PORT=32055 PEBBLE_HTTP01_PORT=32080 S3_PORT=32090
@@ -84,6 +84,10 @@ refused "central: serve with a health listen" "listen \(probe the http-01 port\)
 echo "-- serve"
 if ! serve_start; then fail "central: serve starts" "$(tail -n 3 "$CK_TMP/serve.log")"; exit 1; fi
 pass "central: serve starts"
+"$CK_BIN" serve --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" "${STORE[@]}" >"$CK_TMP/taken.log" 2>&1
+check_match "central: a second serve on the port: one line naming it" \
+    "^certkeep: http-01: cannot listen on 127\.0\.0\.1:$PEBBLE_HTTP01_PORT: Address in use\$" "$(cat "$CK_TMP/taken.log")"
+check_eq "central: no webroot hint for serve" 0 "$(grep -c webroot "$CK_TMP/taken.log")"
 check_match "central: serve runs under seccomp" "seccomp: [1-9][0-9]* calls allowed" "$(logof serve)"
 TOK=Tok_en-$RANDOM$RANDOM
 check "central: a token put by boto3" put_token "$TOK" "$TOK.thumbprint"
