@@ -588,6 +588,15 @@ int ck_store_open_s3(const struct ck_store_s3 *o, struct ck_http *http, struct c
         return -1;
     }
     snprintf(s->name, sizeof s->name, "s3 %s/%.200s", x->bucket, x->prefix);
+    if (o->endpoint && o->endpoint[0])
+        snprintf(s->endpoint, sizeof s->endpoint, "%.*s", (int)strcspn(o->endpoint, "?#"),
+                 o->endpoint);
+    else
+        snprintf(s->endpoint, sizeof s->endpoint, "https://s3.%s.amazonaws.com", region);
+    size_t el = strlen(s->endpoint);
+    if (el > 0 && s->endpoint[el - 1] == '/')
+        s->endpoint[el - 1] = '\0';
+    s->cond = CK_STORE_COND_UNKNOWN; /* many S3-compatible servers accept and ignore them */
     *out = s;
     return 0;
 }
