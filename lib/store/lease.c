@@ -88,15 +88,17 @@ static int check_cond(struct ck_lease *l, const char *cond, struct ck_err *e)
         return -1;
     if (star ? rc == CK_STORE_NOTFOUND : rc == 0 && strcmp(etag, cond) == 0)
         return 0;
-    return ck_failk(e, CK_E_GENERIC, "%s: lease %s %s", ck_store_name(l->store), l->key,
-                    star ? "already exists" : "changed since it was read");
+    ck_failk(e, CK_E_GENERIC, "%s: lease %s %s", ck_store_name(l->store), l->key,
+             star ? "already exists" : "changed since it was read");
+    return CK_STORE_CONFLICT;
 }
 
 /* Writes our record with `cond` ("*" or the etag read); returns the store's code. */
 static int lease_write(struct ck_lease *l, const char *cond, long long expires, struct ck_err *e)
 {
     long long t0 = mono_ms();
-    if (l->store->cond == CK_STORE_COND_IGNORED) {
+    int checked = l->store->cond == CK_STORE_COND_IGNORED;
+    if (checked) {
         int rc = check_cond(l, cond, e);
         if (rc != 0)
             return rc;
@@ -106,10 +108,12 @@ static int lease_write(struct ck_lease *l, const char *cond, long long expires, 
     if (body == NULL)
         return -1;
     char etag[CK_STORE_ETAG_MAX];
+    /* checked: If-Match may be what the store gets wrong; the read above stands for it */
     int rc = strcmp(cond, "*") == 0
                  ? ck_store_put_if_absent(l->store, l->key, body, strlen(body), etag, sizeof etag, e)
-                 : ck_store_put_if_match(l->store, l->key, body, strlen(body), cond, etag,
-                                         sizeof etag, e);
+             : checked ? ck_store_put_etag(l->store, l->key, body, strlen(body), etag, sizeof etag, e)
+                       : ck_store_put_if_match(l->store, l->key, body, strlen(body), cond, etag,
+                                               sizeof etag, e);
     free(body);
     if (rc == 0) {
         memcpy(l->etag, etag, sizeof etag);

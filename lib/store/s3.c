@@ -336,6 +336,20 @@ static int s3_put(struct ck_store *s, const char *key, const void *data, size_t 
                          .cond = cond, .max_body = S3_ERR_BODY };
     if (s3_do(s, &c, &r, e) != 0)
         return -1;
+    if (r.status == 412 && cond != NULL && cond[0] == '"' && strcmp(cond, "*") != 0) {
+        /* Ceph 16 (radosgw) compares If-Match on PUT with the ETag unquoted: the same
+         * condition once more in that form (a changed object fails it as well) */
+        char bare[CK_STORE_ETAG_MAX];
+        size_t n = strlen(cond);
+        if (n >= 2 && n - 2 < sizeof bare && cond[n - 1] == '"') {
+            memcpy(bare, cond + 1, n - 2);
+            bare[n - 2] = '\0';
+            ck_http_resp_free(&r);
+            c.cond = bare;
+            if (s3_do(s, &c, &r, e) != 0)
+                return -1;
+        }
+    }
     int rc = -1;
     /* 409 ConditionalRequestConflict: a concurrent conditional write won */
     if (cond != NULL && (r.status == 412 || r.status == 409 ||

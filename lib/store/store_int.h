@@ -30,11 +30,15 @@ struct ck_store {
 
 #define CK_STORE_COND_HONOURED 0 /* the directory backend: flock */
 #define CK_STORE_COND_UNKNOWN 1  /* S3 until ck_store_cond_probe ran */
-#define CK_STORE_COND_IGNORED 2  /* a second If-None-Match: * create, or a wrong If-Match, passed */
+#define CK_STORE_COND_IGNORED 2  /* the probe found a condition ignored or If-Match unusable */
+
+/* An unconditional put that copies out the new etag. */
+int ck_store_put_etag(struct ck_store *s, const char *key, const void *data, size_t len,
+                      char *etag_out, size_t etag_cap, struct ck_err *e);
 
 /* Once per handle (S3 only): creates a probe object with If-None-Match: *, then
- * expects a second create and an If-Match with a wrong ETag to be refused, and
- * deletes it. Sets s->cond (and s->cond_notice); 0, or -1 when the store failed. */
+ * expects a second create and an If-Match with a wrong ETag to be refused and one
+ * with its own ETag to pass, and deletes it. Sets s->cond (and s->cond_notice); 0, or -1 when the store failed. */
 int ck_store_cond_probe(struct ck_store *s, struct ck_err *e);
 
 /* 0 when `key` is a valid relative key (see store.h); prefix mode allows "" and a trailing '/'. */
