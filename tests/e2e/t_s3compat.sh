@@ -8,7 +8,7 @@
 # Each server shows, to plain curl, what it answers to the conditional requests.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 40
+plan 46
 PEBBLE_PORT=31900 PEBBLE_MGMT_PORT=31901 PEBBLE_TLS01_PORT=31902 PEBBLE_DNS_PORT=31903
 PEBBLE_CTS_PORT=31904 PEBBLE_HTTP01_PORT=31905
 . "$(dirname "$0")/pebble.sh"
@@ -101,7 +101,8 @@ race() {
     else fail "$label: $n racing inits, one serial on every volume" "$(for i in $(seq 1 "$n"); do serial "$CK_TMP/$prefix-$i"; done | tr '\n' ' ')"; fi
 }
 
-# stale_takeover STORE PREFIX LABEL: an expired lease of another owner is taken over; 3 checks.
+# stale_takeover STORE PREFIX LABEL: an expired lease of another owner is taken over and
+# released by conditional writes on its ETag, as a heartbeat writes it; 4 checks.
 stale_takeover() {
     local st=$1 prefix=$2 label=$3 now bi
     now=$(date +%s)
@@ -112,6 +113,8 @@ stale_takeover() {
     check_eq "$label: stale lease taken over, one issuance" 1 $(($(pebble_issued_count) - bi))
     s3curl "$st" "$prefix/locks/$NAME" >/dev/null
     check_match "$label: the lease is ours, released after" '"owner":"[^"]*/[0-9]+/[0-9a-f]{8}","expires":0' "$(s3body)"
+    if logof "$prefix" | grep -Eq "warn +lease"; then fail "$label: no lease warning (release by If-Match)" "$(logof "$prefix" | grep -E "warn +lease")"
+    else pass "$label: no lease warning (release by If-Match)"; fi
 }
 
 # live_lease STORE PREFIX LABEL: a live lease of another owner is waited on, never
@@ -147,8 +150,8 @@ if [ ! -x "$S3RVER" ]; then
     fail "s3rver: installed" "$S3RVER missing (scripts/setup.sh: npm ci in tests/tools)"
     exit 1
 else
-    "$S3RVER" -d "$CK_TMP/s3rver" -a 127.0.0.1 -p "$SRV_PORT" --configure-bucket "$SRV_BUCKET" -s \
-        >"$CK_TMP/s3rver.log" 2>&1 &
+    "$S3RVER" -d "$CK_TMP/s3rver" -a 127.0.0.1 -p "$SRV_PORT" --configure-bucket "$SRV_BUCKET" \
+        >"$CK_TMP/s3rver.log" 2>&1 &  # logs one line per request
     SRV_PID=$!
     for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$SRV_PORT") 2>/dev/null && break; sleep 0.1; done
 fi
@@ -160,6 +163,12 @@ check_match "s3rver: one line says the store ignores conditional writes, naming 
     "warn +store.unconditional: $SRV_ENDPOINT \(s3 $SRV_BUCKET/sr/\) ignores conditional writes" "$(logof sr-1; logof sr-2)"
 check_match "s3rver: the other replica waited for the lease holder" "init.wait: .*lease locks/$NAME (is held by|changed)" "$(logof sr-1; logof sr-2)"
 check_eq "s3rver: no probe object left behind" "<Key>sr/locks/$NAME</Key> " "$(no_probe_left srv sr)"
+# init's volume path neither probes nor touches the lease
+n0=$(grep -c 'locks/' "$CK_TMP/s3rver.log")
+check "s3rver: the racers' probe and lease requests are in the server's log" test "$n0" -gt 4
+check "s3rver: init on a usable volume exits 0" ck init sr-vol "$CK_TMP/sr-1" srv sr
+check_match "s3rver: init on a usable volume uses it" "init.volume: using the volume" "$(logof sr-vol)"
+check_eq "s3rver: init on a usable volume makes no probe or lease request" "$n0" "$(grep -c 'locks/' "$CK_TMP/s3rver.log")"
 stale_takeover srv srstale "s3rver"
 live_lease srv srlive "s3rver"
 srv_stop
@@ -186,7 +195,7 @@ if [ -z "$why" ] && ! ceph_start 2>"$CK_TMP/ceph-start.err"; then
     why="radosgw did not come up here: $(tail -n 1 "$CK_TMP/ceph-start.err")"
 fi
 if [ -n "$why" ]; then
-    skip 21 "ceph: $why"
+    skip 22 "ceph: $why"
 else
     echo "   radosgw up after $((SECONDS - t0)) s"
     a=$(answers ceph)
