@@ -70,14 +70,18 @@ mon data = $CEPH_HOME/mon
 keyring = $CEPH_HOME/keyring
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$CEPH_RGW_PORT
+rgw data = $CEPH_HOME/rgw
 EOF
 }
 
 ceph_start() {
     local i fsid why C
     why=$(ceph_missing); [ -z "$why" ] || { _ceph_die "$why"; return 1; }
+    for i in "$CEPH_MON_PORT" "$CEPH_RGW_PORT"; do
+        ! _ceph_port_open "$i" || { _ceph_die "port $i is already in use"; return 1; }
+    done
     rm -rf "$CEPH_HOME"
-    mkdir -p "$CEPH_HOME/run" "$CEPH_LOG" "$CEPH_HOME/mon" "$CEPH_HOME/osd" || return 1
+    mkdir -p "$CEPH_HOME/run" "$CEPH_LOG" "$CEPH_HOME/mon" "$CEPH_HOME/osd" "$CEPH_HOME/rgw" || return 1
     fsid=$(cat /proc/sys/kernel/random/uuid)
     _ceph_conf "$fsid"
     C="-c $CEPH_CONF"
