@@ -191,10 +191,15 @@ static int open_s3(struct t *t, const struct moto *m, const char *endpoint, cons
 
 static const struct ck_store_ops *dir_ops; /* the directory's, under the ignoring put */
 
+/* A lease write takes 100 ms, as over a network: racers all read before any writes. */
 static int ignoring_put(struct ck_store *s, const char *key, const void *data, size_t len,
                         const char *cond, char *etag_out, size_t etag_cap, struct ck_err *e)
 {
     (void)cond;
+    if (strncmp(key, "locks/", 6) == 0 && strncmp(key, "locks/probe-", 12) != 0) {
+        struct timespec d = { 0, 100 * 1000000L };
+        nanosleep(&d, NULL);
+    }
     return dir_ops->put(s, key, data, len, NULL, etag_out, etag_cap, e);
 }
 
@@ -465,10 +470,15 @@ static void test_lease(void **state)
 static int race(struct t *t, const char *name, int n)
 {
     pid_t pids[8];
-    int winners = 0;
+    int winners = 0, go[2];
+    assert_int_equal(pipe(go), 0); /* the start line: EOF once every racer is forked */
     for (int i = 0; i < n; i++) {
         pids[i] = fork();
         if (pids[i] == 0) {
+            char b;
+            close(go[1]);
+            while (read(go[0], &b, 1) > 0)
+                ;
             struct t c;
             enum kind k = t->kind;
             memset(&c, 0, sizeof c);
@@ -491,6 +501,8 @@ static int race(struct t *t, const char *name, int n)
             _exit(rc == 0 ? 0 : rc == CK_STORE_CONFLICT ? 1 : 2);
         }
     }
+    close(go[0]);
+    close(go[1]);
     for (int i = 0; i < n; i++) {
         int st = 0;
         waitpid(pids[i], &st, 0);
