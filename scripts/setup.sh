@@ -7,7 +7,8 @@ need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run as root (apt-get install)
 
 PKGS="build-essential musl-tools dpkg-dev xz-utils ca-certificates openssl curl file
       libcmocka-dev valgrind time python3 nginx-light knot knot-dnsutils unbound hyperfine procps
-      strace iproute2 patch python3-yaml clang libclang-rt-14-dev"
+      strace iproute2 patch python3-yaml clang libclang-rt-14-dev
+      radosgw ceph-mon ceph-osd"
 # make arm64: Debian's aarch64 cross gcc with arm64 musl (its aarch64-linux-musl-gcc
 # wrapper), and qemu to run the result. Not musl-tools:arm64: it replaces the amd64 one.
 ARM64_PKGS="gcc-aarch64-linux-gnu musl-dev:arm64 qemu-user-static"

@@ -88,7 +88,8 @@ int ck_cmd_just_issued(const struct ck_config *c, const struct ck_log *log,
 #define CK_CMD_LEASE_TTL_S 120
 struct ck_lease;
 void ck_cmd_lease_owner(char *out, size_t cap);
-/* After acquiring: one warning when the lease was taken over from an overlong one. */
+/* After acquiring: one warning when the lease was taken over from an overlong one,
+ * one when the store ignores conditional writes. */
 void ck_cmd_lease_overlong(const struct ck_config *c, const struct ck_log *log,
                            const struct ck_lease_holder *h);
 struct ck_cmd_beat {

@@ -165,6 +165,8 @@ void ck_cmd_lease_overlong(const struct ck_config *c, const struct ck_log *log,
                            const struct ck_lease_holder *h)
 {
     char when[32];
+    if (h->notice[0])
+        ck_warn(log, "store.unconditional", "%s", h->notice);
     if (!h->overlong)
         return;
     ck_time_format((int64_t)h->expires, when);

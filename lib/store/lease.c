@@ -1,6 +1,10 @@
 /* The issuer lease: only conditional puts, so a takeover or a release can never
- * clobber a lease someone else just took. */
+ * clobber a lease someone else just took. On a store that ignores the conditions
+ * (ck_store_cond_probe), each put is preceded by a read that checks them, and an
+ * acquired lease is read back after a random delay: of racers that all wrote, the
+ * last write is the one every read-back sees. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +14,10 @@
 
 #define LEASE_BODY_MAX 4096
 #define LEASE_TRIES 4  /* create / takeover races lost before giving up */
+/* Read-back delay: at least MIN, so that a racer whose read and write lie closer
+ * together than MIN cannot overwrite a lease after its owner read it back. */
+#define READBACK_MIN_MS 1000
+#define READBACK_SPAN_MS 1000 /* random part, on top */
 
 struct ck_lease {
     struct ck_store *store;
@@ -18,7 +26,15 @@ struct ck_lease {
     long ttl_s;
     long long expires;
     char etag[CK_STORE_ETAG_MAX];
+    long long span_ms; /* unchecked store: from the read before our last write to its answer */
 };
+
+static long long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static char *lease_body(const char *owner, long long expires, long long heartbeat,
                         struct ck_err *e)
@@ -60,23 +76,66 @@ static int lease_parse(const char *body, size_t len, struct ck_lease_holder *h)
     return rc;
 }
 
+/* The store ignores conditions: checks `cond` with a read; 0 holds, CK_STORE_CONFLICT, -1. */
+static int check_cond(struct ck_lease *l, const char *cond, struct ck_err *e)
+{
+    char *body = NULL, etag[CK_STORE_ETAG_MAX];
+    size_t len = 0;
+    int star = strcmp(cond, "*") == 0;
+    int rc = ck_store_get(l->store, l->key, LEASE_BODY_MAX, &body, &len, etag, sizeof etag, e);
+    free(body);
+    if (rc < 0)
+        return -1;
+    if (star ? rc == CK_STORE_NOTFOUND : rc == 0 && strcmp(etag, cond) == 0)
+        return 0;
+    ck_failk(e, CK_E_GENERIC, "%s: lease %s %s", ck_store_name(l->store), l->key,
+             star ? "already exists" : "changed since it was read");
+    return CK_STORE_CONFLICT;
+}
+
 /* Writes our record with `cond` ("*" or the etag read); returns the store's code. */
 static int lease_write(struct ck_lease *l, const char *cond, long long expires, struct ck_err *e)
 {
+    long long t0 = mono_ms();
+    int checked = l->store->cond == CK_STORE_COND_IGNORED;
+    if (checked) {
+        int rc = check_cond(l, cond, e);
+        if (rc != 0)
+            return rc;
+    }
     long long now = (long long)time(NULL);
     char *body = lease_body(l->owner, expires, now, e);
     if (body == NULL)
         return -1;
     char etag[CK_STORE_ETAG_MAX];
+    /* checked: If-Match may be what the store gets wrong; the read above stands for it */
     int rc = strcmp(cond, "*") == 0
                  ? ck_store_put_if_absent(l->store, l->key, body, strlen(body), etag, sizeof etag, e)
-                 : ck_store_put_if_match(l->store, l->key, body, strlen(body), cond, etag,
-                                         sizeof etag, e);
+             : checked ? ck_store_put_etag(l->store, l->key, body, strlen(body), etag, sizeof etag, e)
+                       : ck_store_put_if_match(l->store, l->key, body, strlen(body), cond, etag,
+                                               sizeof etag, e);
     free(body);
     if (rc == 0) {
         memcpy(l->etag, etag, sizeof etag);
         l->expires = expires;
+        l->span_ms = mono_ms() - t0;
     }
+    return rc;
+}
+
+/* Reads the record: 0 (*parsed 1 when it is a lease record, described in *h),
+ * CK_STORE_NOTFOUND, -1. */
+static int lease_read(struct ck_lease *l, struct ck_lease_holder *h, int *parsed, char *etag,
+                      struct ck_err *e)
+{
+    char *body = NULL;
+    size_t len = 0;
+    *parsed = 0;
+    memset(h, 0, sizeof *h);
+    int rc = ck_store_get(l->store, l->key, LEASE_BODY_MAX, &body, &len, etag, CK_STORE_ETAG_MAX, e);
+    if (rc == 0)
+        *parsed = lease_parse(body, len, h) == 0;
+    free(body);
     return rc;
 }
 
@@ -93,32 +152,79 @@ static int holder_conflict(const struct ck_lease *l, const struct ck_lease_holde
     return CK_STORE_CONFLICT;
 }
 
+static void sleep_ms(long long ms)
+{
+    struct timespec t = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ; /* a signal is the caller's to act on, after a complete answer */
+}
+
+/* The store ignores conditions and we wrote the lease: it is ours when, after a
+ * random delay, it still holds our record. Same returns as try_acquire. */
+static int read_back(struct ck_lease *l, struct ck_lease_holder *h, int *live, struct ck_err *e)
+{
+    unsigned char r[2];
+    if (ck_random(r, sizeof r, e) != 0)
+        return -1;
+    sleep_ms(READBACK_MIN_MS + ((r[0] << 8) | r[1]) % READBACK_SPAN_MS);
+    struct ck_lease_holder back;
+    char etag[CK_STORE_ETAG_MAX];
+    int parsed;
+    int rc = lease_read(l, &back, &parsed, etag, e);
+    if (rc < 0)
+        return -1;
+    int ours = rc == 0 && parsed && strcmp(back.owner, l->owner) == 0 && back.expires == l->expires;
+    if (ours && l->span_ms < READBACK_MIN_MS) {
+        memcpy(l->etag, etag, sizeof etag);
+        return 0;
+    }
+    *live = 1; /* to the caller, a lease someone holds: it waits rather than overwrites */
+    if (rc == 0 && parsed)
+        *h = back;
+    if (ours)
+        return ck_failk(e, CK_E_GENERIC, "%s: lease %s: our write came %lld ms after the read "
+                        "before it (more than the %d ms read-back delay): not issuing, in case "
+                        "another replica went ahead meanwhile", ck_store_name(l->store), l->key,
+                        l->span_ms, READBACK_MIN_MS);
+    if (rc == 0 && parsed)
+        return holder_conflict(l, h, e);
+    return ck_failk(e, CK_E_GENERIC, "%s: lease %s changed after we wrote it: another replica "
+                    "took it", ck_store_name(l->store), l->key);
+}
+
 /* One attempt: 0 acquired, CK_STORE_CONFLICT held (rc_live set) or race lost, -1 error. */
 static int try_acquire(struct ck_lease *l, struct ck_lease_holder *h, int *live, struct ck_err *e)
 {
     long long now = (long long)time(NULL);
+    int checked = l->store->cond == CK_STORE_COND_IGNORED;
     *live = 0;
     int rc = lease_write(l, "*", now + l->ttl_s, e);
+    if (rc == 0 && checked)
+        return read_back(l, h, live, e);
     if (rc != CK_STORE_CONFLICT)
         return rc;
-    char *body = NULL;
-    size_t len = 0;
     char etag[CK_STORE_ETAG_MAX];
-    rc = ck_store_get(l->store, l->key, LEASE_BODY_MAX, &body, &len, etag, sizeof etag, e);
+    int parsed;
+    rc = lease_read(l, h, &parsed, etag, e);
     if (rc == CK_STORE_NOTFOUND)
         return CK_STORE_CONFLICT; /* deleted meanwhile: try creating again */
     if (rc != 0)
         return -1;
-    int parsed = lease_parse(body, len, h);
-    free(body);
     /* no replica writes a lease longer than its TTL: further ahead is not a live one */
-    h->overlong = parsed == 0 && h->expires > now + l->ttl_s + CK_LEASE_SLACK_S;
-    if (parsed == 0 && h->expires > now && !h->overlong) {
+    h->overlong = parsed && h->expires > now + l->ttl_s + CK_LEASE_SLACK_S;
+    if (parsed && h->expires > now && !h->overlong) {
         *live = 1;
         return holder_conflict(l, h, e);
     }
     /* expired, released or unreadable: take it over, unless someone else does first */
-    return lease_write(l, etag, now + l->ttl_s, e);
+    rc = lease_write(l, etag, now + l->ttl_s, e);
+    if (rc == 0 && checked) {
+        struct ck_lease_holder taken = *h;
+        rc = read_back(l, h, live, e);
+        if (rc == 0)
+            *h = taken; /* the caller is told what it took over (overlong) */
+    }
+    return rc;
 }
 
 int ck_lease_acquire(struct ck_store *s, const char *name, const char *owner, long ttl_s,
@@ -147,9 +253,15 @@ int ck_lease_acquire(struct ck_store *s, const char *name, const char *owner, lo
     memcpy(l->owner, owner, on + 1);
     struct ck_lease_holder h_local, *h = holder ? holder : &h_local;
     memset(h, 0, sizeof *h);
+    if (ck_store_cond_probe(s, e) != 0) {
+        free(l);
+        return -1;
+    }
     int rc = CK_STORE_CONFLICT, live = 0;
     for (int i = 0; i < LEASE_TRIES && rc == CK_STORE_CONFLICT && !live; i++)
         rc = try_acquire(l, h, &live, e);
+    if (s->cond == CK_STORE_COND_IGNORED)
+        snprintf(h->notice, sizeof h->notice, "%s", s->cond_notice);
     if (rc != 0) {
         free(l);
         return rc;

@@ -336,6 +336,20 @@ static int s3_put(struct ck_store *s, const char *key, const void *data, size_t 
                          .cond = cond, .max_body = S3_ERR_BODY };
     if (s3_do(s, &c, &r, e) != 0)
         return -1;
+    if (r.status == 412 && cond != NULL && cond[0] == '"' && strcmp(cond, "*") != 0) {
+        /* Ceph 16 (radosgw) compares If-Match on PUT with the ETag unquoted: the same
+         * condition once more in that form (a changed object fails it as well) */
+        char bare[CK_STORE_ETAG_MAX];
+        size_t n = strlen(cond);
+        if (n >= 2 && n - 2 < sizeof bare && cond[n - 1] == '"') {
+            memcpy(bare, cond + 1, n - 2);
+            bare[n - 2] = '\0';
+            ck_http_resp_free(&r);
+            c.cond = bare;
+            if (s3_do(s, &c, &r, e) != 0)
+                return -1;
+        }
+    }
     int rc = -1;
     /* 409 ConditionalRequestConflict: a concurrent conditional write won */
     if (cond != NULL && (r.status == 412 || r.status == 409 ||
@@ -588,6 +602,15 @@ int ck_store_open_s3(const struct ck_store_s3 *o, struct ck_http *http, struct c
         return -1;
     }
     snprintf(s->name, sizeof s->name, "s3 %s/%.200s", x->bucket, x->prefix);
+    if (o->endpoint && o->endpoint[0])
+        snprintf(s->endpoint, sizeof s->endpoint, "%.*s", (int)strcspn(o->endpoint, "?#"),
+                 o->endpoint);
+    else
+        snprintf(s->endpoint, sizeof s->endpoint, "https://s3.%s.amazonaws.com", region);
+    size_t el = strlen(s->endpoint);
+    if (el > 0 && s->endpoint[el - 1] == '/')
+        s->endpoint[el - 1] = '\0';
+    s->cond = CK_STORE_COND_UNKNOWN; /* many S3-compatible servers accept and ignore them */
     *out = s;
     return 0;
 }

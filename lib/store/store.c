@@ -115,6 +115,14 @@ int ck_store_put(struct ck_store *s, const char *key, const void *data, size_t l
     return s->ops->put(s, key, data, len, NULL, NULL, 0, e);
 }
 
+int ck_store_put_etag(struct ck_store *s, const char *key, const void *data, size_t len,
+                      char *etag_out, size_t etag_cap, struct ck_err *e)
+{
+    if (check(s, key, e) != 0)
+        return -1;
+    return s->ops->put(s, key, data, len, NULL, etag_out, etag_cap, e);
+}
+
 int ck_store_put_if_absent(struct ck_store *s, const char *key, const void *data, size_t len,
                            char *etag_out, size_t etag_cap, struct ck_err *e)
 {
@@ -172,6 +180,51 @@ void ck_store_close(struct ck_store *s)
 }
 
 /* Sealing */
+
+/* Probe */
+
+int ck_store_cond_probe(struct ck_store *s, struct ck_err *e)
+{
+    if (s->cond != CK_STORE_COND_UNKNOWN)
+        return 0;
+    unsigned char r[8];
+    char key[64], etag[CK_STORE_ETAG_MAX];
+    static const char body[] = "certkeep: probing conditional writes; safe to delete\n";
+    /* no ETag this server can have produced: quoted, and not hex */
+    static const char wrong[] = "\"certkeep-probe-wrong-etag\"";
+    if (ck_random(r, sizeof r, e) != 0)
+        return -1;
+    snprintf(key, sizeof key, "locks/probe-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+             r[3], r[4], r[5], r[6], r[7]);
+    int rc = s->ops->put(s, key, body, sizeof body - 1, "*", etag, sizeof etag, e);
+    if (rc == CK_STORE_CONFLICT) /* a random name: it cannot be there */
+        return ck_failk(e, CK_E_PROTOCOL, "%s: a conditional create of the new object %s was "
+                        "refused", s->name, key);
+    if (rc != 0)
+        return ck_wrap(e, "%s: probing conditional writes", s->name);
+    /* each answer: 0 accepted, CK_STORE_CONFLICT refused, -1 failed */
+    int again = s->ops->put(s, key, body, sizeof body - 1, "*", NULL, 0, e);
+    int bad = again < 0 ? -1 : s->ops->put(s, key, body, sizeof body - 1, wrong, NULL, 0, e);
+    int good = bad < 0 ? -1 : s->ops->put(s, key, body, sizeof body - 1, etag, NULL, 0, e);
+    struct ck_err de;
+    s->ops->del(s, key, &de); /* a probe left behind harms nothing */
+    if (good < 0)
+        return ck_wrap(e, "%s: probing conditional writes", s->name);
+    if (again == CK_STORE_CONFLICT && bad == CK_STORE_CONFLICT && good == 0) {
+        s->cond = CK_STORE_COND_HONOURED;
+        return 0;
+    }
+    s->cond = CK_STORE_COND_IGNORED;
+    const char *what = again == 0 && bad == 0 ? "a second create with If-None-Match: * and a "
+                                                "write with a wrong If-Match ETag were accepted"
+                       : again == 0 ? "a second create with If-None-Match: * was accepted"
+                       : bad == 0   ? "a write with a wrong If-Match ETag was accepted"
+                                    : "a write with the object's own If-Match ETag was refused";
+    snprintf(s->cond_notice, sizeof s->cond_notice,
+             "%.120s (%.80s) ignores conditional writes (%s): leases on it are read back "
+             "after a random delay before issuing", s->endpoint, s->name, what);
+    return 0;
+}
 
 static int hexval(int c)
 {

@@ -108,11 +108,17 @@ struct ck_lease_holder {
     long long heartbeat;
     int overlong;         /* acquired by taking over a lease that expired later than
                            * now + ttl + CK_LEASE_SLACK_S (a clock ahead, a bad write) */
+    char notice[400];     /* "" or, when the store ignores conditional writes, the one
+                           * line that says so (its endpoint, what it accepted) */
 };
 #define CK_LEASE_SLACK_S 300  /* clock skew between replicas a live lease may show */
 /* 0 acquired (holder->overlong: by taking over an overlong lease, *holder describing
  * it); CK_STORE_CONFLICT held by a live owner (described in *holder when not NULL, and
- * in e->msg); -1 on error. `owner` is 1..127 printable bytes. */
+ * in e->msg); -1 on error. `owner` is 1..127 printable bytes.
+ * The first call on an S3 handle probes whether the server honours conditional
+ * writes (4 requests on a probe object under locks/). When it does not, every lease
+ * write is preceded by a read that checks the condition, and an acquired lease is
+ * read back after a random 1-2 s delay: acquired only if it still holds our record. */
 int ck_lease_acquire(struct ck_store *s, const char *name, const char *owner, long ttl_s,
                      struct ck_lease **out, struct ck_lease_holder *holder, struct ck_err *e);
 /* Pushes expiry to now + ttl; CK_STORE_CONFLICT when the lease was lost. */

@@ -23,7 +23,23 @@ struct ck_store {
     void *impl;
     struct ck_seal_key seal[2]; /* [0] writes and reads, [1] the old key: reads only */
     size_t n_seal;              /* 0: secrets are stored as given */
+    int cond;                   /* CK_STORE_COND_*: whether conditional puts are honoured */
+    char endpoint[200];         /* where the objects live, for the conditional-write notice */
+    char cond_notice[400];      /* CK_STORE_COND_IGNORED: the one line that says so */
 };
+
+#define CK_STORE_COND_HONOURED 0 /* the directory backend: flock */
+#define CK_STORE_COND_UNKNOWN 1  /* S3 until ck_store_cond_probe ran */
+#define CK_STORE_COND_IGNORED 2  /* the probe found a condition ignored or If-Match unusable */
+
+/* An unconditional put that copies out the new etag. */
+int ck_store_put_etag(struct ck_store *s, const char *key, const void *data, size_t len,
+                      char *etag_out, size_t etag_cap, struct ck_err *e);
+
+/* Once per handle (S3 only): creates a probe object with If-None-Match: *, then
+ * expects a second create and an If-Match with a wrong ETag to be refused and one
+ * with its own ETag to pass, and deletes it. Sets s->cond (and s->cond_notice); 0, or -1 when the store failed. */
+int ck_store_cond_probe(struct ck_store *s, struct ck_err *e);
 
 /* 0 when `key` is a valid relative key (see store.h); prefix mode allows "" and a trailing '/'. */
 int ck_store_key_check(const char *key, int is_prefix, struct ck_err *e);

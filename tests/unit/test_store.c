@@ -8,7 +8,11 @@
  * request whose path or query needs percent-encoding (other than a space) gets
  * 403 even from boto3: non-ASCII keys, and ListObjectsV2 with prefix=a/b.
  * Those cases run against a second moto without signature checks (S3_NOAUTH);
- * everything else runs against both. */
+ * everything else runs against both.
+ *
+ * IGNORING: the directory backend behind a put that drops every condition, as S3
+ * servers do that accept If-None-Match / If-Match and ignore them: the lease
+ * probes it and keeps one winner by a read-back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,7 +37,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-enum kind { DIR_STORE, S3_STORE, S3_NOAUTH };
+enum kind { DIR_STORE, S3_STORE, S3_NOAUTH, IGNORING };
 
 struct moto {
     char home[300];     /* CK_TMP of the harness */
@@ -185,6 +189,34 @@ static int open_s3(struct t *t, const struct moto *m, const char *endpoint, cons
     return ck_store_open_s3(&o, t->http, &t->s, &t->e);
 }
 
+static const struct ck_store_ops *dir_ops; /* the directory's, under the ignoring put */
+
+/* A lease write takes 100 ms, as over a network: racers all read before any writes. */
+static int ignoring_put(struct ck_store *s, const char *key, const void *data, size_t len,
+                        const char *cond, char *etag_out, size_t etag_cap, struct ck_err *e)
+{
+    (void)cond;
+    if (strncmp(key, "locks/", 6) == 0 && strncmp(key, "locks/probe-", 12) != 0) {
+        struct timespec d = { 0, 100 * 1000000L };
+        nanosleep(&d, NULL);
+    }
+    return dir_ops->put(s, key, data, len, NULL, etag_out, etag_cap, e);
+}
+
+static int open_ignoring(const char *dir, struct ck_store **s, struct ck_err *e)
+{
+    static struct ck_store_ops ops;
+    if (ck_store_open_dir(dir, s, e) != 0)
+        return -1;
+    dir_ops = (*s)->ops;
+    ops = *dir_ops;
+    ops.put = ignoring_put;
+    (*s)->ops = &ops;
+    (*s)->cond = CK_STORE_COND_UNKNOWN;
+    snprintf((*s)->endpoint, sizeof (*s)->endpoint, "ignoring://test");
+    return 0;
+}
+
 /* A fresh, empty namespace per test: a new directory, or a new S3 prefix. */
 static int t_open(struct t *t, enum kind k)
 {
@@ -192,9 +224,10 @@ static int t_open(struct t *t, enum kind k)
     t->kind = k;
     dir_seq++;
     snprintf(t->prefix, sizeof t->prefix, "/run%d-%ld/", dir_seq, (long)getpid());
-    if (k == DIR_STORE) {
+    if (k == DIR_STORE || k == IGNORING) {
         snprintf(t->dir, sizeof t->dir, "%s/dir%d/store", work, dir_seq);
-        return ck_store_open_dir(t->dir, &t->s, &t->e);
+        return k == IGNORING ? open_ignoring(t->dir, &t->s, &t->e)
+                             : ck_store_open_dir(t->dir, &t->s, &t->e);
     }
     return open_s3(t, k == S3_STORE ? &moto_auth : &moto_open, NULL, NULL, 10000);
 }
@@ -437,10 +470,15 @@ static void test_lease(void **state)
 static int race(struct t *t, const char *name, int n)
 {
     pid_t pids[8];
-    int winners = 0;
+    int winners = 0, go[2];
+    assert_int_equal(pipe(go), 0); /* the start line: EOF once every racer is forked */
     for (int i = 0; i < n; i++) {
         pids[i] = fork();
         if (pids[i] == 0) {
+            char b;
+            close(go[1]);
+            while (read(go[0], &b, 1) > 0)
+                ;
             struct t c;
             enum kind k = t->kind;
             memset(&c, 0, sizeof c);
@@ -449,6 +487,8 @@ static int race(struct t *t, const char *name, int n)
             int rc = -1;
             if (k == DIR_STORE)
                 rc = ck_store_open_dir(t->dir, &c.s, &c.e);
+            else if (k == IGNORING)
+                rc = open_ignoring(t->dir, &c.s, &c.e);
             else
                 rc = open_s3(&c, k == S3_STORE ? &moto_auth : &moto_open, NULL, NULL, 10000);
             struct ck_lease *l = NULL;
@@ -461,6 +501,8 @@ static int race(struct t *t, const char *name, int n)
             _exit(rc == 0 ? 0 : rc == CK_STORE_CONFLICT ? 1 : 2);
         }
     }
+    close(go[0]);
+    close(go[1]);
     for (int i = 0; i < n; i++) {
         int st = 0;
         waitpid(pids[i], &st, 0);
@@ -477,6 +519,41 @@ static void test_lease_race(void **state)
     assert_int_equal(race(t, "fresh", 6), 1);
     put_lease(t, "stale", "gone", (long long)time(NULL) - 1);
     assert_int_equal(race(t, "stale", 6), 1);
+}
+
+/* The probe: silent on a store that honours conditions (and leaves no probe object),
+ * one line naming the endpoint on one that ignores them. */
+static void test_cond_probe(void **state)
+{
+    struct t *t = *state;
+    struct ck_lease *l = NULL;
+    struct ck_lease_holder h;
+    char **keys = NULL;
+    size_t n = 0;
+    OK(t, ck_lease_acquire(t->s, "probe", "pod-a", 60, &l, &h, &t->e));
+    OK(t, ck_lease_release(l, &t->e));
+    OK(t, ck_store_list(t->s, "locks/", &keys, &n, &t->e));
+    assert_int_equal(n, 1);
+    assert_string_equal(keys[0], "locks/probe");
+    ck_store_keys_free(keys, n);
+    if (t->kind != IGNORING) {
+        assert_string_equal(h.notice, "");
+        assert_int_equal(t->s->cond, CK_STORE_COND_HONOURED);
+        return;
+    }
+    assert_int_equal(t->s->cond, CK_STORE_COND_IGNORED);
+    assert_non_null(strstr(h.notice, "ignoring://test ("));
+    assert_non_null(strstr(h.notice, "ignores conditional writes (a second create with "
+                                     "If-None-Match: * and a write with a wrong If-Match ETag "
+                                     "were accepted)"));
+    assert_null(strchr(h.notice, '\n'));
+    /* a conflict tells it too */
+    OK(t, ck_lease_acquire(t->s, "probe", "pod-a", 60, &l, &h, &t->e));
+    struct ck_lease *b = NULL;
+    assert_int_equal(ck_lease_acquire(t->s, "probe", "pod-b", 60, &b, &h, &t->e),
+                     CK_STORE_CONFLICT);
+    assert_non_null(strstr(h.notice, "ignores conditional writes"));
+    ck_lease_free(l);
 }
 
 /* Keys beyond ASCII: the directory and moto without signature checks (moto 5.2.1
@@ -668,6 +745,7 @@ static void test_s3_wire(void **state)
     static const char *const replies[] = {
         "HTTP/1.1 200 OK\r\nETag: \"e1\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 180\r\nConnection: close\r\n\r\n"
         "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>pfx/a&amp;b</Key>"
         "</Contents><NextContinuationToken>t/1+=</NextContinuationToken></ListBucketResult>"
@@ -680,7 +758,7 @@ static void test_s3_wire(void **state)
         "<Error><Code>NoSuchBucket</Code></Error>",
     };
     struct fake f;
-    fake_start(&f, replies, 6);
+    fake_start(&f, replies, 7);
     char ep[64];
     snprintf(ep, sizeof ep, "http://127.0.0.1:%d", f.port);
     struct ck_http *http = NULL;
@@ -732,14 +810,16 @@ static void test_s3_wire(void **state)
     assert_null(strstr(put, "UNSIGNED-PAYLOAD"));
     assert_true(strstr(put, "\r\n\r\nhello body") != NULL);
     assert_true(has_line(f.got[1], "If-Match: \"e1\""));
-    assert_prefix(f.got[2], "GET /bkt/?list-type=2&prefix=pfx%2Fa%20b%2F HTTP/1.1\r\n");
+    /* a 412 to a quoted ETag: once more unquoted (radosgw 16 compares it so) */
+    assert_true(has_line(f.got[2], "If-Match: e1"));
+    assert_prefix(f.got[3], "GET /bkt/?list-type=2&prefix=pfx%2Fa%20b%2F HTTP/1.1\r\n");
     ck_store_sha256_hex("", 0, hex);
     snprintf(line, sizeof line, "x-amz-content-sha256: %s", hex);
-    assert_true(has_line(f.got[2], line));
-    assert_prefix(f.got[3],
+    assert_true(has_line(f.got[3], line));
+    assert_prefix(f.got[4],
                   "GET /bkt/?continuation-token=t%2F1%2B%3D&list-type=2&prefix=pfx%2Fa%20b%2F "
                   "HTTP/1.1\r\n");
-    assert_prefix(f.got[4], "DELETE /bkt/pfx/x HTTP/1.1\r\n");
+    assert_prefix(f.got[5], "DELETE /bkt/pfx/x HTTP/1.1\r\n");
 }
 
 /* A closed port (connection refused) and a listener that never answers. */
@@ -1135,6 +1215,11 @@ int main(void)
         ALL(test_conditional_put),
         ALL(test_lease),
         ALL(test_lease_race),
+        ONE(test_lease, IGNORING),
+        ONE(test_lease_race, IGNORING),
+        ONE(test_cond_probe, DIR_STORE),
+        ONE(test_cond_probe, S3_NOAUTH), /* listing a/b: MOTO_SLASH */
+        ONE(test_cond_probe, IGNORING),
         ALL(test_secrets),
         ONE(test_unicode_keys, DIR_STORE),
         ONE(test_unicode_keys, S3_NOAUTH),
