@@ -27,7 +27,8 @@ if [ ! -x "$CK_BIN" ]; then
     fail "s3compat: binary" "$CK_BIN is missing (make build/certkeep)"
     exit 1
 fi
-if ! pebble_start; then fail "s3compat: pebble start" "see $PEBBLE_LOG"; exit 1; fi
+# No rejected nonces: a retried newOrder would count as a second order.
+if ! PEBBLE_WFE_NONCEREJECT=0 pebble_start; then fail "s3compat: pebble start" "see $PEBBLE_LOG"; exit 1; fi
 NAME=s3compat.example.com
 unset AWS_SESSION_TOKEN AWS_PROFILE
 
