@@ -227,9 +227,12 @@ static void *beat_main(void *arg)
             continue;
         pthread_mutex_unlock(&b->mu);
         struct ck_err e;
-        if (ck_lease_heartbeat(b->lease, &e))
+        int rc = ck_lease_heartbeat(b->lease, &e);
+        if (rc)
             ck_warn(b->log, "lease", "heartbeat: %s", e.msg);
         pthread_mutex_lock(&b->mu);
+        if (rc == CK_STORE_CONFLICT)
+            b->lost = 1;
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;

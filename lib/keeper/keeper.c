@@ -131,10 +131,11 @@ static void schedule(struct ck_keeper *k, int64_t now, struct ck_keeper_out *out
 }
 
 /* What a job's end means once the volume has been read again. */
-static void after_volume(struct ck_keeper *k, int changed, int64_t now, uint32_t *s,
+static void after_volume(struct ck_keeper *k, int64_t now, uint32_t *s,
                          struct ck_keeper_out *out)
 {
     enum ck_keeper_job j = k->after;
+    int changed = k->after_changed;
     k->after = CK_KJ_NONE;
     if (j == CK_KJ_INIT) {
         k->init_tried = 1;
@@ -180,6 +181,7 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
                 out->note |= CK_KN_SUCCESS;
         }
         k->after = j;
+        k->after_changed = ev->changed;
         k->new_moment = 0;
         out->act |= CK_KA_READ_VOLUME;
         break;
@@ -187,6 +189,7 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
         k->store_at = now + jitter(CK_KEEPER_STORE_EVERY_S, STORE_JITTER_S, s);
         if (ev->result == CK_KR_OK && ev->changed) {
             k->after = j;
+            k->after_changed = 1;
             k->new_moment = 1;
             out->act |= CK_KA_READ_VOLUME;
         }
@@ -270,7 +273,7 @@ void ck_keeper_step(struct ck_keeper *k, const struct ck_keeper_event *ev,
                 k->unusable_at = ev->now + 1;
         } else if (k->after != CK_KJ_NONE) {
             refresh(k, &ev->vol, k->new_moment, ev->now, &s, out);
-            after_volume(k, ev->changed || k->new_moment, ev->now, &s, out);
+            after_volume(k, ev->now, &s, out);
         } else {
             refresh(k, &ev->vol, 0, ev->now, &s, out);
         }

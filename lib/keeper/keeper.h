@@ -60,7 +60,7 @@ struct ck_keeper_event {
     unsigned failures;         /* START: persisted; DONE FAILED: the new count */
     int64_t next_retry;        /* START: persisted (0: none); DONE FAILED: planned */
     enum ck_keeper_result result;
-    int changed;               /* DONE: the volume's files changed */
+    int changed;               /* DONE: the job changed the volume's files */
     int64_t ari_start, ari_end; /* DONE of ARI, OK */
     long retry_after;          /* DONE of ARI: the CA's Retry-After (-1: none) */
     int no_ari;                /* DONE of ARI: the CA offers no renewalInfo */
@@ -106,6 +106,7 @@ struct ck_keeper {
     /* the job in flight, and what waits for the volume read */
     enum ck_keeper_job job;
     enum ck_keeper_job after;  /* a job's end, finished when the volume has been read */
+    int after_changed;         /* ...and whether it changed the volume's files */
     int new_moment;            /* with the pending volume read */
     int expiry_check;          /* the pending volume read is the unusable-moment check */
 };

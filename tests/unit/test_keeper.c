@@ -41,8 +41,7 @@ static void step(struct world *w, struct ck_keeper_event ev)
     w->notes |= w->o.note;
     while (w->o.act & CK_KA_READ_VOLUME) {
         unsigned act = w->o.act & ~CK_KA_READ_VOLUME;
-        struct ck_keeper_event v = {.kind = CK_KE_VOLUME, .now = w->now, .vol = w->vol,
-                                    .changed = ev.changed};
+        struct ck_keeper_event v = {.kind = CK_KE_VOLUME, .now = w->now, .vol = w->vol};
         assert_int_equal(act & CK_KA_JOB, 0);  /* no job before the volume is known */
         w->reads++;
         ck_keeper_step(&w->k, &v, &w->o);
@@ -170,8 +169,10 @@ static void renewal_moment(void **state)
     ev(&w, CK_KE_TIMER);  /* a turn of the loop while it runs: no second job */
     assert_int_equal(w.o.act, 0);
     set_vol(&w, cert(w.now, w.now + 90 * DAY, 0), 0);
+    w.notes = 0;
     done(&w, CK_KR_OK, 1);
     assert_true(w.notes & CK_KN_SUCCESS);
+    assert_true(w.notes & CK_KN_NEXT);  /* the new moment is said */
     struct ck_window win = ck_renewal_window(w.now, w.now + 90 * DAY);
     assert_true(w.k.renew_at >= win.start && w.k.renew_at < win.end);
     assert_int_equal(w.k.failures, 0);
