@@ -329,6 +329,19 @@ void ck_keeper_backoff(long stored, int shared, unsigned memory, unsigned seen,
     *next_retry = now + d;
 }
 
+enum ck_keeper_init ck_keeper_init_choice(const struct ck_keeper_sources *s)
+{
+    if (!s->has_store)
+        return s->vol_usable ? CK_KI_VOLUME : CK_KI_ISSUE_LOCAL;
+    if (!s->store_read)
+        return s->vol_usable ? CK_KI_VOLUME : s->store_required ? CK_KI_FAIL : CK_KI_ISSUE_LOCAL;
+    if (s->vol_usable && s->store_usable && s->store_not_after > s->vol_not_after)
+        return CK_KI_RESTORE;
+    if (s->vol_usable)  /* an empty store is seeded, so that other replicas need not issue */
+        return s->store_present ? CK_KI_VOLUME : CK_KI_VOLUME_SEED;
+    return s->store_usable ? CK_KI_RESTORE : CK_KI_ISSUE;
+}
+
 int ck_keeper_poll_ms(int64_t wake, int64_t now)
 {
     const int64_t cap = 3600;

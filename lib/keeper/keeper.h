@@ -130,6 +130,28 @@ void ck_keeper_backoff(long stored, int shared, unsigned memory, unsigned seen,
                        long retry_after, int64_t now, uint32_t rnd, unsigned *failures,
                        int64_t *next_retry);
 
+/* Init's choice (cmd init, and the INIT job) from what the volume and the store
+ * hold, each judged by the caller (lib/cert, revocation marks). */
+enum ck_keeper_init {
+    CK_KI_VOLUME,              /* keep the volume's */
+    CK_KI_VOLUME_SEED,         /* keep the volume's and copy it to the empty store */
+    CK_KI_RESTORE,             /* publish the store's */
+    CK_KI_ISSUE,               /* issue, under the store's lease */
+    CK_KI_ISSUE_LOCAL,         /* issue to the volume only: no store, or an unreachable
+                                * one that is not required */
+    CK_KI_FAIL,                /* nothing usable, and the required store is unreachable */
+};
+struct ck_keeper_sources {
+    int has_store, store_required;
+    int vol_usable;
+    int64_t vol_not_after;
+    int store_read;            /* the store answered */
+    int store_present;         /* it holds something, usable or not */
+    int store_usable;
+    int64_t store_not_after;
+};
+enum ck_keeper_init ck_keeper_init_choice(const struct ck_keeper_sources *s);
+
 /* poll()'s timeout until the wall-clock moment `wake`: at most an hour, so that a
  * step of the wall clock is noticed within an hour (-1 for CK_KEEPER_NEVER is
  * also capped: the loop re-reads the clock at least hourly). */

@@ -558,6 +558,39 @@ static void every_state_by_every_event(void **state)
     }
 }
 
+/* Init's choice: the volume, else the store, else issue (under the lease). */
+static void init_choice(void **state)
+{
+    (void)state;
+    struct ck_keeper_sources s = {0};
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_ISSUE_LOCAL);  /* no store, nothing */
+    s.vol_usable = 1;
+    s.vol_not_after = T0 + DAY;
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_VOLUME);
+    s.has_store = 1;  /* unreachable store: the volume's stands */
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_VOLUME);
+    s.vol_usable = 0;
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_ISSUE_LOCAL);
+    s.store_required = 1;
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_FAIL);
+    s.store_read = 1;  /* it answers: empty */
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_ISSUE);
+    s.vol_usable = 1;
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_VOLUME_SEED);
+    s.store_present = 1;  /* something unusable (or not newer) there */
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_VOLUME);
+    s.store_usable = 1;
+    s.store_not_after = T0 + DAY;  /* the same age: the volume's */
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_VOLUME);
+    s.store_not_after = T0 + 2 * DAY;  /* newer: restored */
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_RESTORE);
+    s.vol_usable = 0;
+    s.store_not_after = T0 + 1;
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_RESTORE);
+    s.store_usable = 0;
+    assert_int_equal(ck_keeper_init_choice(&s), CK_KI_ISSUE);
+}
+
 /* The loop's poll timeout: the wall-clock moment, capped so a clock step is seen. */
 static void poll_timeout(void **state)
 {
@@ -605,6 +638,7 @@ int main(void)
         cmocka_unit_test(early_retry),
         cmocka_unit_test(expiry),
         cmocka_unit_test(every_state_by_every_event),
+        cmocka_unit_test(init_choice),
         cmocka_unit_test(poll_timeout),
         cmocka_unit_test(pick_stays_in_its_window),
     };
