@@ -97,6 +97,7 @@ struct ck_cmd_beat {
     pthread_cond_t cv;
     pthread_t thread;
     int stop, running;
+    int lost;                  /* a heartbeat found the lease held by someone else */
     struct ck_lease *lease;
     const struct ck_log *log;
 };
@@ -130,6 +131,7 @@ struct ck_cmd_renewal {
     pthread_mutex_t *write_lock; /* held while files are written (NULL: none) */
     struct ck_cert_summary sum; /* out: the new certificate */
     int restored;              /* out: it came from the store */
+    int lease_lost;            /* out: the lease was lost while we held it */
     unsigned failures;         /* out after a failure (ck_cmd_note_failure) */
     int64_t next_retry;
 };

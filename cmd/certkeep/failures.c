@@ -8,8 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../lib/crypto/crypto.h"
 #include "../../lib/fs/fs.h"
-#include "../../lib/renewal/renewal.h"
+#include "../../lib/keeper/keeper.h"
 #include "../../lib/webhook/webhook.h"
 #include "cmd.h"
 
@@ -88,16 +89,16 @@ void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, st
     /* a stop the operator asked for is not a failure to count, back off from or report */
     if (ck_cmd_signal)
         return;
+    uint32_t rnd = 0;
     int have = ck_cmd_state_get(c, st, &s, &e) >= 0;
-    if (!have || (!st && s.failures < *failures)) {  /* no state file: run's count in memory */
+    long stored = have ? (long)s.failures : -1;
+    if (!have || (!st && s.failures < *failures))  /* no state file: run's count in memory */
         memset(&s, 0, sizeof s);
-        s.failures = *failures;
-    }
-    if (s.failures <= seen)
-        s.failures++;
+    ck_random(&rnd, sizeof rnd, &e);  /* without it, no jitter */
+    ck_keeper_backoff(stored, st != NULL, *failures, seen, failure->retry_after, now, rnd,
+                      &s.failures, &s.next_retry);
     s.last_failure = now;
     snprintf(s.last_error, sizeof s.last_error, "%s", failure->msg);
-    s.next_retry = now + ck_retry_delay(s.failures, failure->retry_after);
     if (state_put(c, st, &s, &e))
         ck_warn(log, "state", "%s", e.msg);
     *failures = s.failures;

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../lib/keeper/keeper.h"
 #include "../../lib/store/store.h"
 #include "cmd.h"
 
@@ -227,9 +228,12 @@ static void *beat_main(void *arg)
             continue;
         pthread_mutex_unlock(&b->mu);
         struct ck_err e;
-        if (ck_lease_heartbeat(b->lease, &e))
+        int rc = ck_lease_heartbeat(b->lease, &e);
+        if (rc)
             ck_warn(b->log, "lease", "heartbeat: %s", e.msg);
         pthread_mutex_lock(&b->mu);
+        if (rc == CK_STORE_CONFLICT)
+            b->lost = 1;
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -342,6 +346,21 @@ out:
     return rc;
 }
 
+/* Copies the volume's certificate to the empty store, so that other replicas need not issue. */
+static void seed(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                 const struct source *vol)
+{
+    struct ck_bundle_record r;
+    struct ck_err se;
+    if (ck_bundle_record_make(&vol->b, &vol->sum, (const char *const *)c->domains, c->n_domains,
+                              vol->sum.not_before, &r, &se) == 0 &&
+        ck_bundle_store_put(st, c->cert_name, &vol->b, &r, &se) == 0)
+        ck_info(log, "init.seed", "copied the volume's certificate to %s", ck_store_name(st));
+    else
+        ck_warn(log, "init.seed", "%s", se.msg);
+    ck_bundle_record_free(&r);
+}
+
 int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                      struct ck_err *e)
 {
@@ -351,72 +370,61 @@ int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct
     memset(&sto, 0, sizeof sto);
     read_volume(c, &vol);
     refuse_revoked(c, NULL, "volume", &vol);
-    if (!st) {
-        if (vol.usable) {
-            describe(&vol, d, sizeof d);
-            ck_info(log, "init.volume", "using the volume: %s (no store configured)", d);
-            rc = 0;
-        } else {
-            rc = issue_now(c, log, NULL, vol.why, e);
+    struct ck_keeper_sources in = {.has_store = st != NULL, .store_required = c->store_required,
+                                   .vol_usable = vol.usable, .vol_not_after = vol.sum.not_after};
+    if (st) {
+        in.store_read = read_store(c, log, st, vol.usable ? 1 : STORE_TRIES,
+                                   vol.usable ? vol.sum.not_after : 0, &sto, e) == 0;
+        if (in.store_read && refuse_revoked(c, st, "volume", &vol) && !sto.b.fullchain) {
+            /* the store answers, and marked the volume's revoked: judge the store's own now
+             * (it was only asked whether it held something newer) */
+            struct ck_err se;
+            source_free(&sto);
+            if (read_store_once(c, st, 0, &sto, &se))
+                snprintf(sto.why, sizeof sto.why, "%s", se.msg);
         }
-        goto out;
+        in.vol_usable = vol.usable;
+        in.store_present = sto.present;
+        in.store_usable = sto.usable;
+        in.store_not_after = sto.sum.not_after;
     }
-    if (read_store(c, log, st, vol.usable ? 1 : STORE_TRIES, vol.usable ? vol.sum.not_after : 0,
-                   &sto, e)) {
-        if (vol.usable) {
-            describe(&vol, d, sizeof d);
+    enum ck_keeper_init choice = ck_keeper_init_choice(&in);
+    switch (choice) {
+    case CK_KI_VOLUME:
+    case CK_KI_VOLUME_SEED:
+        describe(&vol, d, sizeof d);
+        if (!st)
+            ck_info(log, "init.volume", "using the volume: %s (no store configured)", d);
+        else if (!in.store_read)
             ck_warn(log, "init.volume", "using the volume: %s (%s)", d, e->msg);
-            rc = 0;
-        } else if (c->store_required) {
-            ck_wrap(e, "no usable certificate (%s), and the store is required", vol.why);
-        } else {
+        else
+            ck_info(log, "init.volume", "using the volume: %s (%s)", d,
+                    sto.usable ? "store: not newer" : sto.why);
+        rc = 0;
+        if (choice == CK_KI_VOLUME_SEED)
+            seed(c, log, st, &vol);
+        break;
+    case CK_KI_RESTORE:
+        if ((rc = publish(c, &sto.b, e)) == 0) {
+            describe(&sto, d, sizeof d);
+            ck_info(log, "init.store", "restored from %s: %s (%s)", ck_store_name(st), d,
+                    vol.usable ? "newer than the volume's" : vol.why);
+        }
+        break;
+    case CK_KI_ISSUE_LOCAL:
+        if (st)
             ck_warn(log, "init.nostore", "%s; store.required is false: issuing without the "
                     "store, the certificate goes to the volume only", e->msg);
-            rc = issue_now(c, log, NULL, vol.why, e);
-        }
-        goto out;
-    }
-    if (refuse_revoked(c, st, "volume", &vol) && !sto.b.fullchain) {
-        /* the store answers, and marked the volume's revoked: judge the store's own now
-         * (it was only asked whether it held something newer) */
-        struct ck_err se;
-        source_free(&sto);
-        if (read_store_once(c, st, 0, &sto, &se))
-            snprintf(sto.why, sizeof sto.why, "%s", se.msg);
-    }
-    if (vol.usable && sto.usable && sto.sum.not_after > vol.sum.not_after) {
-        if ((rc = publish(c, &sto.b, e)) == 0) {
-            describe(&sto, d, sizeof d);
-            ck_info(log, "init.store", "restored from %s: %s (newer than the volume's)",
-                    ck_store_name(st), d);
-        }
-    } else if (vol.usable) {
-        describe(&vol, d, sizeof d);
-        ck_info(log, "init.volume", "using the volume: %s (%s)", d,
-                sto.usable ? "store: not newer" : sto.why);
-        rc = 0;
-        if (!sto.present) { /* seed an empty store so other replicas need not issue */
-            struct ck_bundle_record r;
-            struct ck_err se;
-            if (ck_bundle_record_make(&vol.b, &vol.sum, (const char *const *)c->domains,
-                                      c->n_domains, vol.sum.not_before, &r, &se) == 0 &&
-                ck_bundle_store_put(st, c->cert_name, &vol.b, &r, &se) == 0)
-                ck_info(log, "init.seed", "copied the volume's certificate to %s",
-                        ck_store_name(st));
-            else
-                ck_warn(log, "init.seed", "%s", se.msg);
-            ck_bundle_record_free(&r);
-        }
-    } else if (sto.usable) {
-        if ((rc = publish(c, &sto.b, e)) == 0) {
-            describe(&sto, d, sizeof d);
-            ck_info(log, "init.store", "restored from %s: %s (%s)", ck_store_name(st), d, vol.why);
-        }
-    } else {
+        rc = issue_now(c, log, NULL, vol.why, e);
+        break;
+    case CK_KI_FAIL:
+        ck_wrap(e, "no usable certificate (%s), and the store is required", vol.why);
+        break;
+    case CK_KI_ISSUE:
         snprintf(refused, sizeof refused, "%s; %s", vol.why, sto.why);
         rc = issue_under_lease(c, log, st, refused, e);
+        break;
     }
-out:
     source_free(&vol);
     source_free(&sto);
     return rc;

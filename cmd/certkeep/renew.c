@@ -143,6 +143,7 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
     char owner[128];
     int rc;
     r->restored = 0;
+    r->lease_lost = 0;
     if (!st) {
         rc = renew_holding(c, log, NULL, r, e);
         goto done;
@@ -165,8 +166,10 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
     ck_cmd_beat_stop(&beat);
     struct ck_err re;
     ck_cmd_stop = 0;  /* the release must go out even after a signal */
-    if (ck_lease_release(lease, &re))
+    int released = ck_lease_release(lease, &re);
+    if (released)
         ck_warn(log, "lease", "releasing: %s", re.msg);
+    r->lease_lost = beat.lost || released == CK_STORE_CONFLICT;
     ck_cmd_store_close(&ls);
 done:
     if (rc)

@@ -1,8 +1,9 @@
 /* certkeep run: init, then stay. One event loop (s6 style): signals arrive on a
  * signalfd, one poll() sleeps until the next thing is due (renewal moment, ARI
- * check, store check, retry after a failure, a health client). Network and disk
- * work runs on one job thread at a time, so /healthz answers and SIGTERM is
- * honoured within a second even while the CA is slow. */
+ * check, store check, retry after a failure, a health client). What is due when
+ * is lib/keeper's (the policy); this file runs its jobs, on one job thread at a
+ * time, so /healthz answers and SIGTERM is honoured within a second even while
+ * the CA is slow. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,26 +19,21 @@
 #include "../../lib/acme/acme.h"
 #include "../../lib/health/health.h"
 #include "../../lib/http/http.h"
+#include "../../lib/keeper/keeper.h"
 #include "../../lib/renewal/renewal.h"
 #include "../../lib/sandbox/sandbox.h"
 #include "../../lib/store/store.h"
 #include "cmd.h"
 
-#define STORE_EVERY_S 600        /* + up to STORE_JITTER_S: another replica's renewal */
-#define STORE_JITTER_S 300
-#define ARI_FIRST_S 300          /* first ARI check 5..20 min after start: restarts cost nothing */
-#define ARI_FIRST_JITTER_S 900
-#define ARI_EVERY_S 36000        /* then every 10..12 h ("at least twice a day") */
-#define ARI_JITTER_S 7200
-#define BUSY_WAIT_S 60           /* another replica holds the lease: look again after this */
 #define STOP_GRACE_MS 700        /* SIGTERM while a job runs: its error path gets this long */
 #define STOP_KICK_MS 50          /* ...and a wake-up this often, in case one landed too early */
 /* Wakes the job thread out of a blocking call (a sleep, curl's poll) so that it sees the
  * stop flag. Ignored by default: a stray one from outside is harmless. */
 #define SIGWAKE SIGURG
-#define NEVER INT64_MAX
+#define NEVER CK_KEEPER_NEVER
 
-enum job { JOB_NONE, JOB_INIT, JOB_RENEW, JOB_STORE, JOB_ARI };
+enum job { JOB_NONE = CK_KJ_NONE, JOB_INIT = CK_KJ_INIT, JOB_RENEW = CK_KJ_RENEW,
+           JOB_STORE = CK_KJ_STORE, JOB_ARI = CK_KJ_ARI };
 static const char *const job_names[] = {"none", "init", "renewal", "store check", "ARI check"};
 
 /* What one job gets and gives back; the job thread touches nothing else but
@@ -48,6 +44,7 @@ struct job_io {
     int64_t have_not_after;
     unsigned failures_before;
     /* out */
+    int lease_lost;
     int rc;
     struct ck_err e;
     struct ck_cert_summary sum;
@@ -73,16 +70,10 @@ struct run {
     struct job_io io;
     struct ck_http *acme_http;   /* for ARI, created at the first check */
     struct ck_acme *acme;
-    /* the schedule, Unix seconds (NEVER: not planned) */
-    int ready;                   /* a usable certificate is on the volume */
-    struct ck_cert_summary cur;
-    int64_t renew_at, store_at, ari_at, retry_at, unusable_at;
-    int ari_known;
-    struct ck_window ari;
-    unsigned failures;
-    int inited;                  /* init's work done once */
-    int init_tried;
-    int said_unusable;
+    struct ck_keeper k;          /* the policy's state: what is due when */
+    struct ck_cert_summary cur;  /* the volume's certificate (serial, ARI id), last read */
+    char why[600];               /* why the last volume read was not usable */
+    int64_t wake;
     int stop;
     struct sigaction old_wake;
 };
@@ -94,11 +85,6 @@ static uint32_t rnd32(void)
     if (ck_random(&r, sizeof r, &e))
         r = (uint32_t)time(NULL) * 2654435761u;
     return r;
-}
-
-static int64_t jitter(int64_t base, int64_t spread)
-{
-    return base + (spread > 0 ? (int64_t)(rnd32() % (uint32_t)spread) : 0);
 }
 
 static int64_t now_s(void)
@@ -154,6 +140,7 @@ static void job_renew(struct run *r, struct job_io *io)
     io->rc = ck_cmd_renew_once(r->c, r->log, r->st.store, &ren, &io->e);
     io->sum = ren.sum;
     io->changed = io->rc == 0;
+    io->lease_lost = ren.lease_lost;
 }
 
 static void job_init(struct run *r, struct job_io *io)
@@ -164,7 +151,7 @@ static void job_init(struct run *r, struct job_io *io)
     struct ck_cert_summary before;
     /* files there, usable or not, are what the app was started on */
     int had = ck_cmd_read_volume(r->c, &before, why, sizeof why) != CK_CMD_VOL_ABSENT;
-    io->failures_before = r->failures;
+    io->failures_before = io->failures;
     if (ck_cmd_state_get(r->c, r->st.store, &s, &ignored) >= 0 &&
         s.failures > io->failures_before)
         io->failures_before = s.failures;
@@ -204,7 +191,6 @@ static void *job_main(void *arg)
     /* a stop is not a failure: the next start just tries again */
     if (io->rc < 0 && !ck_cmd_signal && (io->kind == JOB_INIT || io->kind == JOB_RENEW)) {
         struct ck_err copy = io->e;
-        io->failures = r->failures;
         ck_cmd_note_failure(r->c, r->log, r->st.store, &copy,
                             io->kind == JOB_INIT ? io->failures_before : UINT_MAX, &io->failures,
                             &io->next_retry);
@@ -220,7 +206,8 @@ static int start_job(struct run *r, enum job kind)
     struct job_io *io = &r->io;
     memset(io, 0, sizeof *io);
     io->kind = kind;
-    if (r->ready) {
+    io->failures = r->k.failures;  /* the count in memory, when state.json cannot be read */
+    if (r->k.ready) {
         io->have_not_after = r->cur.not_after;
         snprintf(io->ari_id, sizeof io->ari_id, "%s", r->cur.ari_id);
     } else if (r->cur.ari_id[0]) {
@@ -236,59 +223,22 @@ static int start_job(struct run *r, enum job kind)
     return 0;
 }
 
-/* ---- the schedule ---- */
+/* ---- driving the keeper ---- */
 
-/* Re-reads the volume: readiness, the current certificate, its renewal moment. */
-static void refresh(struct run *r, int new_moment)
+/* Reads the volume for the keeper (lib/cert's verdict, revocation marks). */
+static void read_volume(struct run *r, struct ck_keeper_volume *v)
 {
-    char why[600];
     struct ck_cert_summary s;
-    int ok = ck_cmd_read_volume(r->c, &s, why, sizeof why) == 0;
-    int same = ok && r->ready && !strcmp(s.serial_hex, r->cur.serial_hex);
-    if (ok || s.not_after)
+    int ok = ck_cmd_read_volume(r->c, &s, r->why, sizeof r->why) == 0;
+    memset(v, 0, sizeof *v);
+    v->usable = ok;
+    v->parsed = s.not_after != 0;
+    v->same = ok && r->k.ready && !strcmp(s.serial_hex, r->cur.serial_hex);
+    v->has_ari = s.ari_id[0] != 0;
+    v->not_before = s.not_before;
+    v->not_after = s.not_after;
+    if (ok || s.not_after)  /* parsed but unusable: still the one a renewal replaces */
         r->cur = s;
-    r->ready = ok;
-    if (!ok) {
-        if (r->ready || !r->said_unusable)  /* once, not after every failed retry */
-            ck_warn(r->log, "run.volume", "%s", why);
-        r->said_unusable = 1;
-        r->renew_at = NEVER;
-        r->unusable_at = NEVER;
-    } else {
-        if (!same) {  /* a new certificate: a new moment, and ARI about it later */
-            r->ari_known = 0;
-            r->ari_at = now_s() + jitter(ARI_FIRST_S, ARI_FIRST_JITTER_S);
-            new_moment = 1;
-        }
-        if (new_moment) {
-            struct ck_window w = r->ari_known ? r->ari
-                                              : ck_renewal_window(s.not_before, s.not_after);
-            r->renew_at = ck_renewal_pick(w, now_s(), rnd32());
-        }
-        r->unusable_at = s.not_after - ck_cert_min_left(s.not_before, s.not_after,
-                                                        (long)r->c->min_valid);
-    }
-    if (r->health)  /* NULL: no --listen */
-        ck_health_set_ready(r->health, r->ready);
-    if (r->hc) {
-        r->hc->not_before = ok ? s.not_before : 0;
-        r->hc->not_after = ok ? s.not_after : 0;
-    }
-}
-
-static int64_t attempt_at(const struct run *r)
-{
-    int64_t t = r->ready ? r->renew_at : now_s();
-    return r->retry_at > t ? r->retry_at : t;
-}
-
-static void set_metrics(struct run *r)
-{
-    if (!r->hc)
-        return;
-    r->hc->failures_consecutive = r->failures;
-    int64_t t = attempt_at(r);
-    r->hc->next_renewal = t == NEVER ? 0 : t;
 }
 
 static void log_time(const struct run *r, const char *event, const char *what, int64_t t)
@@ -298,154 +248,138 @@ static void log_time(const struct run *r, const char *event, const char *what, i
     ck_info(r->log, event, "%s %s (in %lld s)", what, when, (long long)(t - now_s()));
 }
 
+/* What the keeper noted, said in the log and the metrics. */
+static void notes(struct run *r, const struct ck_keeper_event *ev, unsigned note)
+{
+    struct ck_keeper *k = &r->k;
+    if (note & CK_KN_SAY_UNUSABLE)
+        ck_warn(r->log, "run.volume", "%s", r->why);
+    if (note & CK_KN_RETRY_BOUNDED) {
+        char when[32];
+        ck_time_format(ev->next_retry, when);
+        ck_warn(r->log, "run.retry", "state.json plans the next retry at %s, further than the "
+                "retry schedule allows (a clock ahead, or a bad write): %lld s from now instead",
+                when, (long long)(k->retry_at - ev->now));
+    }
+    if (note & CK_KN_RETRY_PLANNED)
+        log_time(r, "run.retry", "honouring the planned retry at", k->retry_at);
+    if (note & CK_KN_NO_ARI)
+        ck_info(r->log, "ari", "the CA offers no renewalInfo; renewing by the certificate's "
+                               "lifetime");
+    if (note & CK_KN_ARI_BOUNDED) {
+        struct ck_window w = ck_renewal_ari_bound((struct ck_window){ev->ari_start, ev->ari_end},
+                                                  k->not_before, k->not_after);
+        ck_warn(r->log, "ari", "the CA's window ends %lld s after what the "
+                "certificate's expiry allows; renewing within [%lld, %lld)",
+                (long long)(ev->ari_end - w.end), (long long)w.start, (long long)w.end);
+    }
+    if (note & CK_KN_ARI_MOMENT)
+        log_time(r, "ari", "the CA's window: renewing at", k->renew_at);
+    if (note & CK_KN_LEASE_LOST)
+        ck_warn(r->log, "lease", "lost during the %s: reading the store now (another replica "
+                "may have renewed too)", job_names[r->io.kind]);
+    if (r->hc && (note & CK_KN_SUCCESS)) {
+        r->hc->renewals_success += r->io.kind == JOB_RENEW;
+        r->hc->last_success = ev->now;
+    }
+    if (note & CK_KN_NEXT)
+        log_time(r, "run.next", "next renewal at", ck_keeper_next_attempt(k, now_s()));
+}
+
+static void set_metrics(struct run *r)
+{
+    if (r->health)  /* NULL: no --listen */
+        ck_health_set_ready(r->health, r->k.ready);
+    if (!r->hc)
+        return;
+    r->hc->not_before = r->k.ready ? r->k.not_before : 0;
+    r->hc->not_after = r->k.ready ? r->k.not_after : 0;
+    r->hc->failures_consecutive = r->k.failures;
+    int64_t t = ck_keeper_next_attempt(&r->k, now_s());
+    r->hc->next_renewal = t == NEVER ? 0 : t;
+}
+
+/* One step of the keeper, and its actions run: volume reads, the job, the exit. */
+static void step(struct run *r, struct ck_keeper_event *ev)
+{
+    struct ck_keeper_out o;
+    ev->now = now_s();
+    ev->rnd = rnd32();
+    ck_keeper_step(&r->k, ev, &o);
+    notes(r, ev, o.note);
+    while (o.act & CK_KA_READ_VOLUME) {
+        struct ck_keeper_event v = {.kind = CK_KE_VOLUME};
+        read_volume(r, &v.vol);
+        v.now = now_s();
+        v.rnd = rnd32();
+        ck_keeper_step(&r->k, &v, &o);
+        notes(r, &v, o.note);
+    }
+    set_metrics(r);
+    r->wake = o.wake;
+    if (o.act & CK_KA_CANCEL && r->busy)
+        pthread_kill(r->thread, SIGWAKE);
+    if (o.act & CK_KA_EXIT)
+        r->stop = 1;
+    if (o.act & CK_KA_JOB && start_job(r, (enum job)o.job)) {
+        struct ck_keeper_event n = {.kind = CK_KE_NOSTART};
+        step(r, &n);
+    }
+}
+
 static void finish_job(struct run *r)
 {
     struct job_io *io = &r->io;
+    struct ck_keeper_event ev = {.kind = CK_KE_DONE, .changed = io->changed,
+                                 .ari_start = io->ari_start, .ari_end = io->ari_end,
+                                 .retry_after = io->retry_after, .no_ari = io->no_ari};
     pthread_join(r->thread, NULL);
     r->busy = 0;
-    int64_t now = now_s();
+    int renewal = io->kind == JOB_INIT || io->kind == JOB_RENEW;
     if (r->stop && io->rc < 0) {
         ck_info(r->log, "run.stop", "the %s in progress was cut short: %s", job_names[io->kind],
                 io->e.msg);
-        return;
-    }
-    switch (io->kind) {
-    case JOB_INIT:
-    case JOB_RENEW:
-        if (io->rc < 0) {
-            r->failures = io->failures;
-            r->retry_at = io->next_retry;
+        ev.result = CK_KR_CUT;
+    } else if (io->rc < 0) {
+        ev.result = CK_KR_FAILED;
+        ev.failures = io->failures;
+        ev.next_retry = io->next_retry;
+        if (renewal) {
             if (r->hc)
                 r->hc->renewals_failure++;
             ck_error(r->log, "renew.failed", "%s failed (%u in a row): %s; next try in %lld s",
                      job_names[io->kind], io->failures, io->e.msg,
-                     (long long)(io->next_retry - now));
-        } else if (io->rc == CK_CMD_BUSY) {
-            ck_info(r->log, "renew.wait", "%s; looking at the store again shortly", io->e.msg);
-            r->renew_at = now + jitter(BUSY_WAIT_S, 30);
-            r->store_at = now + jitter(BUSY_WAIT_S / 2, 15);
+                     (long long)(io->next_retry - now_s()));
         } else {
-            r->failures = 0;
-            r->retry_at = 0;
-            if (r->hc && (io->kind == JOB_RENEW || io->changed)) {
-                r->hc->renewals_success += io->kind == JOB_RENEW;
-                r->hc->last_success = now;
-            }
+            ck_warn(r->log, io->kind == JOB_ARI ? "ari" : "store.check", "%s", io->e.msg);
         }
-        refresh(r, 0);
-        if (io->kind == JOB_INIT)
-            r->init_tried = 1;
-        /* with a usable volume, init only reconciles with the store: the store check
-         * catches up later, no reason to hold renewals back */
-        if (io->kind == JOB_INIT && r->ready)
-            r->inited = 1;
-        if (r->inited && r->st.store && r->store_at == NEVER)
-            r->store_at = now + jitter(STORE_EVERY_S, STORE_JITTER_S);
-        break;
-    case JOB_STORE:
-        if (io->rc < 0)
-            ck_warn(r->log, "store.check", "%s", io->e.msg);
-        r->store_at = now + jitter(STORE_EVERY_S, STORE_JITTER_S);
-        if (io->changed)
-            refresh(r, 1);
-        break;
-    case JOB_ARI:
-        if (io->rc < 0) {
-            ck_warn(r->log, "ari", "%s", io->e.msg);
-            r->ari_at = now + jitter(3600, 1800);
-        } else if (io->no_ari) {
-            ck_info(r->log, "ari", "the CA offers no renewalInfo; renewing by the certificate's "
-                                   "lifetime");
-            r->ari_at = NEVER;
-        } else {
-            long next = io->retry_after > 3600 && io->retry_after < ARI_EVERY_S ? io->retry_after
-                                                                               : 0;
-            r->ari_at = now + (next ? next : jitter(ARI_EVERY_S, ARI_JITTER_S));
-            struct ck_window w = ck_renewal_ari_bound((struct ck_window){io->ari_start,
-                                                                         io->ari_end},
-                                                      r->cur.not_before, r->cur.not_after);
-            if (w.start != io->ari_start || w.end != io->ari_end)
-                ck_warn(r->log, "ari", "the CA's window ends %lld s after what the "
-                        "certificate's expiry allows; renewing within [%lld, %lld)",
-                        (long long)(io->ari_end - w.end), (long long)w.start, (long long)w.end);
-            if (!r->ari_known || r->ari.start != w.start || r->ari.end != w.end) {
-                r->ari_known = 1;
-                r->ari = w;
-                r->renew_at = ck_renewal_pick(r->ari, now, rnd32());
-                log_time(r, "ari", "the CA's window: renewing at", r->renew_at);
-            }
-        }
-        break;
-    case JOB_NONE:
-        break;
+    } else if (renewal && io->rc == CK_CMD_BUSY) {
+        ck_info(r->log, "renew.wait", "%s; looking at the store again shortly", io->e.msg);
+        ev.result = CK_KR_BUSY;
     }
-    if (r->ready && (io->kind == JOB_INIT || io->changed))
-        log_time(r, "run.next", "next renewal at", attempt_at(r));
-    set_metrics(r);
-}
-
-/* The next job due now, or JOB_NONE with *wake the next moment one is. */
-static enum job next_job(const struct run *r, int64_t now, int64_t *wake)
-{
-    int64_t a = attempt_at(r);
-    *wake = NEVER;
-    /* init first; with a usable volume it asks nothing of the CA, so no retry to wait for */
-    if (!r->inited || !r->ready) {
-        if ((r->ready && !r->inited && !r->init_tried) || a <= now)
-            return JOB_INIT;
-        *wake = a;
-        return JOB_NONE;
+    if (io->lease_lost) {
+        struct ck_keeper_event lost = {.kind = CK_KE_LEASE_LOST};
+        step(r, &lost);  /* before its end: the keeper still counts the job as running */
     }
-    if (a <= now)
-        return JOB_RENEW;
-    if (r->st.store && r->store_at <= now)
-        return JOB_STORE;
-    if (r->cur.ari_id[0] && r->ari_at <= now)
-        return JOB_ARI;
-    *wake = a;
-    if (r->unusable_at < *wake)
-        *wake = r->unusable_at;
-    if (r->st.store && r->store_at < *wake)
-        *wake = r->store_at;
-    if (r->cur.ari_id[0] && r->ari_at < *wake)
-        *wake = r->ari_at;
-    return JOB_NONE;
-}
-
-/* The operator asks for an early retry / renewal check. */
-static void early(struct run *r)
-{
-    int64_t now = now_s();
-    ck_info(r->log, "run.signal", "checking now (early retry requested)");
-    if (!r->busy)
-        refresh(r, 0);  /* the volume's certificate may have been revoked meanwhile */
-    r->retry_at = 0;
-    r->store_at = now;
-    if (r->cur.ari_id[0])
-        r->ari_at = now;
-    if (r->ready && r->inited) {  /* a window already open: no need to wait for its moment */
-        struct ck_window w = r->ari_known ? r->ari
-                                          : ck_renewal_window(r->cur.not_before, r->cur.not_after);
-        if (w.start <= now && r->renew_at > now)
-            r->renew_at = now;
-    }
+    step(r, &ev);
 }
 
 static void on_signals(struct run *r)
 {
     struct signalfd_siginfo si;
     while (read(r->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        struct ck_keeper_event ev = {.kind = CK_KE_EARLY};
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
             /* as in the one-shot commands: the job ends through its error path
              * (tokens removed, lease released, nothing half-written) */
             r->stop = 1;
             ck_cmd_signal = (sig_atomic_t)si.ssi_signo;
             ck_cmd_stop = 1;
-            if (r->busy)
-                pthread_kill(r->thread, SIGWAKE);
+            ev.kind = CK_KE_TERM;
         } else {
-            early(r);
+            ck_info(r->log, "run.signal", "checking now (early retry requested)");
         }
+        step(r, &ev);
     }
 }
 
@@ -478,29 +412,15 @@ static int loop(struct run *r)
 {
     struct pollfd pfd[CK_HEALTH_MAX_FDS + 2];
     while (!r->stop) {
-        int64_t now = now_s(), wake = NEVER;
-        if (!r->busy && r->ready && r->unusable_at <= now)
-        {
-            refresh(r, 0);  /* ran out of validity: init's path again */
-            if (r->ready && r->unusable_at <= now)
-                r->unusable_at = now + 1;
-        }
-        if (!r->busy) {
-            enum job j = next_job(r, now, &wake);
-            if (j != JOB_NONE) {
-                if (start_job(r, j) == 0)
-                    continue;
-                r->retry_at = now + 60;
-                wake = now + 60;
-            }
-        }
-        /* a monotonic deadline: the wall clock only names the moment */
         int timeout = -1;
-        if (!r->busy && wake != NEVER) {
-            int64_t ms = (wake - now) * 1000;
-            int64_t deadline = mono_ms() + (ms > 0 ? ms : 0);
-            int64_t left = deadline - mono_ms();
-            timeout = left > INT_MAX ? INT_MAX : left < 0 ? 0 : (int)left;
+        if (!r->busy) {
+            struct ck_keeper_event ev = {.kind = CK_KE_TIMER};
+            step(r, &ev);
+            if (r->busy || r->stop)
+                continue;
+            /* poll() waits on the monotonic clock; the wall clock names the moment and
+             * is read again at each wake-up, at least hourly (a clock step) */
+            timeout = ck_keeper_poll_ms(r->wake, now_s());
         }
         size_t n = 0;
         if (r->health)
@@ -599,27 +519,19 @@ static int narrow(struct run *r, struct ck_err *e)
 #endif
 }
 
-/* A planned retry kept in state.json from before a restart is honoured. */
-static void pending_retry(struct run *r)
+/* The keeper's start: the volume, and a planned retry kept in state.json from
+ * before a restart. */
+static void start(struct run *r)
 {
     struct ck_bundle_state s;
     struct ck_err e;
-    if (ck_cmd_state_get(r->c, r->st.store, &s, &e) != 0)
-        return;
-    r->failures = s.failures;
-    int64_t bounded = ck_retry_bound(s.next_retry, s.failures, now_s());
-    if (bounded != s.next_retry) {
-        char when[32];
-        ck_time_format(s.next_retry, when);
-        ck_warn(r->log, "run.retry", "state.json plans the next retry at %s, further than the "
-                "retry schedule allows (a clock ahead, or a bad write): %lld s from now instead",
-                when, (long long)(bounded - now_s()));
-        s.next_retry = bounded;
+    struct ck_keeper_event ev = {.kind = CK_KE_START};
+    if (ck_cmd_state_get(r->c, r->st.store, &s, &e) == 0) {
+        ev.failures = s.failures;
+        ev.next_retry = s.next_retry;
     }
-    if (s.next_retry > now_s()) {
-        r->retry_at = s.next_retry;
-        log_time(r, "run.retry", "honouring the planned retry at", s.next_retry);
-    }
+    read_volume(r, &ev.vol);
+    step(r, &ev);
 }
 
 int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
@@ -630,16 +542,14 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     r.c = c;
     r.log = log;
     r.sigfd = r.done[0] = r.done[1] = -1;
-    r.renew_at = r.store_at = r.ari_at = r.unusable_at = NEVER;
     if (ck_config_validate_for(c, "run", e) || ck_cmd_trust_load(c, e))
         return -1;
     int rc = setup(&r, &old, e);
     if (rc == 0)
         rc = narrow(&r, e);
     if (rc == 0) {
-        pending_retry(&r);
-        refresh(&r, 1);
-        set_metrics(&r);
+        ck_keeper_init(&r.k, r.st.store != NULL, (long)c->min_valid);
+        start(&r);
         rc = loop(&r);
     }
     ck_acme_free(r.acme);

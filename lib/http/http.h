@@ -1,6 +1,6 @@
 /* HTTP over libcurl (TLS through BearSSL). One ck_http keeps one easy handle,
- * so one keep-alive connection per host, and parses the trust store once for
- * the whole process (not once per connection). */
+ * so one keep-alive connection per host, and parses the trust store once per
+ * handle, at its first https request (not once per connection). */
 #ifndef CK_HTTP_H
 #define CK_HTTP_H
 

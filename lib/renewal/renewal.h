@@ -13,9 +13,10 @@ struct ck_window {
  * lifetimes under 10 days; the window spans a quarter of that remainder. */
 struct ck_window ck_renewal_window(int64_t not_before, int64_t not_after);
 
-/* A moment in w (from `now` on) chosen by `rnd` (uniform 32-bit), never on a
- * whole minute and, unless w is one second wide, never past w.end; a window
- * already past gives `now` plus a few random seconds. */
+/* A moment in [max(w.start, now), w.end) chosen by `rnd` (uniform 32-bit), never
+ * on a whole minute: the step off the minute stays inside (test_keeper checks every
+ * offset); only a single second left, on a whole minute, gives the second before it. A
+ * window already past gives `now` plus 1..30 s. */
 int64_t ck_renewal_pick(struct ck_window w, int64_t now, uint32_t rnd);
 
 /* Delay before retry number `failures` (1-based): 1 min, 10 min, 100 min, then
