@@ -163,13 +163,15 @@ static void describe(const struct source *s, char *out, size_t cap)
 }
 
 /* Obtains and writes (store first when st is set). */
+/* `replaces`: the ARI id of the certificate this one follows (it ran out, or is revoked), so
+ * that the CA counts the order as a renewal; NULL when there was none. */
 static int issue_now(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                     const char *refused, struct ck_err *e)
+                     const char *refused, const char *replaces, struct ck_err *e)
 {
     struct ck_bundle b;
     struct ck_cert_summary sum;
     ck_info(log, "init.issue", "issuing: nothing usable (%s)", refused);
-    int rc = ck_cmd_obtain(c, log, st, &b, &sum, e);
+    int rc = ck_cmd_obtain_replacing(c, log, st, replaces, &b, &sum, e);
     if (!rc)
         rc = ck_cmd_save(c, log, st, &b, &sum, e);
     ck_bundle_free(&b);
@@ -280,13 +282,14 @@ void ck_cmd_beat_stop(struct ck_cmd_beat *b)
 
 /* Holding the lease: re-check the store (someone may have just finished), else issue. */
 static int issue_holding(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                         struct ck_lease *lease, const char *refused, struct ck_err *e)
+                         struct ck_lease *lease, const char *refused, const char *replaces,
+                         struct ck_err *e)
 {
     struct ck_cmd_beat b;
     ck_cmd_beat_start(&b, lease, log);
     int rc = restore_if_there(c, log, st, "written by another replica before we took the lease", e);
     if (rc == 0)
-        rc = issue_now(c, log, st, refused, e);
+        rc = issue_now(c, log, st, refused, replaces, e);
     else
         rc = rc < 0 ? -1 : 0;
     ck_cmd_beat_stop(&b);
@@ -296,7 +299,8 @@ static int issue_holding(const struct ck_config *c, const struct ck_log *log, st
 /* Neither source usable: one replica issues under the lease, the others wait
  * for its certificate (bounded) and restore it. */
 static int issue_under_lease(const struct ck_config *c, const struct ck_log *log,
-                             struct ck_store *st, const char *refused, struct ck_err *e)
+                             struct ck_store *st, const char *refused, const char *replaces,
+                             struct ck_err *e)
 {
     char owner[128];
     struct ck_cmd_store ls;
@@ -336,7 +340,7 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
             goto out;
         }
     }
-    rc = issue_holding(c, log, st, lease, refused, e);
+    rc = issue_holding(c, log, st, lease, refused, replaces, e);
     struct ck_err re;
     ck_cmd_stop = 0;  /* the release must go out even after a signal */
     if (ck_lease_release(lease, &re))
@@ -389,6 +393,10 @@ int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct
         in.store_not_after = sto.sum.not_after;
     }
     enum ck_keeper_init choice = ck_keeper_init_choice(&in);
+    /* the newer of the two certificates found, usable or not, is the one a new order replaces */
+    const char *replaces = sto.sum.ari_id[0] && sto.sum.not_after >= vol.sum.not_after
+                               ? sto.sum.ari_id
+                               : vol.sum.ari_id[0] ? vol.sum.ari_id : NULL;
     switch (choice) {
     case CK_KI_VOLUME:
     case CK_KI_VOLUME_SEED:
@@ -415,14 +423,14 @@ int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct
         if (st)
             ck_warn(log, "init.nostore", "%s; store.required is false: issuing without the "
                     "store, the certificate goes to the volume only", e->msg);
-        rc = issue_now(c, log, NULL, vol.why, e);
+        rc = issue_now(c, log, NULL, vol.why, vol.sum.ari_id[0] ? vol.sum.ari_id : NULL, e);
         break;
     case CK_KI_FAIL:
         ck_wrap(e, "no usable certificate (%s), and the store is required", vol.why);
         break;
     case CK_KI_ISSUE:
         snprintf(refused, sizeof refused, "%s; %s", vol.why, sto.why);
-        rc = issue_under_lease(c, log, st, refused, e);
+        rc = issue_under_lease(c, log, st, refused, replaces, e);
         break;
     }
     source_free(&vol);

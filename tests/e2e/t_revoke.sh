@@ -11,7 +11,7 @@ set -u
 PEBBLE_PORT=24000 PEBBLE_MGMT_PORT=24001 PEBBLE_TLS01_PORT=24002 PEBBLE_DNS_PORT=24053
 PEBBLE_CTS_PORT=24055 PEBBLE_HTTP01_PORT=24080
 . "$(dirname "$0")/pebble.sh"
-plan 31
+plan 32
 
 cleanup() { kill_bg; pebble_stop; }
 trap cleanup EXIT
@@ -81,6 +81,8 @@ B=$(serial "$V1")
 if [ -n "$B" ] && [ "$B" != "$A" ]; then pass "revoke: init issued a new serial"
 else fail "revoke: init issued a new serial" "$A -> $B"; fi
 check_eq "revoke: exactly one issuance" 1 $(($(pebble_issued_count) - before))
+check_match "revoke: the new order replaces the revoked certificate (ARI)" \
+    "acme.order: .*replaces a certificate" "$(logof init1)"
 check "revoke: the next init uses the new one" ck init init2 "$V1" "$S1"
 check_match "revoke: ... from the volume" "using the volume: serial $B" "$(logof init2)"
 cp -a "$V1" "$CK_TMP/v1-old"
