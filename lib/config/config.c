@@ -524,13 +524,19 @@ static int list_clear(struct ck_config *c)
     return 0;
 }
 
+/* AF_INET or AF_INET6 when v is an IP address (its bytes into ip), else 0. */
+static int ip_family(const char *v, unsigned char ip[16])
+{
+    return inet_pton(AF_INET, v, ip) == 1 ? AF_INET : inet_pton(AF_INET6, v, ip) == 1 ? AF_INET6 : 0;
+}
+
 static int list_add(struct ck_config *c, const struct origin *o, const char *v, struct ck_err *e)
 {
     if (c->n_domains >= CK_CONFIG_MAX_DOMAINS)
         return ck_failk(e, CK_E_USAGE, "%s: more than %d names", o->where, CK_CONFIG_MAX_DOMAINS);
     unsigned char ip[16];
     char canon[48];
-    int af = inet_pton(AF_INET, v, ip) == 1 ? AF_INET : inet_pton(AF_INET6, v, ip) == 1 ? AF_INET6 : 0;
+    int af = ip_family(v, ip);
     /* An IP address (RFC 8738) in its one textual form, so that every comparison holds. */
     char *d = strdup(af && inet_ntop(af, ip, canon, sizeof canon) ? canon : v);
     if (!d)
@@ -1160,7 +1166,7 @@ static int check_challenge(const struct ck_config *c, struct ck_err *e)
                         ? "challenge.http01_store" : "challenge.http01_listen");
     for (size_t i = 0; i < c->n_domains; i++) {
         unsigned char ip[16];
-        if (inet_pton(AF_INET, c->domains[i], ip) == 1 || inet_pton(AF_INET6, c->domains[i], ip) == 1)
+        if (ip_family(c->domains[i], ip))
             return ck_failk(e, CK_E_USAGE, "%s: an IP address is validated by http-01, not dns-01 "
                                            "(RFC 8738)", c->domains[i]);
     }

@@ -472,6 +472,22 @@ int ck_ari_cert_id(const struct ck_cert_info *ci, char *out, size_t cap, struct 
     return 0;
 }
 
+const br_hash_class *const ck_x509_hashes[5] = {
+    &br_sha1_vtable, &br_sha224_vtable, &br_sha256_vtable, &br_sha384_vtable, &br_sha512_vtable,
+};
+
+/* Not init_full itself: its generic i31 curve code took 80% of init's volume path, and it
+ * links a second RSA verifier. */
+void ck_x509_init(br_x509_minimal_context *xc, const br_x509_trust_anchor *tas, size_t n_tas)
+{
+    br_x509_minimal_init(xc, &br_sha256_vtable, tas, n_tas);
+    for (size_t i = 0; i < 5; i++)
+        br_x509_minimal_set_hash(xc, (int)((ck_x509_hashes[i]->desc >> BR_HASHDESC_ID_OFF) &
+                                           BR_HASHDESC_ID_MASK), ck_x509_hashes[i]);
+    br_x509_minimal_set_rsa(xc, br_rsa_pkcs1_vrfy_get_default());
+    br_x509_minimal_set_ecdsa(xc, br_ec_get_default(), br_ecdsa_vrfy_asn1_get_default());
+}
+
 /* BearSSL counts days from 0001-01-01 (proleptic Gregorian); 719528 of them to 1970. */
 #define DAYS_TO_1970 719528
 
@@ -483,17 +499,7 @@ int ck_chain_trusted(const struct ck_der_list *chain, const br_x509_trust_anchor
         ck_fail(e, chain->n ? "no trust anchor to check the chain against" : "the chain is empty");
         return 0;
     }
-    /* As br_x509_minimal_init_full, but with the default implementations: its generic i31
-     * curve code took 80% of init's volume path, and it links a second RSA verifier. */
-    static const br_hash_class *const hashes[] = {
-        &br_sha1_vtable, &br_sha224_vtable, &br_sha256_vtable, &br_sha384_vtable, &br_sha512_vtable,
-    };
-    br_x509_minimal_init(&xc, &br_sha256_vtable, tas, n_tas);
-    for (size_t i = 0; i < sizeof hashes / sizeof hashes[0]; i++)
-        br_x509_minimal_set_hash(&xc, (int)((hashes[i]->desc >> BR_HASHDESC_ID_OFF) & BR_HASHDESC_ID_MASK),
-                                 hashes[i]);
-    br_x509_minimal_set_rsa(&xc, br_rsa_pkcs1_vrfy_get_default());
-    br_x509_minimal_set_ecdsa(&xc, br_ec_get_default(), br_ecdsa_vrfy_asn1_get_default());
+    ck_x509_init(&xc, tas, n_tas);
     if (at < 0)
         at = 0;
     br_x509_minimal_set_time(&xc, (uint32_t)(at / 86400 + DAYS_TO_1970), (uint32_t)(at % 86400));

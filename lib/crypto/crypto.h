@@ -50,6 +50,11 @@ long ck_unb64(const char *s, size_t len, unsigned char *out);
 /* An IP address identifier (RFC 8738) as text: its 4 or 16 bytes into out, and that
  * length; 0 when s is not an IPv4 dotted quad or an IPv6 address. */
 int ck_ip_bytes(const char *s, unsigned char out[16]);
+/* br_x509_minimal_init_full with BearSSL's default implementations (P-256's own curve code,
+ * one RSA verifier) and SHA-1..SHA-512: the one X.509 set-up of TLS and of the chain check. */
+void ck_x509_init(br_x509_minimal_context *xc, const br_x509_trust_anchor *tas, size_t n_tas);
+/* The hash functions ck_x509_init enables, for the TLS engine too. */
+extern const br_hash_class *const ck_x509_hashes[5];
 /* Zeroes memory in a way the compiler may not drop (key material). */
 void ck_wipe(void *p, size_t n);
 /* SHA-256 of data. */

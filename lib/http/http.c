@@ -246,22 +246,15 @@ void __wrap_br_ssl_client_init_full(br_ssl_client_context *cc, br_x509_minimal_c
         BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
         BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
     };
-    static const br_hash_class *const hashes[] = {
-        &br_sha1_vtable, &br_sha224_vtable, &br_sha256_vtable, &br_sha384_vtable, &br_sha512_vtable,
-    };
     br_ssl_client_zero(cc);
     br_ssl_engine_set_versions(&cc->eng, BR_TLS12, BR_TLS12);
-    br_x509_minimal_init(xc, &br_sha256_vtable, tas, n_tas);
     br_ssl_engine_set_suites(&cc->eng, suites, sizeof suites / sizeof suites[0]);
     br_ssl_engine_set_default_rsavrfy(&cc->eng);
     br_ssl_engine_set_default_ecdsa(&cc->eng);
-    br_x509_minimal_set_rsa(xc, br_ssl_engine_get_rsavrfy(&cc->eng));
-    br_x509_minimal_set_ecdsa(xc, br_ssl_engine_get_ec(&cc->eng), br_ssl_engine_get_ecdsa(&cc->eng));
-    for (size_t i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
-        int id = (int)((hashes[i]->desc >> BR_HASHDESC_ID_OFF) & BR_HASHDESC_ID_MASK);
-        br_ssl_engine_set_hash(&cc->eng, id, hashes[i]);
-        br_x509_minimal_set_hash(xc, id, hashes[i]);
-    }
+    for (size_t i = 0; i < 5; i++)
+        br_ssl_engine_set_hash(&cc->eng, (int)((ck_x509_hashes[i]->desc >> BR_HASHDESC_ID_OFF) &
+                                               BR_HASHDESC_ID_MASK), ck_x509_hashes[i]);
+    ck_x509_init(xc, tas, n_tas);  /* install_trust replaces it with the handle's anchors */
     br_ssl_engine_set_x509(&cc->eng, &xc->vtable);
     br_ssl_engine_set_prf_sha256(&cc->eng, &br_tls12_sha256_prf);
     br_ssl_engine_set_prf_sha384(&cc->eng, &br_tls12_sha384_prf);
@@ -275,15 +268,7 @@ static CURLcode install_trust(CURL *curl, void *ssl_ctx, void *userp)
     br_ssl_client_context *cc = ssl_ctx;
     br_x509_minimal_context *xc = &h->x509;
 
-    br_x509_minimal_init(xc, &br_sha256_vtable, h->anchors, h->n_anchors);
-    br_x509_minimal_set_rsa(xc, br_ssl_engine_get_rsavrfy(&cc->eng));
-    br_x509_minimal_set_ecdsa(xc, br_ssl_engine_get_ec(&cc->eng), br_ssl_engine_get_ecdsa(&cc->eng));
-    static const br_hash_class *const hashes[] = {
-        &br_sha1_vtable, &br_sha224_vtable, &br_sha256_vtable, &br_sha384_vtable, &br_sha512_vtable,
-    };
-    for (size_t i = 0; i < sizeof hashes / sizeof hashes[0]; i++)
-        br_x509_minimal_set_hash(xc, (int)((hashes[i]->desc >> BR_HASHDESC_ID_OFF) & BR_HASHDESC_ID_MASK),
-                                 hashes[i]);
+    ck_x509_init(xc, h->anchors, h->n_anchors);
     br_ssl_engine_set_x509(&cc->eng, &xc->vtable);
     /* curl set its own version range after the init: without TLS 1.0's PRF, 1.2 is all there is. */
     br_ssl_engine_set_versions(&cc->eng, BR_TLS12, BR_TLS12);
