@@ -36,7 +36,7 @@ static int name_ok(const char *s)
     return 1;
 }
 
-static void put_spki(struct ck_dw *w, const struct ck_key *k)
+void ck_dw_spki(struct ck_dw *w, const struct ck_key *k)
 {
     struct ck_dw alg = {0}, key = {0}, bits = {0};
     unsigned char zero = 0;
@@ -65,7 +65,7 @@ static void put_spki(struct ck_dw *w, const struct ck_key *k)
     }
 }
 
-static void put_sig_alg(struct ck_dw *w, const struct ck_key *k)
+void ck_dw_sig_alg(struct ck_dw *w, const struct ck_key *k)
 {
     struct ck_dw alg = {0};
 
@@ -80,7 +80,7 @@ static void put_sig_alg(struct ck_dw *w, const struct ck_key *k)
     ck_dw_wrap(w, 0x30, &alg);
 }
 
-static void put_subject(struct ck_dw *w, const char *cn)
+void ck_dw_name(struct ck_dw *w, const char *cn)
 {
     struct ck_dw atv = {0}, rdn = {0}, name = {0};
 
@@ -130,8 +130,8 @@ int ck_csr_der(const struct ck_key *k, const char *const *names, size_t n_names,
             return ck_fail(e, "CSR: name %zu \"%.64s\" is not a valid DNS name", i + 1,
                            names[i] ? names[i] : "");
     ck_dw_tlv(&info, 0x02, &ver, 1);
-    put_subject(&info, names[0]);
-    put_spki(&info, k);
+    ck_dw_name(&info, names[0]);
+    ck_dw_spki(&info, k);
     put_attributes(&info, names, n_names);
     ck_dw_wrap(&body, 0x30, &info);
     if (body.oom)
@@ -144,7 +144,7 @@ int ck_csr_der(const struct ck_key *k, const char *const *names, size_t n_names,
         ck_dw_free(&body);
         return ck_fail(e, "CSR: %s signature failed", ck_key_type_name(k->type));
     }
-    put_sig_alg(&body, k);
+    ck_dw_sig_alg(&body, k);
     ck_dw_put(&bits, &zero, 1);
     ck_dw_put(&bits, sig, slen);
     ck_dw_wrap(&body, 0x03, &bits);
