@@ -23,7 +23,7 @@
 
 #define MAX_CERT 1024          /* ours are about 450 bytes with a 253-byte name */
 #define IOBUF (8192 + 325)     /* records up to 8 KiB: any real ClientHello */
-#define MAX_CONNS 256          /* x ~13 KiB each while handshaking */
+#define MAX_CONNS 256          /* x ~14 KiB each while handshaking */
 #define DEADLINE_MS 10000      /* a whole handshake, counted from accept */
 
 struct entry {

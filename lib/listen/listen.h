@@ -1,6 +1,7 @@
 /* One small HTTP/1 listener for the http-01 responder and the health endpoint:
  * binds, accepts, reads one request head, hands it to the caller's answer function,
- * writes the response and closes. Driven by one poll loop (the caller's): every
+ * writes the response and closes (or hands each connection to the caller's drive
+ * function: the tls-alpn-01 responder). Driven by one poll loop (the caller's): every
  * socket non-blocking, so one client never holds up another.
  *
  * Hard to starve: up to CK_LISTEN_MAX_CONNS connections (fewer when RLIMIT_NOFILE is
