@@ -398,6 +398,7 @@ struct issue {
     struct ck_key *account, *cert_key;
     struct ck_http01 *http01;
     struct ck_dns01 *dns01;
+    struct ck_tlsalpn01 *tlsalpn01;
     struct webroot webroot;
     struct central central;
     struct ck_acme_solver solver;
@@ -435,6 +436,13 @@ static int start_solver(const struct ck_config *c, const struct ck_log *log, str
             return -1;
         s->solver = (struct ck_acme_solver){"dns-01", s->dns01, ck_dns01_present,
                                             ck_dns01_ready, ck_dns01_cleanup};
+        return 0;
+    }
+    if (c->challenge == CK_CHALLENGE_TLSALPN01) {
+        if (ck_tlsalpn01_start(c->tlsalpn01_listen, log, &s->tlsalpn01, e))
+            return -1;
+        s->solver = (struct ck_acme_solver){"tls-alpn-01", s->tlsalpn01, ck_tlsalpn01_present,
+                                            NULL, ck_tlsalpn01_cleanup};
         return 0;
     }
     s->solver.type = "http-01";
@@ -517,6 +525,8 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
     /* The responder is no longer needed; free the port before the disk work. */
     ck_http01_stop(s->http01);
     s->http01 = NULL;
+    ck_tlsalpn01_stop(s->tlsalpn01);
+    s->tlsalpn01 = NULL;
     char *key_pem = NULL;
     size_t key_len = 0;
     if (ck_key_to_pem(s->cert_key, &key_pem, &key_len, e))
@@ -549,6 +559,7 @@ int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
     ck_http01_stop(s.http01);
     ck_dns01_stop(s.dns01);
     free(s.central.text);
+    ck_tlsalpn01_stop(s.tlsalpn01);
     ck_acme_cert_free(&s.got);
     ck_acme_free(s.acme);
     free(s.saved_account);

@@ -67,9 +67,9 @@ const char *ck_acme_account_url(const struct ck_acme *a);
 
 /* A challenge solver, supplied by the caller (lib/challenge adapters in cmd). */
 struct ck_acme_solver {
-    const char *type;  /* "http-01" or "dns-01" */
+    const char *type;  /* "http-01", "dns-01" or "tls-alpn-01" */
     void *ctx;
-    /* Make `key_authz` reachable for `token` (http-01) or publish the TXT value
+    /* Make `key_authz` reachable for `token` (http-01, tls-alpn-01) or publish the TXT value
      * `key_authz` already hashed/base64url'd for dns-01 at _acme-challenge.<domain>. */
     int (*present)(void *ctx, const char *domain, const char *token, const char *key_authz,
                    struct ck_err *e);

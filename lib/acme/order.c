@@ -142,8 +142,9 @@ static int names_ok(const struct ck_acme_order_req *r, struct ck_err *e)
     }
     if (!r->solver || !r->solver->type || !r->solver->present || !r->cert_key)
         return ck_failk(e, CK_E_USAGE, "order without a challenge solver or certificate key");
-    if (strcmp(r->solver->type, "http-01") != 0 && strcmp(r->solver->type, "dns-01") != 0)
-        return ck_failk(e, CK_E_USAGE, "challenge type '%.32s' is not http-01 or dns-01",
+    if (strcmp(r->solver->type, "http-01") != 0 && strcmp(r->solver->type, "dns-01") != 0 &&
+        strcmp(r->solver->type, "tls-alpn-01") != 0)
+        return ck_failk(e, CK_E_USAGE, "challenge type '%.32s' is not http-01, dns-01 or tls-alpn-01",
                         r->solver->type);
     return 0;
 }

@@ -1,5 +1,5 @@
 /* Challenge responders: http-01 built-in server, webroot files, the store (central
- * validation), dns-01. */
+ * validation), dns-01, tls-alpn-01. */
 #ifndef CK_CHALLENGE_H
 #define CK_CHALLENGE_H
 
@@ -79,5 +79,20 @@ int ck_dns01_ready(void *ctx, struct ck_err *e);
 void ck_dns01_cleanup(void *ctx, const char *domain, const char *token, const char *value);
 /* Removes what is still presented (any exit path), wipes the key, frees. NULL is fine. */
 void ck_dns01_stop(struct ck_dns01 *d);
+
+/* tls-alpn-01 (RFC 8737): binds `listen` (":443") and answers from a background
+ * thread, as the http-01 responder does (bounded connections and time), TLS 1.2
+ * handshakes offering ALPN acme-tls/1 with the SNI name's self-signed certificate
+ * holding its key authorization's digest; any other handshake is refused. A refused
+ * bind is one line naming the port. */
+struct ck_tlsalpn01;
+int ck_tlsalpn01_start(const char *listen, const struct ck_log *log, struct ck_tlsalpn01 **out,
+                       struct ck_err *e);
+/* ck_acme_solver callbacks, ctx the ck_tlsalpn01: one certificate per name. */
+int ck_tlsalpn01_present(void *ctx, const char *domain, const char *token, const char *key_authz,
+                         struct ck_err *e);
+void ck_tlsalpn01_cleanup(void *ctx, const char *domain, const char *token, const char *key_authz);
+/* Stops the thread, closes the socket, frees. NULL is fine. */
+void ck_tlsalpn01_stop(struct ck_tlsalpn01 *s);
 
 #endif

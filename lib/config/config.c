@@ -23,7 +23,8 @@
  *   acme.profile             CERTKEEP_ACME_PROFILE | CERTKEEP_PROFILE        --profile NAME
  *   acme.preferred_chain     CERTKEEP_ACME_PREFERRED_CHAIN | CERTKEEP_PREFERRED_CHAIN  --preferred-chain CN
  *   acme.account_key_type    CERTKEEP_ACME_ACCOUNT_KEY_TYPE | CERTKEEP_ACCOUNT_KEY_TYPE  --account-key-type T  p256
- *   challenge.type           CERTKEEP_CHALLENGE_TYPE | CERTKEEP_CHALLENGE    --challenge T  http-01|dns-01, http-01
+ *   challenge.type           CERTKEEP_CHALLENGE_TYPE | CERTKEEP_CHALLENGE    --challenge T
+ *                            http-01|dns-01|tls-alpn-01, http-01
  *   challenge.http01_listen  CERTKEEP_CHALLENGE_HTTP01_LISTEN | CERTKEEP_HTTP01_LISTEN  --http01-listen ADDR  ":80"
  *   challenge.webroot        CERTKEEP_CHALLENGE_WEBROOT | CERTKEEP_WEBROOT   --webroot DIR
  *                            alone: tokens written there; with http01_listen set too: listen,
@@ -31,6 +32,7 @@
  *   challenge.http01_store   CERTKEEP_CHALLENGE_HTTP01_STORE  --http01-store  false: true puts each
  *                            key authorization in the store (challenges/<token>) for `certkeep
  *                            serve`, which answers on challenge.http01_listen; this one listens not
+ *   challenge.tlsalpn01_listen  CERTKEEP_CHALLENGE_TLSALPN01_LISTEN  --tlsalpn01-listen ADDR  ":443"
  *   challenge.dns_hook       CERTKEEP_CHALLENGE_DNS_HOOK  --dns-hook FILE    run "FILE present|cleanup NAME VALUE"
  *   challenge.rfc2136.server CERTKEEP_CHALLENGE_RFC2136_SERVER  --rfc2136-server HOST[:PORT]
  *   challenge.rfc2136.tsig_key          CERTKEEP_CHALLENGE_RFC2136_TSIG_KEY          TSIG key name
@@ -77,8 +79,8 @@
  *   (flag only)                                           --force            renew even when not due
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
  *
- * dns-01 settings with challenge.type http-01 (and http-01's with dns-01) are refused
- * with exit 2 rather than ignored.
+ * Settings of a challenge type other than challenge.type (dns-01's with http-01, ...)
+ * are refused with exit 2 rather than ignored.
  */
 #include "config.h"
 #include "../fs/fs.h"
@@ -100,7 +102,7 @@
 enum type { T_STR, T_PATH, T_URL, T_LISTEN, T_EMAIL, T_NAME, T_BOOL, T_LIST, T_DURATION,
             T_KEYTYPE, T_ENUM, T_SIGNAL, T_REASON };
 
-static const char *const challenge_names[] = {"http-01", "dns-01", NULL};
+static const char *const challenge_names[] = {"http-01", "dns-01", "tls-alpn-01", NULL};
 static const char *const tsig_names[] = {"hmac-sha256", "hmac-sha384", "hmac-sha512", NULL};
 static const char *const propagation_names[] = {"all", "server-only", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
@@ -154,7 +156,7 @@ static const struct key keys[] = {
      "--account-key-type", "TYPE", T_KEYTYPE, OFF(account_key_type), NULL,
      "account key for a new account (default p256)"},
     {"challenge.type", "CERTKEEP_CHALLENGE_TYPE", "CERTKEEP_CHALLENGE", "--challenge", "TYPE",
-     T_ENUM, OFF(challenge), challenge_names, "http-01 (the default) or dns-01"},
+     T_ENUM, OFF(challenge), challenge_names, "http-01 (the default), dns-01 or tls-alpn-01"},
     {"challenge.http01_listen", "CERTKEEP_CHALLENGE_HTTP01_LISTEN", "CERTKEEP_HTTP01_LISTEN",
      "--http01-listen", "ADDR", T_LISTEN, OFF(http01_listen), NULL,
      "address of the built-in http-01 responder (default :80)"},
@@ -163,6 +165,9 @@ static const struct key keys[] = {
      "write http-01 tokens under DIR (with --http01-listen: when its port is taken)"},
     {"challenge.http01_store", "CERTKEEP_CHALLENGE_HTTP01_STORE", NULL, "--http01-store", NULL,
      T_BOOL, OFF(http01_store), NULL, "http-01 tokens into the store, answered by certkeep serve"},
+    {"challenge.tlsalpn01_listen", "CERTKEEP_CHALLENGE_TLSALPN01_LISTEN", NULL,
+     "--tlsalpn01-listen", "ADDR", T_LISTEN, OFF(tlsalpn01_listen), NULL,
+     "address of the tls-alpn-01 responder (default :443)"},
     {"challenge.dns_hook", "CERTKEEP_CHALLENGE_DNS_HOOK", "CERTKEEP_DNS_HOOK", "--dns-hook",
      "FILE", T_PATH, OFF(dns_hook), NULL, "dns-01 by FILE present|cleanup NAME VALUE TTL"},
     {"challenge.rfc2136.server", "CERTKEEP_CHALLENGE_RFC2136_SERVER", "CERTKEEP_RFC2136_SERVER",
@@ -564,7 +569,8 @@ static int list_add(struct ck_config *c, const struct origin *o, const char *v, 
 static int is_defaulted_path(const struct key *k)
 {
     return k->off == OFF(out_dir) || k->off == OFF(state_dir) || k->off == OFF(directory_url) ||
-           k->off == OFF(http01_listen) || k->off == OFF(s3.region);
+           k->off == OFF(http01_listen) || k->off == OFF(tlsalpn01_listen) ||
+           k->off == OFF(s3.region);
 }
 
 /* Sets one scalar value (not a list) after checking it. */
@@ -657,6 +663,8 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
     *slot = copy;
     if (k->off == OFF(http01_listen))
         c->http01_listen_set = 1; /* with a webroot too: listen, else the webroot */
+    if (k->off == OFF(tlsalpn01_listen))
+        c->tlsalpn01_listen_set = 1;
     return 0;
 }
 
@@ -1083,7 +1091,8 @@ int ck_config_init(struct ck_config *c, struct ck_err *e)
     c->revoke_reason = -1;
     if (set_default(&c->out_dir, "/certs", e) || set_default(&c->state_dir, "/var/lib/certkeep", e) ||
         set_default(&c->directory_url, DEFAULT_DIRECTORY, e) ||
-        set_default(&c->http01_listen, ":80", e) || set_default(&c->s3.region, "us-east-1", e)) {
+        set_default(&c->http01_listen, ":80", e) || set_default(&c->tlsalpn01_listen, ":443", e) ||
+        set_default(&c->s3.region, "us-east-1", e)) {
         ck_config_free(c);
         return -1;
     }
@@ -1143,6 +1152,20 @@ static int check_challenge(const struct ck_config *c, struct ck_err *e)
                         : c->tsig_alg_set ? "challenge.rfc2136.tsig_alg"
                         : c->rfc2136_zone ? "challenge.rfc2136.zone"
                         : c->dns_resolver ? "challenge.dns_resolver" : NULL;
+    const char *type = c->challenge == CK_CHALLENGE_HTTP01 ? "http-01"
+                     : c->challenge == CK_CHALLENGE_DNS01 ? "dns-01" : "tls-alpn-01";
+    if (c->challenge != CK_CHALLENGE_TLSALPN01 && c->tlsalpn01_listen_set)
+        return ck_failk(e, CK_E_USAGE, "challenge.tlsalpn01_listen is a tls-alpn-01 setting, "
+                                       "with challenge.type %s", type);
+    if (c->challenge != CK_CHALLENGE_DNS01) {
+        for (size_t i = 0; i < c->n_domains; i++)
+            if (c->domains[i][0] == '*')
+                return ck_failk(e, CK_E_USAGE, "%s: a wildcard name needs challenge.type dns-01",
+                                c->domains[i]);
+        if (dns_set)
+            return ck_failk(e, CK_E_USAGE, "%s is a dns-01 setting; set challenge.type dns-01 "
+                                           "(--challenge dns-01) or remove it", dns_set);
+    }
     if (c->challenge == CK_CHALLENGE_HTTP01) {
         if (c->http01_store && (c->http01_listen_set || c->webroot))
             return ck_failk(e, CK_E_USAGE, "%s has no use with challenge.http01_store (certkeep "
@@ -1151,25 +1174,21 @@ static int check_challenge(const struct ck_config *c, struct ck_err *e)
         if (c->http01_store && !c->store_dir && !c->s3.bucket)
             return ck_failk(e, CK_E_USAGE, "challenge.http01_store needs a store (store.dir or "
                                            "store.s3.bucket)");
-        for (size_t i = 0; i < c->n_domains; i++)
-            if (c->domains[i][0] == '*')
-                return ck_failk(e, CK_E_USAGE, "%s: a wildcard name needs challenge.type dns-01",
-                                c->domains[i]);
-        if (dns_set)
-            return ck_failk(e, CK_E_USAGE, "%s is a dns-01 setting; set challenge.type dns-01 "
-                                           "(--challenge dns-01) or remove it", dns_set);
         return 0;
     }
     if (c->http01_listen_set || c->webroot || c->http01_store)
-        return ck_failk(e, CK_E_USAGE, "%s is an http-01 setting, with challenge.type dns-01",
+        return ck_failk(e, CK_E_USAGE, "%s is an http-01 setting, with challenge.type %s",
                         c->webroot ? "challenge.webroot" : c->http01_store
-                        ? "challenge.http01_store" : "challenge.http01_listen");
+                        ? "challenge.http01_store" : "challenge.http01_listen", type);
     for (size_t i = 0; i < c->n_domains; i++) {
         unsigned char ip[16];
         if (ip_family(c->domains[i], ip))
-            return ck_failk(e, CK_E_USAGE, "%s: an IP address is validated by http-01, not dns-01 "
-                                           "(RFC 8738)", c->domains[i]);
+            return ck_failk(e, CK_E_USAGE, "%s: an IP address is validated by http-01, not %s%s",
+                            c->domains[i], type, c->challenge == CK_CHALLENGE_DNS01
+                            ? " (RFC 8738)" : " (its reverse name is not built here)");
     }
+    if (c->challenge == CK_CHALLENGE_TLSALPN01)
+        return 0;
     if (!c->dns_hook == !c->rfc2136_server)
         return ck_failk(e, CK_E_USAGE, "dns-01 needs one of challenge.rfc2136.server "
                                        "(--rfc2136-server) and challenge.dns_hook (--dns-hook)");

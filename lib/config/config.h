@@ -17,7 +17,7 @@
 #define CK_CONFIG_MAX_DOMAINS 100
 #define CK_CONFIG_MAX_FILE (64 * 1024)
 
-enum ck_challenge_type { CK_CHALLENGE_HTTP01, CK_CHALLENGE_DNS01 };
+enum ck_challenge_type { CK_CHALLENGE_HTTP01, CK_CHALLENGE_DNS01, CK_CHALLENGE_TLSALPN01 };
 enum ck_tsig_alg { CK_TSIG_HMAC_SHA256, CK_TSIG_HMAC_SHA384, CK_TSIG_HMAC_SHA512 };
 
 /* Every string is malloc'd or NULL ("not set"); ck_config_free releases them. */
@@ -43,6 +43,8 @@ struct ck_config {
     int http01_listen_set;           /* 1: configured, not the default */
     char *webroot;                   /* alone: token files; with http01_listen set: its fallback */
     int http01_store;                /* key authorizations in the store, for `certkeep serve` */
+    char *tlsalpn01_listen;          /* default ":443" */
+    int tlsalpn01_listen_set;
     char *rfc2136_server;            /* dns-01 by RFC 2136 update: "host[:port]" */
     char *tsig_key;
     enum ck_tsig_alg tsig_alg;

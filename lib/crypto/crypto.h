@@ -87,6 +87,16 @@ long ck_signer_pid(const struct ck_key *k);
 int ck_csr_der(const struct ck_key *k, const char *const *names, size_t n_names,
                unsigned char **der, size_t *der_len, struct ck_err *e);
 
+/* The tls-alpn-01 certificate (RFC 8737) in DER, self-signed by k (P-256): the one
+ * dNSName `name` and the critical acmeIdentifier extension holding `digest`, the
+ * SHA-256 of the key authorization. malloc'd. */
+int ck_tlsalpn_cert_der(const struct ck_key *k, const char *name, const unsigned char digest[32],
+                        unsigned char **der, size_t *der_len, struct ck_err *e);
+/* ECDSA (DER) or RSA PKCS#1 signature of a SHA-256 hash, as a TLS server signs its
+ * key exchange; the length, 0 on failure. */
+size_t ck_key_sign_sha256(const struct ck_key *k, const unsigned char hash[32], unsigned char *sig,
+                          size_t cap);
+
 /* PEM certificate list → DER blobs, in order. Any non-CERTIFICATE block, a
  * truncated block or bad base64 is an error naming `what`. */
 struct ck_der {

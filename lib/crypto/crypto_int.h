@@ -77,6 +77,11 @@ void ck_dw_wrap(struct ck_dw *w, unsigned char tag, struct ck_dw *inner);
 /* Appends a non-negative INTEGER from big-endian magnitude bytes. */
 void ck_dw_uint(struct ck_dw *w, const unsigned char *mag, size_t n);
 void ck_dw_free(struct ck_dw *w);
+/* csr.c: SubjectPublicKeyInfo, signature AlgorithmIdentifier, Name of one CN
+ * (empty when cn is longer than 64). */
+void ck_dw_spki(struct ck_dw *w, const struct ck_key *k);
+void ck_dw_sig_alg(struct ck_dw *w, const struct ck_key *k);
+void ck_dw_name(struct ck_dw *w, const char *cn);
 
 /* ---- PEM reading ---- */
 /* Called per complete PEM object; der is a scratch buffer wiped after the call. */

@@ -44,7 +44,7 @@ static int name_ok(const char *s)
     return 1;
 }
 
-static void put_spki(struct ck_dw *w, const struct ck_key *k)
+void ck_dw_spki(struct ck_dw *w, const struct ck_key *k)
 {
     struct ck_dw alg = {0}, key = {0}, bits = {0};
     unsigned char zero = 0;
@@ -73,7 +73,7 @@ static void put_spki(struct ck_dw *w, const struct ck_key *k)
     }
 }
 
-static void put_sig_alg(struct ck_dw *w, const struct ck_key *k)
+void ck_dw_sig_alg(struct ck_dw *w, const struct ck_key *k)
 {
     struct ck_dw alg = {0};
 
@@ -88,7 +88,7 @@ static void put_sig_alg(struct ck_dw *w, const struct ck_key *k)
     ck_dw_wrap(w, 0x30, &alg);
 }
 
-static void put_subject(struct ck_dw *w, const char *cn)
+void ck_dw_name(struct ck_dw *w, const char *cn)
 {
     struct ck_dw atv = {0}, rdn = {0}, name = {0};
 
@@ -150,8 +150,8 @@ int ck_csr_der(const struct ck_key *k, const char *const *names, size_t n_names,
     for (i = 0; i < n_names && !*cn; i++)
         if (!ck_ip_bytes(names[i], ipb))
             cn = names[i];
-    put_subject(&info, cn);
-    put_spki(&info, k);
+    ck_dw_name(&info, cn);
+    ck_dw_spki(&info, k);
     put_attributes(&info, names, n_names);
     ck_dw_wrap(&body, 0x30, &info);
     if (body.oom)
@@ -164,7 +164,7 @@ int ck_csr_der(const struct ck_key *k, const char *const *names, size_t n_names,
         ck_dw_free(&body);
         return ck_fail(e, "CSR: %s signature failed", ck_key_type_name(k->type));
     }
-    put_sig_alg(&body, k);
+    ck_dw_sig_alg(&body, k);
     ck_dw_put(&bits, &zero, 1);
     ck_dw_put(&bits, sig, slen);
     ck_dw_wrap(&body, 0x03, &bits);

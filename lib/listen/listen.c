@@ -39,6 +39,8 @@ struct ck_listen {
     size_t max_head, slots, used, n_free, n_idx;
     long long accept_pause, warned_at;
     ck_listen_answer answer;
+    ck_listen_drive drive; /* instead of answer */
+    long long deadline_ms;
     void *ctx;
     const struct ck_log *log;
     const char *event;
@@ -212,6 +214,7 @@ int ck_listen_new(int lfd, size_t max_head, size_t max_conns, ck_listen_answer a
     l->log = log;
     l->event = event;
     l->warned_at = -FULL_WARN_MS;
+    l->deadline_ms = CK_LISTEN_HEAD_MS;
     for (size_t i = 0; i < slots; i++) {
         l->conns[i].fd = -1;
         l->free_slots[i] = slots - 1 - i;
@@ -220,6 +223,17 @@ int ck_listen_new(int lfd, size_t max_head, size_t max_conns, ck_listen_answer a
     if (slots < CK_LISTEN_MAX_CONNS)
         ck_debug(log, event, "%zu connection slots (RLIMIT_NOFILE)", slots);
     *out = l;
+    return 0;
+}
+
+int ck_listen_new_driven(int lfd, size_t max_conns, long deadline_ms, ck_listen_drive drive,
+                         void *ctx, const struct ck_log *log, const char *event,
+                         struct ck_listen **out, struct ck_err *e)
+{
+    if (ck_listen_new(lfd, 0, max_conns, NULL, ctx, log, event, out, e))
+        return -1;
+    (*out)->drive = drive;
+    (*out)->deadline_ms = deadline_ms;
     return 0;
 }
 
@@ -397,6 +411,19 @@ static void conn_read(struct ck_listen *l, size_t i)
     }
 }
 
+/* The caller's turn: its answer says what to wait for, C_READ or C_WRITE. */
+static void conn_drive(struct ck_listen *l, size_t i, short revents)
+{
+    struct conn *c = &l->conns[i];
+    void *st = c->buf;
+    short ev = l->drive(l->ctx, c->fd, revents, &st);
+    c->buf = st;
+    if (!ev)
+        conn_close(l, i);
+    else
+        c->state = ev & POLLOUT ? C_WRITE : C_READ;
+}
+
 /* ---- accepting ---- */
 
 /* The slot to give up when all are taken: the oldest connection still waiting for
@@ -479,10 +506,13 @@ static void accept_some(struct ck_listen *l)
         struct conn *c = &l->conns[i];
         long long now = now_ms();
         *c = (struct conn){ .fd = fd, .state = C_READ, .since = now,
-                            .deadline = now + CK_LISTEN_HEAD_MS };
+                            .deadline = now + l->deadline_ms };
         memcpy(c->addr, key, 16);
         l->used++;
-        conn_read(l, i); /* the head is often there already */
+        if (l->drive)
+            conn_drive(l, i, 0);
+        else
+            conn_read(l, i); /* the head is often there already */
     }
 }
 
@@ -533,7 +563,9 @@ void ck_listen_handle(struct ck_listen *l, const struct pollfd *pfd, size_t n)
         struct conn *c = &l->conns[i];
         if (c->state == C_FREE || c->fd != pfd[k].fd)
             continue;
-        if (c->state == C_WRITE)
+        if (l->drive)
+            conn_drive(l, i, pfd[k].revents);
+        else if (c->state == C_WRITE)
             conn_write(l, i);
         else
             conn_read(l, i);

@@ -1,6 +1,7 @@
 /* One small HTTP/1 listener for the http-01 responder and the health endpoint:
  * binds, accepts, reads one request head, hands it to the caller's answer function,
- * writes the response and closes. Driven by one poll loop (the caller's): every
+ * writes the response and closes (or hands each connection to the caller's drive
+ * function: the tls-alpn-01 responder). Driven by one poll loop (the caller's): every
  * socket non-blocking, so one client never holds up another.
  *
  * Hard to starve: up to CK_LISTEN_MAX_CONNS connections (fewer when RLIMIT_NOFILE is
@@ -57,6 +58,17 @@ int ck_listen_socket(const char *addr, const char *what, int *bind_err, struct c
 int ck_listen_new(int lfd, size_t max_head, size_t max_conns, ck_listen_answer answer,
                   void *ctx, const struct ck_log *log, const char *event,
                   struct ck_listen **out, struct ck_err *e);
+/* A connection the caller drives instead of the head reader (a TLS handshake):
+ * called after accept with revents 0, then with what poll reported on fd. *conn
+ * (NULL at first) is the caller's state for it, one malloc'd block, freed with
+ * free() when the connection closes (also at its deadline or on eviction).
+ * Returns the events to wait for next (POLLIN or POLLOUT), 0 to close. */
+typedef short (*ck_listen_drive)(void *ctx, int fd, short revents, void **conn);
+/* As ck_listen_new, every connection driven by `drive` and closed deadline_ms after
+ * accept. */
+int ck_listen_new_driven(int lfd, size_t max_conns, long deadline_ms, ck_listen_drive drive,
+                         void *ctx, const struct ck_log *log, const char *event,
+                         struct ck_listen **out, struct ck_err *e);
 /* Closes every connection and the listening socket. NULL is fine. */
 void ck_listen_free(struct ck_listen *l);
 

@@ -25,6 +25,7 @@
 #include "challenge/challenge.h"
 #include "challenge/challenge_int.h"
 #include "store/store.h"
+#include "crypto/crypto.h"
 
 #define SNP(buf, sz, ...) assert_true(snprintf((buf), (sz), __VA_ARGS__) < (int)(sz))
 #define TOKEN "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
@@ -773,6 +774,96 @@ static void test_pick_eacces(void **state)
     }
 }
 
+/* ---- tls-alpn-01: openssl s_client as the CA's validator ---- */
+
+/* s_client's report of one handshake, then the text of the certificate it got (if any). */
+static void s_client(int port, const char *sni, const char *alpn, char *out, size_t sz)
+{
+    char cmd[1024];
+    SNP(cmd, sizeof cmd,
+        "o=$(timeout 30 openssl s_client -connect 127.0.0.1:%d %s%s %s%s </dev/null 2>&1); "
+        "printf '%%s\\n' \"$o\"; printf '%%s\\n' \"$o\" | "
+        "openssl x509 -noout -text -certopt ext_dump 2>/dev/null",
+        port, sni ? "-servername " : "-noservername", sni ? sni : "", alpn ? "-alpn " : "",
+        alpn ? alpn : "");
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sz - 1, p);
+    out[n] = '\0';
+    pclose(p);
+}
+
+static void test_tlsalpn01(void **state)
+{
+    (void)state;
+    if (system("command -v openssl >/dev/null 2>&1") != 0)
+        skip();
+    static char out[65536];
+    char addr[64], want[128];
+    unsigned char d[32];
+    struct ck_err e;
+    struct ck_tlsalpn01 *s = NULL, *b = NULL;
+    int port = free_port();
+    SNP(addr, sizeof addr, "127.0.0.1:%d", port);
+    assert_int_equal(ck_tlsalpn01_start(addr, NULL, &s, &e), 0);
+    assert_int_equal(ck_tlsalpn01_present(s, "a.example.com", TOKEN, AUTHZ, &e), 0);
+    assert_int_equal(ck_tlsalpn01_present(s, "b.example.com", "t2", "t2.x", &e), 0);
+    /* an idle client and one that sent half a record hold up nobody */
+    int idle = connect_to(AF_INET, port), partial = connect_to(AF_INET, port);
+    assert_true(idle >= 0 && partial >= 0);
+    assert_int_equal(send_all(partial, "\x16\x03\x01\x02\x00\x01", 6), 0);
+
+    s_client(port, "a.example.com", "acme-tls/1", out, sizeof out);
+    assert_non_null(strstr(out, "ALPN protocol: acme-tls/1"));
+    assert_non_null(strstr(out, "DNS:a.example.com\n"));
+    assert_non_null(strstr(out, "1.3.6.1.5.5.7.1.31: critical"));
+    ck_sha256(AUTHZ, strlen(AUTHZ), d);
+    SNP(want, sizeof want, "0000 - 04 20 %02x %02x %02x %02x %02x %02x-", d[0], d[1], d[2], d[3],
+        d[4], d[5]);
+    if (!strstr(out, want))
+        fail_msg("no '%s' in: %.3000s", want, out);
+    s_client(port, "B.example.com", "acme-tls/1", out, sizeof out);
+    assert_non_null(strstr(out, "DNS:b.example.com\n"));
+    assert_null(strstr(out, "DNS:a.example.com"));
+
+    /* refused: another protocol, no ALPN, an unknown name, no SNI */
+    s_client(port, "a.example.com", "http/1.1", out, sizeof out);
+    assert_null(strstr(out, "BEGIN CERTIFICATE"));
+    assert_non_null(strstr(out, "no application protocol"));
+    s_client(port, "a.example.com", NULL, out, sizeof out);
+    assert_null(strstr(out, "BEGIN CERTIFICATE"));
+    s_client(port, "c.example.com", "acme-tls/1", out, sizeof out);
+    assert_null(strstr(out, "BEGIN CERTIFICATE"));
+    s_client(port, NULL, "acme-tls/1", out, sizeof out);
+    assert_null(strstr(out, "BEGIN CERTIFICATE"));
+
+    /* cleanup takes the name away, the other stays */
+    ck_tlsalpn01_cleanup(s, "a.example.com", TOKEN, AUTHZ);
+    s_client(port, "a.example.com", "acme-tls/1", out, sizeof out);
+    assert_null(strstr(out, "BEGIN CERTIFICATE"));
+    s_client(port, "b.example.com", "acme-tls/1", out, sizeof out);
+    assert_non_null(strstr(out, "DNS:b.example.com\n"));
+
+    /* a taken port: one line naming it */
+    assert_int_equal(ck_tlsalpn01_start(addr, NULL, &b, &e), -1);
+    assert_null(b);
+    SNP(want, sizeof want, "tls-alpn-01: cannot listen on %s: %s (port %d ", addr,
+        strerror(EADDRINUSE), port);
+    assert_int_equal(strncmp(e.msg, want, strlen(want)), 0);
+    assert_null(strchr(e.msg, '\n'));
+    assert_int_equal(ck_tlsalpn01_start("127.0.0.1:0", NULL, &b, &e), -1);
+    assert_non_null(strstr(e.msg, "tls-alpn-01 listen 127.0.0.1:0: "));
+    assert_int_equal(e.kind, CK_E_USAGE);
+
+    /* stopped with clients still connected: the port is closed */
+    ck_tlsalpn01_stop(s);
+    close(idle);
+    close(partial);
+    int fd = connect_to(AF_INET, port);
+    assert_true(fd < 0);
+    ck_tlsalpn01_stop(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -792,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_pick),
         cmocka_unit_test(test_pick_eacces),
         cmocka_unit_test(test_central),
+        cmocka_unit_test(test_tlsalpn01),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -625,6 +625,56 @@ static void expect_invalid(const char *text, int argc, char **argv, const char *
     ck_config_free(&c);
 }
 
+static void test_tlsalpn01_settings(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    char *deflt[] = {"--domain", "a.example", "--challenge", "tls-alpn-01", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 4, deflt, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "issue", &e), 0);
+    assert_int_equal(c.challenge, CK_CHALLENGE_TLSALPN01);
+    assert_string_equal(c.tlsalpn01_listen, ":443");
+    assert_int_equal(c.tlsalpn01_listen_set, 0);
+    ck_config_free(&c);
+    char *env[] = {"CERTKEEP_CHALLENGE_TLSALPN01_LISTEN=127.0.0.1:8443", NULL};
+    assert_int_equal(load(&c, "domains: [a.example]\nchallenge: {type: tls-alpn-01}\n", env, 0,
+                          NULL, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "run", &e), 0);
+    assert_string_equal(c.tlsalpn01_listen, "127.0.0.1:8443");
+    ck_config_free(&c);
+    char *wild[] = {"--domain", "*.a.example", "--challenge", "tls-alpn-01", NULL};
+    expect_invalid(NULL, 4, wild, "*.a.example: a wildcard name needs challenge.type dns-01");
+    char *web[] = {"--domain", "a.example", "--challenge", "tls-alpn-01", "--webroot", "/srv",
+                   NULL};
+    expect_invalid(NULL, 6, web, "challenge.webroot is an http-01 setting, with challenge.type "
+                                 "tls-alpn-01");
+    char *listen80[] = {"--domain", "a.example", "--challenge", "tls-alpn-01", "--http01-listen",
+                        ":80", NULL};
+    expect_invalid(NULL, 6, listen80, "challenge.http01_listen is an http-01 setting, with "
+                                      "challenge.type tls-alpn-01");
+    char *hook[] = {"--domain", "a.example", "--challenge", "tls-alpn-01", "--dns-hook", "/bin/h",
+                    NULL};
+    expect_invalid(NULL, 6, hook, "challenge.dns_hook is a dns-01 setting; set challenge.type "
+                                  "dns-01 (--challenge dns-01) or remove it");
+    /* its listen address with another type is refused, not ignored */
+    char *other[] = {"--domain", "a.example", "--tlsalpn01-listen", ":8443", NULL};
+    expect_invalid(NULL, 4, other, "challenge.tlsalpn01_listen is a tls-alpn-01 setting, with "
+                                   "challenge.type http-01");
+    expect_invalid("domains: [a.example]\nchallenge: {type: dns-01, dns_hook: /bin/h, "
+                   "tlsalpn01_listen: ':8443'}\n", 0, NULL,
+                   "challenge.tlsalpn01_listen is a tls-alpn-01 setting, with challenge.type dns-01");
+    expect_error("challenge: {tlsalpn01_listen: 'nope:x'}\n", NULL, 0, NULL,
+                 "%s:1: challenge.tlsalpn01_listen: \"nope:x\" has no port between 1 and 65535");
+    /* an address would need its reverse name in SNI (RFC 8738): refused, and http01_store too */
+    char *ip[] = {"--domain", "192.0.2.7", "--challenge", "tls-alpn-01", NULL};
+    expect_invalid(NULL, 4, ip, "192.0.2.7: an IP address is validated by http-01, not "
+                                "tls-alpn-01 (its reverse name is not built here)");
+    expect_invalid("domains: [a.example]\nstore: {dir: /tmp}\nchallenge: {type: tls-alpn-01, "
+                   "http01_store: true}\n", 0, NULL,
+                   "challenge.http01_store is an http-01 setting, with challenge.type tls-alpn-01");
+}
+
 static void test_dns01_settings(void **state)
 {
     (void)state;
@@ -904,6 +954,7 @@ int main(void)
         cmocka_unit_test(test_print_flags),
         cmocka_unit_test(test_dns01_settings),
         cmocka_unit_test(test_http01_store),
+        cmocka_unit_test(test_tlsalpn01_settings),
         cmocka_unit_test(test_webhook_url),
         cmocka_unit_test(test_directory_presets_and_eab),
         cmocka_unit_test(test_reason),

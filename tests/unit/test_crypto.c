@@ -743,6 +743,74 @@ static void test_csr(void **state)
     }
 }
 
+/* ---------- the tls-alpn-01 certificate ---------- */
+
+/* RFC 8737: openssl reads it, with the one dNSName, the critical acmeIdentifier
+ * holding the digest as an OCTET STRING, and a valid self-signature. */
+static void test_tlsalpn_cert(void **state)
+{
+    static const char authz[] = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
+    struct ck_key *k = NULL, *rsa;
+    struct ck_cert_info ci;
+    struct ck_err e;
+    unsigned char d[32], *der;
+    size_t len, i;
+    char *txt, hex[16 + 2 * 34 + 1], name[254];
+
+    (void)state;
+    ck_sha256(authz, strlen(authz), d);
+    assert_int_equal(ck_key_generate(CK_KEY_P256, &k, &e), 0);
+    assert_int_equal(ck_tlsalpn_cert_der(k, "a.example.com", d, &der, &len, &e), 0);
+    spit("alpn.der", der, len);
+    txt = capture("openssl x509 -inform DER -in %s/alpn.der -noout -text 2>&1", dir);
+    assert_non_null(strstr(txt, "Version: 3 (0x2)"));
+    assert_non_null(strstr(txt, "DNS:a.example.com\n"));
+    assert_null(strstr(txt, "DNS:a.example.com,"));
+    assert_non_null(strstr(txt, "1.3.6.1.5.5.7.1.31: critical"));
+    assert_non_null(strstr(txt, "ecdsa-with-SHA256"));
+    /* the extension's value: OCTET STRING (04 20) of the digest, exactly */
+    free(txt);
+    snprintf(hex, sizeof hex, "[HEX DUMP]:0420");
+    for (i = 0; i < 32; i++)
+        snprintf(hex + strlen(hex), sizeof hex - strlen(hex), "%02X", d[i]);
+    txt = capture("openssl asn1parse -inform DER -in %s/alpn.der | "
+                  "grep -A2 ':1.3.6.1.5.5.7.1.31' | tr -s ' '", dir);
+    assert_non_null(strstr(txt, "BOOLEAN :255"));
+    assert_non_null(strstr(txt, hex));
+    free(txt);
+    /* self-signed: its own signature checks out (the acmeIdentifier is unknown to openssl) */
+    assert_int_equal(sh("cd %s && openssl x509 -inform DER -in alpn.der -out alpn.pem && "
+                        "openssl verify -ignore_critical -check_ss_sig -partial_chain -trusted alpn.pem alpn.pem "
+                        ">/dev/null 2>&1", dir), 0);
+    assert_int_equal(ck_cert_signed_by(der, len, der, len, &e), 1);
+    assert_int_equal(ck_key_matches_cert(k, der, len, &e), 1);
+    assert_int_equal(ck_cert_parse(der, len, &ci, &e), 0);
+    assert_int_equal(ci.n_dns_names, 1);
+    assert_string_equal(ci.dns_names[0], "a.example.com");
+    assert_true(ci.self_issued);
+    assert_true(ci.not_before < (int64_t)time(NULL) && ci.not_after > (int64_t)time(NULL));
+    ck_cert_info_free(&ci);
+    free(der);
+    /* the longest name fits */
+    memset(name, 'a', 253);
+    for (i = 63; i < 253; i += 64)
+        name[i] = '.';
+    name[253] = '\0';
+    assert_int_equal(ck_tlsalpn_cert_der(k, name, d, &der, &len, &e), 0);
+    assert_true(len < 1024);
+    free(der);
+    /* refused: not a name, no name, a wildcard, an RSA key */
+    assert_int_equal(ck_tlsalpn_cert_der(k, "bad name", d, &der, &len, &e), -1);
+    assert_non_null(strstr(e.msg, "bad name"));
+    assert_int_equal(ck_tlsalpn_cert_der(k, "", d, &der, &len, &e), -1);
+    assert_int_equal(ck_tlsalpn_cert_der(k, "*.example.com", d, &der, &len, &e), -1);
+    rsa = load_key("rsa2048.pem");
+    assert_int_equal(ck_tlsalpn_cert_der(rsa, "a.example.com", d, &der, &len, &e), -1);
+    assert_non_null(strstr(e.msg, "P-256"));
+    ck_key_free(rsa);
+    ck_key_free(k);
+}
+
 /* ---------- PEM certificate lists ---------- */
 
 static void test_pem_certs(void **state)
@@ -1214,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_bad_keys),
         cmocka_unit_test(test_jwk_jws),
         cmocka_unit_test(test_csr),
+        cmocka_unit_test(test_tlsalpn_cert),
         cmocka_unit_test(test_pem_certs),
         cmocka_unit_test(test_cert_parse),
         cmocka_unit_test(test_cert_serial_leading_zero),
