@@ -67,6 +67,7 @@ build/musl/crt/relr_start.o: cmd/certkeep/crt/relr_start.c Makefile
 
 build/certkeep: $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ) build/musl/crt/relr_start.o
 	musl-gcc -static -s -Wl,--gc-sections -Wl,-z,noseparate-code -Wl,--build-id=none $(HARDEN_LD) \
+	    -Wl,-Map=build/certkeep.map \
 	    -o $@ $(call pie_start,/usr/lib/x86_64-linux-musl,musl-gcc) $(MUSL_CMD_OBJ) $(MUSL_LIB_OBJ) \
 	    -L$(MUSL_DEPS)/lib $(LIBS) \
 	    $(call pie_end,/usr/lib/x86_64-linux-musl,musl-gcc)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: binary size, and wall time, CPU and peak RSS of each path, as a table;
+# make bench: binary size (and by part, bench/parts.py), and wall time, CPU and peak RSS of each path, as a table;
 # RSA key generation over 50 runs; then the same figures side by side with
 # Debian's uacme and lego (bench/peers.sh; installed here when missing).
 # Medians over N runs against Pebble on loopback with PEBBLE_VA_NOSLEEP=1 and no
@@ -49,6 +49,8 @@ export BENCH_BEFORE="rm -rf $CK_TMP/state"
 size=$(stat -c %s "$BIN")
 echo "binary: $BIN $size bytes ($(file -b "$BIN" | cut -d, -f1-2 | tr -d '\n'))"
 [ ! -f build/arm64/certkeep ] || echo "binary: build/arm64/certkeep $(stat -c %s build/arm64/certkeep) bytes (arm64, make arm64; budget 768000)"
+echo "binary by part (bytes the linker kept, from build/certkeep.map; issue 11 asks what each costs):"
+python3 bench/parts.py build/certkeep.map
 echo "runs per row: $N (median)"
 echo
 printf '%-46s %9s %9s %9s\n' "path" "wall ms" "CPU ms" "RSS KiB"
