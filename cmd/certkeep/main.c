@@ -31,6 +31,11 @@ static const struct command commands[] = {
     {"status", ck_cmd_status, "what is held where: names, expiry, next renewal, last failure"},
     {"revoke", ck_cmd_revoke,
      "revoke the volume's certificate (--reason); init and run then issue a new one"},
+    {"account rollover", ck_cmd_account_rollover,
+     "replace the ACME account key (the store's, shared by every replica) at the CA"},
+    {"account deactivate", ck_cmd_account_deactivate,
+     "deactivate the ACME account at the CA (--yes) and drop its key; the next order makes a "
+     "new one"},
     {"serve", ck_cmd_serve,
      "answer http-01 from the store for replicas with challenge.http01_store (central validation)"},
     {"version", NULL, "print the version"},
@@ -228,11 +233,25 @@ int main(int argc, char **argv)
         name = "help";
     if (!strcmp(name, "--version"))
         name = "version";
+    /* "account rollover": two words, one command */
+    char two[80];
+    int sub = 0;
+    if (!strcmp(name, "account")) {
+        snprintf(two, sizeof two, "account %.64s", argc > 2 ? argv[2] : "");
+        name = two;
+        sub = argc > 2;
+    }
     const struct command *cmd = find(name);
     if (!cmd) {
-        fprintf(stderr, "certkeep: unknown command \"%.64s\" (try \"certkeep help\")\n", name);
+        if (!strncmp(name, "account ", 8))
+            fprintf(stderr, "certkeep: account: say \"account rollover\" or \"account "
+                    "deactivate\"\n");
+        else
+            fprintf(stderr, "certkeep: unknown command \"%.64s\" (try \"certkeep help\")\n", name);
         return 2;
     }
+    argc -= sub;
+    argv += sub;
     if (wants_help(argc - 2, argv + 2)) {
         command_usage(cmd, stdout);
         return 0;

@@ -693,7 +693,21 @@ int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *ema
     int rc, contact_ok = 1;
     if (account_start(a, key, email, e) != 0)
         return -1;
-    rc = acme_post(a, a->new_account, "{\"onlyReturnExisting\":true}", 1, NULL, ACME_JSON_MAX, &resp, e);
+    for (int again = 1;; again = 0) {
+        rc = acme_post(a, a->new_account, "{\"onlyReturnExisting\":true}", 1, NULL, ACME_JSON_MAX,
+                       &resp, e);
+        const struct ck_key *newer = NULL;
+        /* no account for this key: it may have been rolled over elsewhere */
+        if (rc == 0 || !again || !a->key_refused ||
+            strcmp(a->problem, "urn:ietf:params:acme:error:accountDoesNotExist") != 0)
+            break;
+        if (a->key_refused(a->key_refused_ctx, a->key, &newer, e) != 0)
+            return -1;
+        if (!newer)
+            break;
+        if (acme_use_key(a, newer, e) != 0)
+            return -1;
+    }
     if (rc == 0) {
         rc = acme_account_from(a, &resp, email, &contact_ok, e);
         ck_http_resp_free(&resp);

@@ -76,6 +76,7 @@
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
+ *   (flag only)                                           --yes              account deactivate: confirmed
  *
  * dns-01 settings with challenge.type http-01 (and http-01's with dns-01) are refused
  * with exit 2 rather than ignored.
@@ -233,6 +234,8 @@ static const struct key keys[] = {
     {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
     {NULL, NULL, NULL, "--reason", "R", T_REASON, OFF(revoke_reason), NULL,
      "revoke: RFC 5280 reason (keyCompromise, superseded, ...; default unspecified)"},
+    {NULL, NULL, NULL, "--yes", NULL, T_BOOL, OFF(yes), NULL,
+     "account deactivate: yes, deactivate the account (irreversible)"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -1227,6 +1230,8 @@ int ck_config_validate_for(const struct ck_config *c, const char *command, struc
         return ck_failk(e, CK_E_USAGE, "no certificate named: set --cert-name or --domain");
     if (strcmp(command, "revoke") && c->revoke_reason >= 0)
         return ck_failk(e, CK_E_USAGE, "--reason: only revoke takes a reason");
+    if (strcmp(command, "account deactivate") && c->yes)
+        return ck_failk(e, CK_E_USAGE, "--yes: only account deactivate takes it");
     if (c->store_old_key_file && !c->store_key_file)
         return ck_failk(e, CK_E_USAGE, "store.encryption_old_key_file is set without "
                                        "store.encryption_key_file");
