@@ -3,18 +3,19 @@
 # against Pebble (ports 325xx) and moto (32590) as the shared store of two replicas:
 # refusals before any request; a rollover under the store's lease leaves a new key
 # (another thumbprint) in the store that Pebble accepts and the old one refused;
-# replica B then orders with it; the state a kill between the CA's acceptance and
-# the store write leaves (old account.key, new account.key.next) is recovered by
-# the next order (old key refused, pending key confirmed, made account.key, one
-# log line); a pending key the CA never saw is dropped by the next rollover; a
-# rollover without a store; deactivate (--yes) after which Pebble refuses the
+# replica B then orders with it; a kill -9 between the CA's acceptance and the
+# store write (held by a proxy in front of moto, port 32591), which leaves the old
+# account.key and the new account.key.next, is recovered by the next order (old key
+# refused, pending key confirmed by the CA, made account.key, one log line); a
+# pending key the CA never saw is dropped by the next rollover; a rollover without
+# a store; deactivate (--yes) after which Pebble refuses the
 # account and the next order creates a new one. No key material reaches a log.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 44
+plan 47
 PEBBLE_PORT=32500 PEBBLE_MGMT_PORT=32501 PEBBLE_TLS01_PORT=32502 PEBBLE_DNS_PORT=32553
 PEBBLE_CTS_PORT=32555 PEBBLE_HTTP01_PORT=32580
-S3_PORT=32590
+S3_PORT=32590 HOLD_PORT=32591
 . "$(dirname "$0")/pebble.sh"
 . "$(dirname "$0")/s3.sh"
 
@@ -31,10 +32,12 @@ PY=$S3_PYTHON
 ACC=p1/accounts/localhost_$PEBBLE_PORT
 
 # ck "COMMAND [SUB]" LOG VOLUME STATE [ARGS...]: certkeep against Pebble; output in $CK_TMP/LOG.log.
+# With EXEC=exec (in a subshell) certkeep replaces the shell: $! is certkeep, for kill -9.
+EXEC=""
 ck() {
     local cmd=$1 log=$CK_TMP/$2.log vol=$3 state=$4; shift 4
     # shellcheck disable=SC2086  # "account rollover" is two words
-    "$CK_BIN" $cmd --domain "$NAME" --email e2e@example.com --agree-tos \
+    $EXEC "$CK_BIN" $cmd --domain "$NAME" --email e2e@example.com --agree-tos \
         --directory "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA_BUNDLE" \
         --http01-listen "127.0.0.1:$PEBBLE_HTTP01_PORT" --state "$state" --out "$vol" "$@" \
         >"$log" 2>&1
@@ -114,19 +117,40 @@ check "rollover: B issues: exit 0" cks issue b1 "$VB" "$SB"
 check_match "rollover: B uses the same account" "using saved account $URL" "$(logof b1)"
 check "rollover: B created no account" eval "! grep -q 'created account' '$CK_TMP/b1.log'"
 
-echo "-- a kill after the CA took the new key, before the store had it"
-# What such a stop leaves: account.key still the old (refused) key, the new one pending.
-sput "$ACC/account.key" "$CK_TMP/new.pem"   # T1: refused since the second rollover
-sput "$ACC/account.key.next" "$CK_TMP/new2.pem"
-check "rollover: B issues after the cut-short rollover: exit 0" cks issue b2 "$VB" "$SB" --log-level debug
+echo "-- kill -9 after the CA took the new key, before the store had it"
+# The rollover goes through a proxy in front of moto that holds the PUT of account.key:
+# certkeep is killed exactly between the CA's acceptance and the store write.
+ARMED=$CK_TMP/hold.armed HELD=$CK_TMP/hold.held
+"$PY" "$TOOLS/s3_hold.py" "$HOLD_PORT" "$S3_PORT" /account.key "$ARMED" "$HELD" 2>"$CK_TMP/hold.err" &
+BG_PIDS="${BG_PIDS:-} $!"
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$HOLD_PORT") 2>/dev/null && break; sleep 0.1; done
+touch "$ARMED"
+( EXEC=exec; ck "account rollover" killed "$VA" "$SA" --s3-endpoint "http://127.0.0.1:$HOLD_PORT" \
+    --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix p1 ) &
+pid=$!
+for _ in $(seq 1 300); do [ -e "$HELD" ] && break; sleep 0.1; done
+check "rollover: killed while writing account.key (the CA had taken the key)" test -e "$HELD"
+{ kill -9 "$pid"; wait "$pid"; } 2>/dev/null
+rm -f "$ARMED"
+sget "$ACC/account.key" >"$CK_TMP/cut-old.pem"
+sget "$ACC/account.key.next" >"$CK_TMP/cut-new.pem"
+TO=$(thumb <"$CK_TMP/cut-old.pem") TN=$(thumb <"$CK_TMP/cut-new.pem")
+check_match "rollover: after the kill Pebble refuses account.key" "^40[0-9] " \
+    "$(probe "$CK_TMP/cut-old.pem" "$URL")"
+check_match "rollover: after the kill Pebble takes the pending key" "^200 valid$" \
+    "$(probe "$CK_TMP/cut-new.pem" "$URL")"
+check "rollover: B issues after the cut-short rollover: exit 0" cks issue b2 "$VB" "$SB"
 check_match "rollover: B says the CA refused its key and which one it signs with now" \
-    "the CA refuses account key ${T1:0:12} .*signing with the account.key.next in s3 .*\(${T2:0:12}\)" \
+    "the CA refuses account key ${TO:0:12} .*signing with the account.key.next in s3 .*\(${TN:0:12}\)" \
     "$(logof b2)"
 check_match "rollover: B says it finished the rollover" "finished an interrupted account key rollover" \
     "$(logof b2)"
-check_eq "rollover: the pending key is account.key now" "$T2" "$(sget "$ACC/account.key" | thumb)"
+check_eq "rollover: the pending key is account.key now" "$TN" "$(sget "$ACC/account.key" | thumb)"
 check "rollover: and no longer pending" sabsent "$ACC/account.key.next"
 check "rollover: B created no account" eval "! grep -q 'created account' '$CK_TMP/b2.log'"
+cp "$CK_TMP/cut-new.pem" "$CK_TMP/new2.pem"
+T2=$TN
+s3_py 's3.delete_object(Bucket=bucket, Key="p1/locks/account")' 2>/dev/null  # the killed one's lease
 
 echo "-- a pending key the CA never saw (a kill before keyChange)"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$CK_TMP/stray.pem" 2>/dev/null
