@@ -3,8 +3,10 @@
 # against Pebble (ports 325xx) and moto (32590) as the shared store of two replicas:
 # refusals before any request; a rollover under the store's lease leaves a new key
 # (another thumbprint) in the store that Pebble accepts and the old one refused;
-# replica B then orders with it; a kill -9 between the CA's acceptance and the
-# store write (held by a proxy in front of moto, port 32591), which leaves the old
+# replica B, which read the old key just before (its read held by a proxy in front
+# of moto, port 32591), is refused, takes the store's key (one log line) and gets
+# its certificate on the same account; B then orders with the new key; a kill -9 between the CA's acceptance and the
+# store write (the PUT held by the proxy), which leaves the old
 # account.key and the new account.key.next, is recovered by the next order (old key
 # refused, pending key confirmed by the CA, made account.key, one log line); a
 # pending key the CA never saw is dropped by the next rollover; a rollover without
@@ -12,7 +14,7 @@
 # account and the next order creates a new one. No key material reaches a log.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 47
+plan 53
 PEBBLE_PORT=32500 PEBBLE_MGMT_PORT=32501 PEBBLE_TLS01_PORT=32502 PEBBLE_DNS_PORT=32553
 PEBBLE_CTS_PORT=32555 PEBBLE_HTTP01_PORT=32580
 S3_PORT=32590 HOLD_PORT=32591
@@ -68,6 +70,22 @@ no_key_in_logs() {
     done
 }
 
+# ckh: cks through the holding proxy (tests/tools/s3_hold.py) in front of moto.
+ckh() { ck "$@" --s3-endpoint "http://127.0.0.1:$HOLD_PORT" --s3-bucket "$S3_BUCKET" --s3-path-style \
+    --s3-prefix p1; }
+ARMED=$CK_TMP/hold.armed HELD=$CK_TMP/hold.held
+# hold METHOD: the proxy's next METHOD of account.key is held until unhold.
+hold() {
+    "$PY" "$TOOLS/s3_hold.py" "$HOLD_PORT" "$S3_PORT" "$1" /account.key "$ARMED" "$HELD" \
+        "$CK_TMP/hold.release" 2>>"$CK_TMP/hold.err" &
+    HOLD_PID=$!
+    BG_PIDS="${BG_PIDS:-} $HOLD_PID"
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$HOLD_PORT") 2>/dev/null && break; sleep 0.1; done
+    rm -f "$HELD" "$CK_TMP/hold.release"
+    touch "$ARMED"
+}
+unhold() { { kill "$HOLD_PID"; wait "$HOLD_PID"; } 2>/dev/null; rm -f "$ARMED" "$HELD" "$CK_TMP/hold.release"; }
+
 VA=$CK_TMP/va SA=$CK_TMP/sa VB=$CK_TMP/vb SB=$CK_TMP/sb
 
 echo "-- refusals"
@@ -112,6 +130,28 @@ sget "$ACC/account.key" >"$CK_TMP/new2.pem"
 T2=$(thumb <"$CK_TMP/new2.pem")
 check "rollover: again another key" test -n "$T2" -a "$T2" != "$T1"
 
+echo "-- replica B read the key just before A rolled it over"
+# B's GET of account.key is answered only after A's rollover: B orders with the old key.
+hold GET
+( EXEC=exec; ckh issue b0 "$VB" "$SB" ) &
+pid=$!
+for _ in $(seq 1 300); do [ -e "$HELD" ] && break; sleep 0.1; done
+check "rollover: B has read the old key" test -e "$HELD"
+sget "$ACC/account.key" >"$CK_TMP/pre.pem"
+check "rollover: A rolls over meanwhile" cks "account rollover" roll0 "$VA" "$SA"
+sget "$ACC/account.key" >"$CK_TMP/post.pem"
+TP=$(thumb <"$CK_TMP/pre.pem") TQ=$(thumb <"$CK_TMP/post.pem")
+touch "$CK_TMP/hold.release"
+wait "$pid"; rc=$?
+unhold
+check_eq "rollover: B's order with the old key: exit 0" 0 "$rc"
+check_match "rollover: B says the CA refused its key and takes the store's" \
+    "the CA refuses account key ${TP:0:12} .*signing with the account.key in s3 .*\(${TQ:0:12}\)" \
+    "$(logof b0)"
+check "rollover: B stayed with the account" eval "! grep -q 'created account' '$CK_TMP/b0.log'"
+check_match "rollover: B's certificate is there" "issued $NAME serial" "$(logof b0)"
+rm -rf "$VB"
+
 echo "-- replica B orders with the store's key"
 check "rollover: B issues: exit 0" cks issue b1 "$VB" "$SB"
 check_match "rollover: B uses the same account" "using saved account $URL" "$(logof b1)"
@@ -120,18 +160,13 @@ check "rollover: B created no account" eval "! grep -q 'created account' '$CK_TM
 echo "-- kill -9 after the CA took the new key, before the store had it"
 # The rollover goes through a proxy in front of moto that holds the PUT of account.key:
 # certkeep is killed exactly between the CA's acceptance and the store write.
-ARMED=$CK_TMP/hold.armed HELD=$CK_TMP/hold.held
-"$PY" "$TOOLS/s3_hold.py" "$HOLD_PORT" "$S3_PORT" /account.key "$ARMED" "$HELD" 2>"$CK_TMP/hold.err" &
-BG_PIDS="${BG_PIDS:-} $!"
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$HOLD_PORT") 2>/dev/null && break; sleep 0.1; done
-touch "$ARMED"
-( EXEC=exec; ck "account rollover" killed "$VA" "$SA" --s3-endpoint "http://127.0.0.1:$HOLD_PORT" \
-    --s3-bucket "$S3_BUCKET" --s3-path-style --s3-prefix p1 ) &
+hold PUT
+( EXEC=exec; ckh "account rollover" killed "$VA" "$SA" ) &
 pid=$!
 for _ in $(seq 1 300); do [ -e "$HELD" ] && break; sleep 0.1; done
 check "rollover: killed while writing account.key (the CA had taken the key)" test -e "$HELD"
 { kill -9 "$pid"; wait "$pid"; } 2>/dev/null
-rm -f "$ARMED"
+unhold
 sget "$ACC/account.key" >"$CK_TMP/cut-old.pem"
 sget "$ACC/account.key.next" >"$CK_TMP/cut-new.pem"
 TO=$(thumb <"$CK_TMP/cut-old.pem") TN=$(thumb <"$CK_TMP/cut-new.pem")
