@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # certkeep account rollover and deactivate (issue 12 item 3), the real static binary
 # against Pebble (ports 325xx) and moto (32590) as the shared store of two replicas:
-# refusals before any request; a rollover under the store's lease leaves a new key
-# (another thumbprint) in the store that Pebble accepts and the old one refused;
-# replica B, which read the old key just before (its read held by a proxy in front
-# of moto, port 32591), is refused, takes the store's key (one log line) and gets
-# its certificate on the same account; B then orders with the new key; a kill -9 between the CA's acceptance and the
-# store write (the PUT held by the proxy), which leaves the old
-# account.key and the new account.key.next, is recovered by the next order (old key
-# refused, pending key confirmed by the CA, made account.key, one log line); a
-# pending key the CA never saw is dropped by the next rollover; a rollover without
-# a store; deactivate (--yes) after which Pebble refuses the
-# account and the next order creates a new one. No key material reaches a log.
+# - refusals before any request (no account yet, no subcommand, no --yes);
+# - a rollover under the store's lease leaves a new key (another thumbprint) in the
+#   store; Pebble takes it and refuses the old one;
+# - replica B, which read the old key just before (its GET held by a proxy in front
+#   of moto, port 32591), is refused, takes the store's key (one log line) and gets
+#   its certificate on the same account;
+# - a kill -9 between the CA's acceptance and the store write (the PUT held by the
+#   proxy) leaves the old account.key and the new account.key.next: the next order
+#   is refused, the CA confirms the pending key, it becomes account.key;
+# - a pending key the CA never saw is dropped by the next rollover;
+# - a rollover without a store (<state>/account.key, 0600);
+# - deactivate --yes: Pebble refuses the account, the next order creates a new one;
+# - no key material in any log.
 set -u
 . "$(dirname "$0")/lib.sh"
 plan 53
