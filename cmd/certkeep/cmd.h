@@ -160,6 +160,29 @@ int ck_cmd_local_path(const struct ck_config *c, const char *rel, char *out, siz
 int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                        int create, struct ck_key **out, struct ck_err *e);
 
+/* accounts/<directory host> in the store: where the shared account lives. */
+int ck_cmd_account_prefix(const struct ck_config *c, char *out, size_t cap, struct ck_err *e);
+/* certkeep account rollover (RFC 8555 7.3.5) and deactivate (7.3.6, needs --yes),
+ * under the store's "account" lease when there is a store. */
+int ck_cmd_account_rollover(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
+int ck_cmd_account_deactivate(const struct ck_config *c, const struct ck_log *log,
+                              struct ck_err *e);
+/* lib/acme's key_refused hook for an order: the account key refused by the CA is
+ * replaced by a different one in the store (or <state>): account.key, else a
+ * pending account.key.next the CA knows (then made account.key). One line logged;
+ * when there is none, e says so. */
+struct ck_key;
+struct ck_cmd_rekey {
+    const struct ck_config *c;
+    const struct ck_log *log;
+    struct ck_store *st;       /* NULL: <state> */
+    struct ck_http *http;
+    struct ck_key *newer;      /* owned: the key handed over */
+};
+int ck_cmd_rekey(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
+                 struct ck_err *e);
+void ck_cmd_rekey_free(struct ck_cmd_rekey *r);
+
 /* certkeep revoke: the volume's certificate, with the account key, --reason. */
 int ck_cmd_revoke(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
 /* 1 when `certkeep revoke` marked serial (hex, as in ck_cert_summary) revoked: in

@@ -34,7 +34,7 @@ static int state_path(char *out, size_t cap, const struct ck_config *c, const ch
 }
 
 /* Where the account lives in the store: accounts/<directory host>/. */
-static int account_prefix(const struct ck_config *c, char *out, size_t cap, struct ck_err *e)
+int ck_cmd_account_prefix(const struct ck_config *c, char *out, size_t cap, struct ck_err *e)
 {
     const char *h = strstr(c->directory_url, "://");
     h = h ? h + 3 : c->directory_url;
@@ -62,7 +62,7 @@ static int store_account_key(const struct ck_config *c, const struct ck_log *log
 {
     char key[CK_STORE_KEY_MAX + 1], *pem = NULL;
     size_t len = 0;
-    if (account_prefix(c, key, sizeof key - 16, e))
+    if (ck_cmd_account_prefix(c, key, sizeof key - 16, e))
         return -1;
     strcat(key, "/account.key");
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -194,7 +194,7 @@ static int read_account(const struct ck_config *c, struct ck_store *st, char *pa
                         char **text, size_t *len, struct ck_err *e)
 {
     if (st) {
-        if (account_prefix(c, path, PATH_MAX - 16, e))
+        if (ck_cmd_account_prefix(c, path, PATH_MAX - 16, e))
             return -1;
         strcat(path, "/account.json");
         return ck_store_get(st, path, MAX_STATE_FILE, text, len, NULL, 0, e);
@@ -403,6 +403,7 @@ struct issue {
     struct central central;
     struct ck_acme_solver solver;
     struct ck_acme_cert got;
+    struct ck_cmd_rekey rekey;
 };
 
 static int start_solver(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
@@ -483,7 +484,9 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
     /* The solver first: a busy port fails before anything is asked of the CA;
      * then the directory, so a wrong URL leaves no new account key behind. */
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log,
-                              .eab_kid = c->eab_kid, .eab_key_file = c->eab_key_file};
+                              .eab_kid = c->eab_kid, .eab_key_file = c->eab_key_file,
+                              .key_refused = ck_cmd_rekey, .key_refused_ctx = &s->rekey};
+    s->rekey = (struct ck_cmd_rekey){.c = c, .log = log, .st = st, .http = s->http};
     int fresh;
     if (start_solver(c, log, st, s, e) || ck_acme_new(&ao, &s->acme, e) ||
         ck_acme_directory(s->acme, e) || account_key(c, log, st, 1, &s->account, &fresh, e) ||
@@ -565,6 +568,7 @@ int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
     free(s.saved_account);
     ck_key_free(s.cert_key);
     ck_key_free(s.account);
+    ck_cmd_rekey_free(&s.rekey);
     ck_http_free(s.http);
     return rc;
 }

@@ -31,6 +31,10 @@ static const struct command commands[] = {
     {"status", ck_cmd_status, "what is held where: names, expiry, next renewal, last failure"},
     {"revoke", ck_cmd_revoke,
      "revoke the volume's certificate (--reason); init and run then issue a new one"},
+    {"account rollover", ck_cmd_account_rollover,
+     "a new ACME account key, taken by the CA and the store (every replica's)"},
+    {"account deactivate", ck_cmd_account_deactivate,
+     "deactivate the ACME account (--yes); the next order makes a new one"},
     {"serve", ck_cmd_serve,
      "answer http-01 from the store for replicas with challenge.http01_store (central validation)"},
     {"version", NULL, "print the version"},
@@ -51,7 +55,7 @@ static void usage(FILE *out)
     fputs("usage: certkeep COMMAND [flags]\n\n"
           "Gets a TLS certificate over ACME and keeps it valid.\n\ncommands:\n", out);
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
     fputs("\n\"certkeep COMMAND --help\" lists the flags. Every flag is also a key of the\n"
           "--config file and a CERTKEEP_* variable; flag > variable > file > default.\n"
           "Exit status: 0 done, 1 failure, 2 usage or configuration error.\n", out);
@@ -95,7 +99,9 @@ static int help(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    const struct command *cmd = find(argv[0]);
+    char two[80];
+    snprintf(two, sizeof two, "%.8s %.64s", argv[0], argc > 1 ? argv[1] : "");
+    const struct command *cmd = find(strcmp(argv[0], "account") ? argv[0] : two);
     if (!cmd) {
         fprintf(stderr, "certkeep: help: unknown command \"%.64s\"\n", argv[0]);
         return 2;
@@ -228,11 +234,25 @@ int main(int argc, char **argv)
         name = "help";
     if (!strcmp(name, "--version"))
         name = "version";
+    /* "account rollover": two words, one command */
+    char two[80];
+    int sub = 0;
+    if (!strcmp(name, "account")) {
+        snprintf(two, sizeof two, "account %.64s", argc > 2 ? argv[2] : "");
+        name = two;
+        sub = argc > 2;
+    }
     const struct command *cmd = find(name);
     if (!cmd) {
-        fprintf(stderr, "certkeep: unknown command \"%.64s\" (try \"certkeep help\")\n", name);
+        if (!strncmp(name, "account ", 8))
+            fprintf(stderr, "certkeep: account: say \"account rollover\" or \"account "
+                    "deactivate\"\n");
+        else
+            fprintf(stderr, "certkeep: unknown command \"%.64s\" (try \"certkeep help\")\n", name);
         return 2;
     }
+    argc -= sub;
+    argv += sub;
     if (wants_help(argc - 2, argv + 2)) {
         command_usage(cmd, stdout);
         return 0;

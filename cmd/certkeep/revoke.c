@@ -79,9 +79,12 @@ static int revoke_at_ca(const struct ck_config *c, const struct ck_log *log, str
     struct ck_acme *a = NULL;
     struct ck_key *key = NULL;
     int rc = -1;
+    struct ck_cmd_rekey rk = {.c = c, .log = log, .st = st};
     if (ck_cmd_account_key(c, log, st, 0, &key, e) || ck_http_new(&ho, &h, e))
         goto out;
-    ao.http = h;
+    ao.http = rk.http = h;
+    ao.key_refused = ck_cmd_rekey;  /* a key rolled over meanwhile, or a rollover cut short */
+    ao.key_refused_ctx = &rk;
     if (ck_acme_new(&ao, &a, e) || ck_acme_directory(a, e) ||
         ck_acme_account(a, key, c->email, c->agree_tos, e))
         goto out;
@@ -92,6 +95,7 @@ static int revoke_at_ca(const struct ck_config *c, const struct ck_log *log, str
     }
 out:
     ck_acme_free(a);
+    ck_cmd_rekey_free(&rk);
     ck_http_free(h);
     ck_key_free(key);
     return rc;

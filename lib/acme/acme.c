@@ -259,6 +259,7 @@ int acme_post(struct ck_acme *a, const char *url, const char *payload, int use_j
         return ck_fail(e, "%s: no ACME account to sign with", url);
     if (accept)
         snprintf(acc, sizeof acc, "Accept: %s", accept);
+    int reloaded = 0;
     for (int try = 1;; try++) {
         if (!a->nonce[0] && fresh_nonce(a, e) != 0)
             return -1;
@@ -284,6 +285,20 @@ int acme_post(struct ck_acme *a, const char *url, const char *payload, int use_j
         }
         http_error(a, url, resp, e);
         ck_http_resp_free(resp);
+        if (!use_jwk && !reloaded && a->key_refused && account_unknown(a->problem)) {
+            /* the account key may have been rolled over elsewhere: the caller has the newer one */
+            const struct ck_key *newer = NULL;
+            reloaded = 1;
+            if (a->key_refused(a->key_refused_ctx, a->key, &newer, e) != 0)
+                return -1;
+            if (newer) {
+                if (acme_use_key(a, newer, e) != 0)
+                    return -1;
+                continue;
+            }
+            if (!a->kid_saved)
+                return -1;
+        }
         if (!use_jwk && a->kid_saved && account_unknown(a->problem)) {
             /* newAccount finds the key's account, or creates it; then sign again */
             a->kid_saved = 0;
@@ -353,6 +368,8 @@ int ck_acme_new(const struct ck_acme_opts *o, struct ck_acme **out, struct ck_er
     a->http = o->http;
     a->log = o->log;
     a->poll_timeout_s = o->poll_timeout_s > 0 ? o->poll_timeout_s : 300;
+    a->key_refused = o->key_refused;
+    a->key_refused_ctx = o->key_refused_ctx;
     if ((o->eab_kid || o->eab_key_file) && eab_load(a, o->eab_kid, o->eab_key_file, e) != 0) {
         ck_acme_free(a);
         return -1;
@@ -370,6 +387,7 @@ void ck_acme_free(struct ck_acme *a)
     free(a->new_account);
     free(a->new_order);
     free(a->revoke_cert);
+    free(a->key_change);
     free(a->renewal_info);
     free(a->tos);
     for (size_t i = 0; i < a->n_profiles; i++)
@@ -435,6 +453,7 @@ int ck_acme_directory(struct ck_acme *a, struct ck_err *e)
         dir_url(a, dir, "newAccount", 1, &a->new_account, e) != 0 ||
         dir_url(a, dir, "newOrder", 1, &a->new_order, e) != 0 ||
         dir_url(a, dir, "revokeCert", 0, &a->revoke_cert, e) != 0 ||
+        dir_url(a, dir, "keyChange", 0, &a->key_change, e) != 0 ||
         dir_url(a, dir, "renewalInfo", 0, &a->renewal_info, e) != 0 ||
         dir_meta(a, cJSON_GetObjectItemCaseSensitive(dir, "meta"), e) != 0)
         goto out;
@@ -487,10 +506,8 @@ static int contact_is(const cJSON *acct, const char *email)
            strncmp(first->valuestring, "mailto:", 7) == 0 && strcmp(first->valuestring + 7, email) == 0;
 }
 
-/* Account URL from Location; checks the account object's status. *contact_ok
- * tells whether its contact is already `email` (1 when email is NULL). */
-static int account_from(struct ck_acme *a, const struct ck_http_resp *resp, const char *email,
-                        int *contact_ok, struct ck_err *e)
+int acme_account_from(struct ck_acme *a, const struct ck_http_resp *resp, const char *email,
+                      int *contact_ok, struct ck_err *e)
 {
     char loc[ACME_URL_MAX + 1];
     cJSON *acct = NULL;
@@ -634,7 +651,7 @@ static int create_account(struct ck_acme *a, const char *email, int agree_tos, s
         return -1;
     }
     long status = resp.status;
-    rc = account_from(a, &resp, email, &contact_ok, e);
+    rc = acme_account_from(a, &resp, email, &contact_ok, e);
     ck_http_resp_free(&resp);
     if (rc != 0)
         return -1;
@@ -656,6 +673,11 @@ static int account_start(struct ck_acme *a, const struct ck_key *key, const char
         return ck_failk(e, CK_E_USAGE, "contact email '%.64s' is not an address", email);
     if (ck_acme_directory(a, e) != 0)
         return -1;
+    return acme_use_key(a, key, e);
+}
+
+int acme_use_key(struct ck_acme *a, const struct ck_key *key, struct ck_err *e)
+{
     free(a->jwk);
     a->jwk = NULL;
     a->key = key;
@@ -671,9 +693,23 @@ int ck_acme_account(struct ck_acme *a, const struct ck_key *key, const char *ema
     int rc, contact_ok = 1;
     if (account_start(a, key, email, e) != 0)
         return -1;
-    rc = acme_post(a, a->new_account, "{\"onlyReturnExisting\":true}", 1, NULL, ACME_JSON_MAX, &resp, e);
+    for (int again = 1;; again = 0) {
+        rc = acme_post(a, a->new_account, "{\"onlyReturnExisting\":true}", 1, NULL, ACME_JSON_MAX,
+                       &resp, e);
+        const struct ck_key *newer = NULL;
+        /* no account for this key: it may have been rolled over elsewhere */
+        if (rc == 0 || !again || !a->key_refused ||
+            strcmp(a->problem, "urn:ietf:params:acme:error:accountDoesNotExist") != 0)
+            break;
+        if (a->key_refused(a->key_refused_ctx, a->key, &newer, e) != 0)
+            return -1;
+        if (!newer)
+            break;
+        if (acme_use_key(a, newer, e) != 0)
+            return -1;
+    }
     if (rc == 0) {
-        rc = account_from(a, &resp, email, &contact_ok, e);
+        rc = acme_account_from(a, &resp, email, &contact_ok, e);
         ck_http_resp_free(&resp);
         if (rc == 0)
             ck_info(a->log, "acme.account", "using existing account %s", a->kid);

@@ -26,6 +26,12 @@ struct ck_acme_opts {
      * base64url MAC key the CA handed out; both or neither. Bound into newAccount only. */
     const char *eab_kid;
     const char *eab_key_file;
+    /* The CA refused a request signed with the account key as not the account's (a
+     * rollover elsewhere): *newer gets another key to sign with (borrowed, outliving
+     * the ck_acme; the request is sent again once) or stays NULL. NULL: no such hook. */
+    int (*key_refused)(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
+                       struct ck_err *e);
+    void *key_refused_ctx;
 };
 
 int ck_acme_new(const struct ck_acme_opts *o, struct ck_acme **out, struct ck_err *e);
@@ -64,6 +70,15 @@ int ck_acme_account_fresh(struct ck_acme *a, const struct ck_key *key, const cha
 int ck_acme_account_saved(struct ck_acme *a, const struct ck_key *key, const char *url,
                           const char *email, int agree_tos, struct ck_err *e);
 const char *ck_acme_account_url(const struct ck_acme *a);
+/* The account of `key` (onlyReturnExisting), never creating one: 0 found (see
+ * ck_acme_account_url), CK_ACME_NO_ACCOUNT when the CA knows none for it, -1. */
+#define CK_ACME_NO_ACCOUNT 1
+int ck_acme_account_existing(struct ck_acme *a, const struct ck_key *key, struct ck_err *e);
+/* RFC 8555 7.3.5 keyChange: the account (found with ck_acme_account_existing) moves
+ * to new_key, which then signs (borrowed, must outlive `a`). */
+int ck_acme_key_change(struct ck_acme *a, const struct ck_key *new_key, struct ck_err *e);
+/* RFC 8555 7.3.6: deactivates the account; the CA refuses its key from then on. */
+int ck_acme_deactivate(struct ck_acme *a, struct ck_err *e);
 
 /* A challenge solver, supplied by the caller (lib/challenge adapters in cmd). */
 struct ck_acme_solver {

@@ -16,7 +16,7 @@ struct ck_acme {
     const struct ck_log *log;
     long poll_timeout_s;
     int have_dir;
-    char *new_nonce, *new_account, *new_order, *revoke_cert, *renewal_info, *tos;
+    char *new_nonce, *new_account, *new_order, *revoke_cert, *renewal_info, *tos, *key_change;
     char **profiles;  /* names from meta.profiles; NULL: none listed */
     size_t n_profiles;
     char nonce[256];  /* the one Replay-Nonce we hold; "" when none */
@@ -33,6 +33,9 @@ struct ck_acme {
     char *eab_kid;               /* NULL: no external account binding */
     unsigned char eab_key[128];  /* the MAC key, wiped in ck_acme_free */
     size_t eab_key_len;
+    int (*key_refused)(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
+                       struct ck_err *e);
+    void *key_refused_ctx;
 };
 
 /* POST a JWS to url: payload NULL is POST-as-GET, use_jwk selects {"jwk"} over
@@ -57,6 +60,17 @@ void acme_clean(char *out, size_t cap, const char *s);
 void acme_sleep_ms(long ms);
 /* Monotonic milliseconds. */
 long long acme_now_ms(void);
+
+/* Takes `key` as the signing key (its JWK and thumbprint); 0 or -1 (e). */
+int acme_use_key(struct ck_acme *a, const struct ck_key *key, struct ck_err *e);
+/* Account URL from a newAccount response's Location; checks the account's status.
+ * *contact_ok tells whether its contact is already `email` (1 when email is NULL). */
+int acme_account_from(struct ck_acme *a, const struct ck_http_resp *resp, const char *email,
+                      int *contact_ok, struct ck_err *e);
+/* RFC 8555 7.3.5: the inner JWS of a keyChange, signed by new_key with its jwk, over
+ * {"account":account_url,"oldKey":old_jwk}; malloc'd. */
+int acme_key_change_jws(const struct ck_key *new_key, const char *url, const char *account_url,
+                        const char *old_jwk, char **out, size_t *out_len, struct ck_err *e);
 
 /* order.c */
 int acme_issue(struct ck_acme *a, const struct ck_acme_order_req *r, struct ck_acme_cert *out,

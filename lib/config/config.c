@@ -78,6 +78,7 @@
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
+ *   (flag only)                                           --yes              account deactivate: confirmed
  *
  * Settings of a challenge type other than challenge.type (dns-01's with http-01, ...)
  * are refused with exit 2 rather than ignored.
@@ -238,6 +239,8 @@ static const struct key keys[] = {
     {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
     {NULL, NULL, NULL, "--reason", "R", T_REASON, OFF(revoke_reason), NULL,
      "revoke: RFC 5280 reason (keyCompromise, superseded, ...; default unspecified)"},
+    {NULL, NULL, NULL, "--yes", NULL, T_BOOL, OFF(yes), NULL,
+     "account deactivate: yes, deactivate the account (irreversible)"},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -1246,6 +1249,8 @@ int ck_config_validate_for(const struct ck_config *c, const char *command, struc
         return ck_failk(e, CK_E_USAGE, "no certificate named: set --cert-name or --domain");
     if (strcmp(command, "revoke") && c->revoke_reason >= 0)
         return ck_failk(e, CK_E_USAGE, "--reason: only revoke takes a reason");
+    if (strcmp(command, "account deactivate") && c->yes)
+        return ck_failk(e, CK_E_USAGE, "--yes: only account deactivate takes it");
     if (c->store_old_key_file && !c->store_key_file)
         return ck_failk(e, CK_E_USAGE, "store.encryption_old_key_file is set without "
                                        "store.encryption_key_file");

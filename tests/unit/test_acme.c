@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "acme/acme.h"
+#include "acme/internal.h"
 
 #define FAKE_PORT 21080
 #define PEBBLE_PORTS "PEBBLE_PORT=21000 PEBBLE_MGMT_PORT=21001 PEBBLE_TLS01_PORT=21002 " \
@@ -169,6 +170,69 @@ static void count_cleanup(void *ctx, const char *d, const char *t, const char *k
 {
     (void)d, (void)t, (void)k;
     ((struct counting *)ctx)->cleaned++;
+}
+
+
+/* base64url → bytes (NUL-terminated) through ck_unb64. */
+static char *unb64url(const char *s, size_t n)
+{
+    char *std = calloc(1, n + 4);
+    char *out = calloc(1, n + 4);
+    for (size_t i = 0; i < n; i++)
+        std[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    while (n % 4)
+        std[n++] = '=';
+    long len = ck_unb64(std, n, (unsigned char *)out);
+    free(std);
+    assert_true(len >= 0);
+    out[len] = '\0';
+    return out;
+}
+
+/* RFC 8555 7.3.5: the inner JWS is signed by the new key and carries its jwk, the
+ * keyChange URL and no nonce or kid; its payload names the account and the old key. */
+static void test_key_change_jws(void **state)
+{
+    (void)state;
+    struct ck_key *oldk = NULL, *newk = NULL;
+    struct ck_err e;
+    char *old_jwk = NULL, *new_jwk = NULL, *jws = NULL;
+    size_t len = 0;
+    assert_int_equal(ck_key_generate(CK_KEY_P256, &oldk, &e), 0);
+    assert_int_equal(ck_key_generate(CK_KEY_P384, &newk, &e), 0);
+    assert_int_equal(ck_jwk_json(oldk, &old_jwk, &e), 0);
+    assert_int_equal(ck_jwk_json(newk, &new_jwk, &e), 0);
+    assert_int_equal(acme_key_change_jws(newk, "https://ca.test/key-change", "https://ca.test/acct/7",
+                                         old_jwk, &jws, &len, &e), 0);
+    cJSON *j = cJSON_Parse(jws), *p = NULL, *b = NULL, *want_new = cJSON_Parse(new_jwk),
+          *want_old = cJSON_Parse(old_jwk);
+    assert_true(cJSON_IsObject(j));
+    const char *prot = cJSON_GetObjectItem(j, "protected")->valuestring,
+               *pay = cJSON_GetObjectItem(j, "payload")->valuestring,
+               *sig = cJSON_GetObjectItem(j, "signature")->valuestring;
+    char *pt = unb64url(prot, strlen(prot)), *bt = unb64url(pay, strlen(pay));
+    p = cJSON_Parse(pt);
+    b = cJSON_Parse(bt);
+    assert_string_equal(cJSON_GetObjectItem(p, "alg")->valuestring, "ES384");
+    assert_true(cJSON_Compare(cJSON_GetObjectItem(p, "jwk"), want_new, 1));
+    assert_string_equal(cJSON_GetObjectItem(p, "url")->valuestring, "https://ca.test/key-change");
+    assert_null(cJSON_GetObjectItem(p, "nonce"));
+    assert_null(cJSON_GetObjectItem(p, "kid"));
+    assert_string_equal(cJSON_GetObjectItem(b, "account")->valuestring, "https://ca.test/acct/7");
+    assert_true(cJSON_Compare(cJSON_GetObjectItem(b, "oldKey"), want_old, 1));
+    assert_int_equal(strlen(sig), 128);  /* ES384: r||s, 96 bytes */
+    cJSON_Delete(j);
+    cJSON_Delete(p);
+    cJSON_Delete(b);
+    cJSON_Delete(want_new);
+    cJSON_Delete(want_old);
+    free(pt);
+    free(bt);
+    free(jws);
+    free(old_jwk);
+    free(new_jwk);
+    ck_key_free(oldk);
+    ck_key_free(newk);
 }
 
 /* ---- the fake server ------------------------------------------------------------ */
@@ -1034,6 +1098,92 @@ static void test_pebble_saved_account_unknown(void **state)
     responder_stop(&r);
 }
 
+
+/* The key_refused hook of a replica: hands over `give` (NULL: none). */
+struct refused_hook {
+    const struct ck_key *give;
+    int calls;
+};
+static int on_refused(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
+                      struct ck_err *e)
+{
+    struct refused_hook *h = ctx;
+    (void)refused;
+    h->calls++;
+    *newer = h->give;
+    if (!h->give)
+        ck_wrap(e, "no newer key");
+    return 0;
+}
+
+/* keyChange at Pebble: the account keeps its URL and moves to the new key, the old
+ * key has no account any more; a replica still signing with the old key gets the new
+ * one from its hook and its order goes through on the same account; one whose hook
+ * has none fails with that said; deactivation, after which the CA refuses the key. */
+static void test_pebble_key_change(void **state)
+{
+    (void)state;
+    struct t t;
+    struct responder r;
+    struct ck_acme_cert c;
+    struct ck_key *nk = NULL;
+    struct ck_acme *b = NULL, *q2 = NULL, *d = NULL;
+    struct refused_hook hb = {0}, hd = {0};
+    const char *names[] = {"rolled.example.com"};
+    responder_start(&r);
+    t_open(&t, PEBBLE_DIR, pebble_ca);
+    assert_int_equal(ck_key_generate(CK_KEY_P256, &nk, &t.e), 0);
+    assert_int_equal(ck_acme_account_existing(t.acme, t.akey, &t.e), CK_ACME_NO_ACCOUNT);
+    assert_int_equal(ck_acme_account(t.acme, t.akey, "a@example.com", 1, &t.e), 0);
+    char *url = strdup(ck_acme_account_url(t.acme));
+    /* replicas B and D hold the account with the old key */
+    struct ck_acme_opts ob = {.directory_url = PEBBLE_DIR, .http = t.http, .log = &t.log,
+                              .poll_timeout_s = 60, .key_refused = on_refused, .key_refused_ctx = &hb};
+    struct ck_acme_opts od = ob, oq = ob;
+    od.key_refused_ctx = &hd;
+    oq.key_refused = NULL;
+    assert_int_equal(ck_acme_new(&ob, &b, &t.e), 0);
+    assert_int_equal(ck_acme_new(&od, &d, &t.e), 0);
+    assert_int_equal(ck_acme_new(&oq, &q2, &t.e), 0);
+    assert_int_equal(ck_acme_account_existing(b, t.akey, &t.e), 0);
+    assert_int_equal(ck_acme_account_existing(d, t.akey, &t.e), 0);
+    /* A rolls over */
+    if (ck_acme_key_change(t.acme, nk, &t.e) != 0)
+        fail_msg("keyChange: %s", t.e.msg);
+    assert_string_equal(url, ck_acme_account_url(t.acme));
+    assert_int_equal(ck_acme_account_existing(q2, t.akey, &t.e), CK_ACME_NO_ACCOUNT);
+    assert_int_equal(ck_acme_account_existing(q2, nk, &t.e), 0);
+    assert_string_equal(url, ck_acme_account_url(q2));
+    /* B signs with the old key: refused once, the hook's key signs, the order is done */
+    hb.give = nk;
+    struct ck_acme_solver sv = {.type = "http-01", .ctx = &r, .present = http01_present,
+                                .cleanup = http01_cleanup};
+    struct ck_acme_order_req oreq = {.names = names, .n_names = 1, .cert_key = t.ckey, .solver = &sv};
+    if (ck_acme_issue(b, &oreq, &c, &t.e) != 0)
+        fail_msg("issue after the rollover: %s", t.e.msg);
+    ck_acme_cert_free(&c);
+    assert_int_equal(hb.calls, 1);
+    assert_string_equal(url, ck_acme_account_url(b));
+    assert_int_equal(t_log_count(&t, "created account"), 1);
+    /* D's hook has nothing newer: the CA's refusal, said so */
+    assert_int_equal(ck_acme_issue(d, &oreq, &c, &t.e), -1);
+    assert_int_equal(hd.calls, 1);
+    assert_non_null(strstr(t.e.msg, "no newer key: "));
+    /* deactivation: the new key is refused from then on, and no second keyChange */
+    if (ck_acme_deactivate(t.acme, &t.e) != 0)
+        fail_msg("deactivate: %s", t.e.msg);
+    assert_int_equal(ck_acme_account_existing(q2, nk, &t.e), -1);
+    assert_non_null(strstr(t.e.msg, "unauthorized"));
+    assert_int_equal(ck_acme_key_change(t.acme, t.akey, &t.e), -1);
+    free(url);
+    ck_acme_free(b);
+    ck_acme_free(d);
+    ck_acme_free(q2);
+    t_close(&t);
+    ck_key_free(nk);
+    responder_stop(&r);
+}
+
 /* Requests that got an answer (badNonce refusals are retried and not counted). */
 static int answered(const struct t *t, const char *path, int *first)
 {
@@ -1133,6 +1283,7 @@ int main(void)
         cmocka_unit_test(test_challenge_valid_at_once),
         cmocka_unit_test(test_finalize_not_ready_waits),
         cmocka_unit_test(test_ari_window),
+        cmocka_unit_test(test_key_change_jws),
     };
     const struct CMUnitTest pebble[] = {
         cmocka_unit_test(test_pebble_terms_not_agreed),
@@ -1141,6 +1292,7 @@ int main(void)
         cmocka_unit_test(test_pebble_challenge_fails),
         cmocka_unit_test(test_pebble_fresh_key_with_account),
         cmocka_unit_test(test_pebble_saved_account_unknown),
+        cmocka_unit_test(test_pebble_key_change),
         cmocka_unit_test(test_pebble_authorizations_together),
         cmocka_unit_test(test_pebble_dns01_not_offered_for_wildcard_http),
     };
