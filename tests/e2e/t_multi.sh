@@ -35,20 +35,24 @@ cleanup() {
 trap cleanup EXIT
 
 if [ ! -x "$CK_BIN" ]; then fail "multi: binary" "$CK_BIN is missing"; exit 1; fi
-if ! pebble_start; then fail "multi: pebble start" "see $PEBBLE_LOG"; exit 1; fi
+if ! PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 pebble_start; then fail "multi: pebble start" "see $PEBBLE_LOG"; exit 1; fi
 mkdir -p "$WEBROOT" "$W/unserved"
 
 # The http-01 answers, from the webroot, each held 1.5 s so that concurrent orders
-# overlap; the most challenge requests in flight at once goes to $W/inflight.max.
+# overlap. Pebble asks each challenge 3 times at once (its perspectives), and the
+# second entry has two names: the orders in flight are the distinct names (www.
+# dropped) being asked at once; their most goes to $W/inflight.max.
 python3 - "$PEBBLE_HTTP01_PORT" "$WEBROOT" "$W/inflight.max" <<'PYEOF' >"$W/http01.log" 2>&1 &
 import http.server, os, sys, threading, time
 port, root, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-lock = threading.Lock(); state = {"now": 0, "max": 0}
+lock = threading.Lock(); busy = {}; state = {"max": 0}
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        order = self.headers.get("Host", "").split(":")[0]
+        order = order[4:] if order.startswith("www.") else order
         with lock:
-            state["now"] += 1
-            state["max"] = max(state["max"], state["now"])
+            busy[order] = busy.get(order, 0) + 1
+            state["max"] = max(state["max"], sum(1 for v in busy.values() if v))
             open(out, "w").write(str(state["max"]))
         try:
             time.sleep(1.5)
@@ -60,7 +64,7 @@ class H(http.server.BaseHTTPRequestHandler):
             self.end_headers(); self.wfile.write(body)
         finally:
             with lock:
-                state["now"] -= 1
+                busy[order] -= 1
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 PYEOF
@@ -72,6 +76,9 @@ wait_for() {
     while [ $t -gt 0 ]; do eval "$1" >/dev/null 2>&1 && return 0; sleep 0.1; t=$((t - 1)); done
     return 1
 }
+if ! wait_for 10 '_pebble_port_busy $PEBBLE_HTTP01_PORT'; then
+    fail "multi: http-01 server" "$(cat "$W/http01.log")"; exit 1
+fi
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$LISTEN_PORT$1"; }
 serial_of() { openssl x509 -in "$1" -noout -serial 2>/dev/null | cut -d= -f2; }
 keyalg_of() { openssl x509 -in "$1" -noout -text 2>/dev/null | sed -n 's/^ *Public Key Algorithm: //p'; }
