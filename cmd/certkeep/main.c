@@ -105,6 +105,8 @@ static int help(int argc, char **argv)
 }
 
 volatile sig_atomic_t ck_cmd_signal, ck_cmd_stop;
+int ck_cmd_argc;
+char **ck_cmd_argv;
 
 static void on_signal(int sig)
 {
@@ -157,6 +159,8 @@ static int run_command(const struct command *cmd, int argc, char **argv)
     struct ck_err e;
     struct ck_log log;
     ck_err_clear(&e);
+    ck_cmd_argc = argc;
+    ck_cmd_argv = argv;
     if (ck_config_load(&c, argc, argv, environ, &e)) {
         report(NULL, &e);
         return e.kind == CK_E_USAGE ? 2 : 1;

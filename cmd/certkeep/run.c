@@ -32,6 +32,7 @@
 /* Wakes the job thread out of a blocking call (a sleep, curl's poll) so that it sees the
  * stop flag. Ignored by default: a stray one from outside is harmless. */
 #define SIGWAKE SIGURG
+extern char **environ;
 #define NEVER CK_KEEPER_NEVER
 
 enum job { JOB_NONE = CK_KJ_NONE, JOB_INIT = CK_KJ_INIT, JOB_RENEW = CK_KJ_RENEW,
@@ -88,6 +89,8 @@ struct slot {
 
 struct run {
     const struct ck_config *c;
+    struct ck_config *loaded;    /* c when re-read on SIGHUP (run's own), else NULL */
+    int reread;                  /* SIGHUP: re-read the configuration once no job runs */
     const struct ck_log *log;
     struct cert *certs;
     size_t n;
@@ -262,7 +265,7 @@ static void step(struct run *r, struct cert *ct, struct ck_keeper_event *ev);
  * port another order of ours holds waits for it). */
 static void start_waiting(struct run *r)
 {
-    for (size_t q = 0; q < r->n_queue && r->running < r->n_slots && !r->stop;) {
+    for (size_t q = 0; q < r->n_queue && r->running < r->n_slots && !r->stop && !r->reread;) {
         struct cert *ct = &r->certs[r->queue[q]];
         if (port_taken(r, ct)) {
             q++;
@@ -490,6 +493,9 @@ static void on_signals(struct run *r)
             ck_cmd_stop = 1;
             ev.kind = CK_KE_TERM;
             r->n_queue = 0;  /* the waiting jobs never start */
+        } else if (si.ssi_signo == SIGHUP) {
+            r->reread = !r->stop;  /* in the loop once no job runs, then checking now */
+            continue;
         } else {
             ck_info(r->log, "run.signal", "checking now (early retry requested)");
         }
@@ -558,11 +564,24 @@ static int64_t due(struct run *r)
     return wake;
 }
 
+static int open_slots(struct run *r, struct ck_err *e);
+static void close_slots(struct run *r);
+static void reread(struct run *r);
+static void start_one(struct run *r, struct cert *ct);
+
 static int loop(struct run *r)
 {
     struct pollfd pfd[CK_HEALTH_MAX_FDS + 2];
     while (!r->stop) {
         int timeout = -1;
+        if (r->reread && !r->running) {
+            reread(r);  /* then each is checked now, its volume judged by the settings read */
+            ck_info(r->log, "run.signal", "checking now (early retry requested)");
+            for (size_t i = 0; i < r->n && !r->stop; i++) {
+                struct ck_keeper_event ev = {.kind = CK_KE_EARLY};
+                step(r, &r->certs[i], &ev);
+            }
+        }
         int64_t wake = due(r);
         if (r->stop)
             continue;
@@ -633,10 +652,36 @@ static int setup(struct run *r, sigset_t *old, struct ck_err *e)
             if (!(r->certs[i].hc = ck_health_cert(r->health, r->certs[i].c->cert_name, e)))
                 return -1;
     }
-    for (size_t i = 0; i < r->n_slots; i++)
+    return open_slots(r, e);
+}
+
+/* The job slots, each with its store handle (max_concurrent_orders, at most one a
+ * certificate). */
+static int open_slots(struct run *r, struct ck_err *e)
+{
+    r->n_slots = (size_t)(r->c->max_orders > 0 ? r->c->max_orders : 1);
+    if (r->n_slots > r->n)
+        r->n_slots = r->n;
+    if (!(r->slots = calloc(r->n_slots, sizeof *r->slots)))
+        return ck_fail(e, "run: out of memory");
+    for (size_t i = 0; i < r->n_slots; i++) {
+        r->slots[i].r = r;
         if (ck_cmd_store_open(r->c, &r->slots[i].st, e))
             return -1;
+    }
     return 0;
+}
+
+static void close_slots(struct run *r)
+{
+    for (size_t i = 0; r->slots && i < r->n_slots; i++) {
+        ck_acme_free(r->slots[i].acme);
+        ck_http_free(r->slots[i].acme_http);
+        ck_cmd_store_close(&r->slots[i].st);
+    }
+    free(r->slots);
+    r->slots = NULL;
+    r->n_slots = 0;
 }
 
 /* Set up (listeners bound, store open): from here on only the calls the loop needs. */
@@ -677,33 +722,18 @@ static int narrow(struct run *r, struct ck_err *e)
 static void start(struct run *r)
 {
     set_ready(r);
-    for (size_t i = 0; i < r->n; i++) {
-        struct cert *ct = &r->certs[i];
-        struct ck_bundle_state s;
-        struct ck_err e;
-        struct ck_keeper_event ev = {.kind = CK_KE_START};
-        ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
-        if (ck_cmd_state_get(ct->c, r->slots[0].st.store, &s, &e) == 0) {
-            ev.failures = s.failures;
-            ev.next_retry = s.next_retry;
-        }
-        read_volume(ct, &ev.vol);
-        step(r, ct, &ev);
-    }
+    for (size_t i = 0; i < r->n; i++)
+        start_one(r, &r->certs[i]);
 }
 
-/* The certificates (the configuration's list, else c alone) and the job slots. */
+/* The certificates (the configuration's list, else c alone). */
 static int make(struct run *r, struct ck_err *e)
 {
     const struct ck_config *c = r->c;
     r->n = c->certs ? c->n_certs : 1;
-    r->n_slots = (size_t)(c->max_orders > 0 ? c->max_orders : 1);
-    if (r->n_slots > r->n)
-        r->n_slots = r->n;
     r->certs = calloc(r->n, sizeof *r->certs);
-    r->slots = calloc(r->n_slots, sizeof *r->slots);
     r->queue = calloc(r->n, sizeof *r->queue);
-    if (!r->certs || !r->slots || !r->queue)
+    if (!r->certs || !r->queue)
         return ck_fail(e, "run: out of memory");
     for (size_t i = 0; i < r->n; i++) {
         struct cert *ct = &r->certs[i];
@@ -711,11 +741,124 @@ static int make(struct run *r, struct ck_err *e)
         if (r->n > 1)
             snprintf(ct->pre, sizeof ct->pre, "%s: ", ct->c->cert_name);
     }
-    for (size_t i = 0; i < r->n_slots; i++)
-        r->slots[i].r = r;
     if (r->n > 1)
-        ck_info(r->log, "run", "%zu certificates, at most %zu jobs at once", r->n, r->n_slots);
+        ck_info(r->log, "run", "%zu certificates, at most %zu jobs at once", r->n,
+                (size_t)c->max_orders < r->n ? (size_t)c->max_orders : r->n);
     return 0;
+}
+
+/* The START of a certificate's keeper: its volume, and a planned retry kept in
+ * state.json from before a restart. */
+static void start_one(struct run *r, struct cert *ct)
+{
+    struct ck_bundle_state s;
+    struct ck_err e;
+    struct ck_keeper_event ev = {.kind = CK_KE_START};
+    ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
+    if (ck_cmd_state_get(ct->c, r->slots[0].st.store, &s, &e) == 0) {
+        ev.failures = s.failures;
+        ev.next_retry = s.next_retry;
+    }
+    read_volume(ct, &ev.vol);
+    step(r, ct, &ev);
+}
+
+/* SIGHUP, no job running: the configuration read again. A certificate of the same
+ * name keeps its keeper's state (its volume is judged again by the new settings:
+ * other names or key type make it unusable, so it is issued again); a new one
+ * starts; a removed one is dropped (its metrics zeroed). A bad file changes nothing. */
+static void reread(struct run *r)
+{
+    struct ck_config *nc = calloc(1, sizeof *nc);
+    struct ck_err e;
+    r->reread = 0;
+    if (!nc) {
+        ck_error(r->log, "run.config", "not re-read: out of memory; keeping the old one");
+        return;
+    }
+    if (ck_config_load(nc, ck_cmd_argc, ck_cmd_argv, environ, &e) ||
+        ck_config_validate_for(nc, "run", &e)) {
+        ck_error(r->log, "run.config", "not re-read: %s; keeping the old one", e.msg);
+        ck_config_free(nc);
+        free(nc);
+        return;
+    }
+    size_t n = nc->certs ? nc->n_certs : 1, added = 0, kept = 0;
+    struct cert *certs = calloc(n, sizeof *certs);
+    size_t *queue = calloc(n, sizeof *queue), nq = 0;
+    unsigned char *fresh = calloc(n, 1);
+    if (!certs || !queue || !fresh) {
+        free(certs);
+        free(queue);
+        free(fresh);
+        ck_config_free(nc);
+        free(nc);
+        ck_error(r->log, "run.config", "not re-read: out of memory; keeping the old one");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct ck_config *c = nc->certs ? &nc->certs[i] : nc;
+        struct cert *old = NULL;
+        for (size_t j = 0; j < r->n && !old; j++)
+            if (r->certs[j].c && !strcmp(r->certs[j].c->cert_name, c->cert_name))
+                old = &r->certs[j];
+        if (old) {
+            certs[i] = *old;
+            old->c = NULL;  /* taken */
+            certs[i].k.min_valid = (long)c->min_valid;
+            if (certs[i].busy)  /* it waited for a slot: it still does */
+                queue[nq++] = i;
+            kept++;
+        } else {
+            memset(&certs[i], 0, sizeof certs[i]);
+            fresh[i] = 1;
+            added++;
+        }
+        certs[i].c = c;
+        certs[i].pre[0] = '\0';
+        if (n > 1)
+            snprintf(certs[i].pre, sizeof certs[i].pre, "%s: ", c->cert_name);
+    }
+    for (size_t j = 0; j < r->n; j++)  /* the removed ones */
+        if (r->certs[j].c && r->certs[j].hc) {
+            struct ck_health_cert *hc = r->certs[j].hc;
+            hc->not_before = hc->not_after = hc->next_renewal = 0;
+            hc->failures_consecutive = 0;
+        }
+    size_t removed = r->n - kept;
+    if (nc->listen && (!r->c->listen || strcmp(nc->listen, r->c->listen)))
+        ck_warn(r->log, "run.config", "listen: a new address takes effect at a restart");
+    close_slots(r);
+    free(r->certs);
+    free(r->queue);
+    r->certs = certs;
+    r->n = n;
+    r->queue = queue;
+    r->n_queue = nq;
+    if (r->loaded) {
+        ck_config_free(r->loaded);
+        free(r->loaded);
+    }
+    r->loaded = nc;
+    r->c = nc;
+    if (open_slots(r, &e)) {  /* fails only without memory or with a store refused */
+        ck_error(r->log, "run.config", "%s; stopping", e.msg);
+        r->stop = 1;
+        free(fresh);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct cert *ct = &r->certs[i];
+        if (r->health && !ct->hc && !(ct->hc = ck_health_cert(r->health, ct->c->cert_name, &e)))
+            ck_warn(r->log, "run.config", "%s", e.msg);
+        ct->k.has_store = r->slots[0].st.store != NULL;
+        if (fresh[i])
+            start_one(r, ct);
+    }
+    free(fresh);
+    set_ready(r);
+    ck_info(r->log, "run.config", "re-read: %zu certificates (%zu added, %zu removed), at most "
+            "%zu jobs at once", n, added, removed, r->n_slots);
 }
 
 int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
@@ -737,15 +880,14 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
         start(&r);
         rc = loop(&r);
     }
-    for (size_t i = 0; r.slots && i < r.n_slots; i++) {
-        ck_acme_free(r.slots[i].acme);
-        ck_http_free(r.slots[i].acme_http);
-        ck_cmd_store_close(&r.slots[i].st);
-    }
-    free(r.slots);
+    close_slots(&r);
     free(r.certs);
     free(r.queue);
     ck_health_stop(r.health);
+    if (r.loaded) {
+        ck_config_free(r.loaded);
+        free(r.loaded);
+    }
     if (r.sigfd >= 0)
         close(r.sigfd);
     if (r.done[0] >= 0) {

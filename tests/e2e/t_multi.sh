@@ -11,7 +11,7 @@
 # and both renew. account: per-certificate makes one account each. Refusals.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 44
+plan 51
 PEBBLE_PORT=31800 PEBBLE_MGMT_PORT=31801 PEBBLE_TLS01_PORT=31802 PEBBLE_DNS_PORT=31853
 PEBBLE_CTS_PORT=31855 PEBBLE_HTTP01_PORT=31880
 . "$(dirname "$0")/pebble.sh"
@@ -83,7 +83,8 @@ http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.
 serial_of() { openssl x509 -in "$1" -noout -serial 2>/dev/null | cut -d= -f2; }
 keyalg_of() { openssl x509 -in "$1" -noout -text 2>/dev/null | sed -n 's/^ *Public Key Algorithm: //p'; }
 accounts() { grep -c 'POST /sign-me-up' "$PEBBLE_LOG" 2>/dev/null || true; }
-have() { local n=0 d; for d in "$@"; do [ -s "$OUT/$d/cert.pem" ] && n=$((n + 1)); done; echo $n; }
+have_in() { local n=0 o=$1 d; shift; for d in "$@"; do [ -s "$o/$d/cert.pem" ] && n=$((n + 1)); done; echo $n; }
+have() { have_in "$OUT" "$@"; }
 
 # common top-level settings, then the entries
 head_yaml() {  # $1 state dir, $2 store dir, $3 out dir
@@ -319,3 +320,38 @@ refused "refused: a top-level-only key in an entry" \
 refused "refused: an entry's bad challenge, named" \
     "$(printf 'certificates:\n  - domains: [x.multi.test]\n  - domains: ["*.y.multi.test"]\n')" \
     'certificate _.y.multi.test: \*.y.multi.test: a wildcard name needs challenge.type dns-01'
+
+# ---- 5. SIGHUP re-reads the configuration ------------------------------------------------
+echo "-- [${SECONDS}s] SIGHUP: certificates added, removed, changed; a bad file refused"
+HCFG=$W/hup.yaml
+hup_yaml() {  # the entries' lines
+    { head_yaml "$W/state-hup" "$W/store-hup" "$W/out-hup"
+      printf 'listen: 127.0.0.1:%s\ncertificates:\n' "$LISTEN_PORT"; printf '%s\n' "$@"; } >"$HCFG.new"
+    mv "$HCFG.new" "$HCFG"
+}
+H=$W/out-hup
+hup_yaml '  - domains: [h1.multi.test]' '  - domains: [h2.multi.test]'
+"$CK_BIN" run --config "$HCFG" >"$W/hup.log" 2>&1 &
+RUN_PID=$!
+BG_PIDS="$BG_PIDS $RUN_PID"
+wait_for 60 '[ -s "$H/h1.multi.test/cert.pem" ] && [ -s "$H/h2.multi.test/cert.pem" ] && [ "$(http_code /readyz)" = 200 ]'
+h1=$(serial_of "$H/h1.multi.test/cert.pem")
+hup_yaml '  - domains: [h1.multi.test, www.h1.multi.test]' '  - domains: [h3.multi.test]'
+kill -HUP "$RUN_PID"
+wait_for 60 '[ -s "$H/h3.multi.test/cert.pem" ] && [ "$(serial_of "$H/h1.multi.test/cert.pem")" != "$h1" ]'
+check_match "sighup: re-read, said in one line" 're-read: 2 certificates \(1 added, 1 removed\)' "$(cat "$W/hup.log")"
+check_eq "sighup: the added certificate is issued" 1 "$(have_in "$H" h3.multi.test)"
+check_eq "sighup: the changed one is issued again with its new names" \
+    "DNS:h1.multi.test, DNS:www.h1.multi.test" \
+    "$(openssl x509 -in "$H/h1.multi.test/cert.pem" -noout -ext subjectAltName 2>/dev/null | tail -n 1 | sed 's/^ *//')"
+metrics=$(curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics")
+check_eq "sighup: the removed one has left the expiry metrics; the others are there" "0 2" \
+    "$(printf '%s\n' "$metrics" | grep -c '^certkeep_certificate_expiry_timestamp_seconds{name="h2.multi.test"}') $(printf '%s\n' "$metrics" | grep -cE '^certkeep_certificate_expiry_timestamp_seconds\{name="h[13].multi.test"\} [1-9]')"
+printf 'certificates:\n  - domains: [h1.multi.test\n' >"$HCFG"
+kill -HUP "$RUN_PID"
+wait_for 10 'grep -q "not re-read" "$W/hup.log"'
+check_eq "sighup: a bad file is refused in one line, the old configuration kept" 1 \
+    "$(grep -c 'not re-read: .*hup.yaml.*; keeping the old one' "$W/hup.log")"
+check_eq "sighup: still up and ready after the bad file" "0 200" "$(kill -0 "$RUN_PID"; echo "$? $(http_code /readyz)")"
+kill -TERM "$RUN_PID"; wait "$RUN_PID"
+check_eq "sighup: SIGTERM exits 0" 0 "$?"
