@@ -51,6 +51,7 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 PYEOF
 PIDS="$PIDS $!"
+for _ in $(seq 100); do _pebble_port_busy "$PEBBLE_HTTP01_PORT" && break; sleep 0.1; done
 CFG=$W/fleet.yaml
 {
     printf 'email: b@example.com\nagree_tos: true\nstate: %s\nout: %s\nlisten: %s\n' \

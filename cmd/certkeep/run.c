@@ -719,11 +719,62 @@ static int narrow(struct run *r, struct ck_err *e)
 
 /* Each keeper's start: the volume, and a planned retry kept in state.json from
  * before a restart. */
+/* A share of the start's reads (state.json and the volume, every `stride`-th
+ * certificate from `from`) on a slot's store handle: verdicts cost CPU, and a fleet
+ * is judged on every core. */
+struct start_reads {
+    struct run *r;
+    size_t from, stride;
+    struct ck_keeper_event *evs;
+    pthread_t thread;
+};
+
+static void *start_read(void *arg)
+{
+    struct start_reads *sr = arg;
+    struct run *r = sr->r;
+    struct ck_store *st = r->slots[sr->from].st.store;
+    for (size_t i = sr->from; i < r->n; i += sr->stride) {
+        struct ck_bundle_state s;
+        struct ck_err e;
+        struct ck_keeper_event *ev = &sr->evs[i];
+        ev->kind = CK_KE_START;
+        if (ck_cmd_state_get(r->certs[i].c, st, &s, &e) == 0) {
+            ev->failures = s.failures;
+            ev->next_retry = s.next_retry;
+        }
+        read_volume(&r->certs[i], &ev->vol);
+    }
+    return NULL;
+}
+
 static void start(struct run *r)
 {
+    struct ck_keeper_event *evs = r->n > 1 ? calloc(r->n, sizeof *evs) : NULL;
+    struct start_reads sr[64];
+    size_t nt = r->n_slots < 64 ? r->n_slots : 64, started = 1;
     set_ready(r);
-    for (size_t i = 0; i < r->n; i++)
-        start_one(r, &r->certs[i]);
+    if (!evs) {
+        for (size_t i = 0; i < r->n; i++)
+            start_one(r, &r->certs[i]);
+        return;
+    }
+    for (size_t t = 0; t < nt; t++)
+        sr[t] = (struct start_reads){r, t, nt, evs, 0};
+    for (size_t t = 1; t < nt; t++, started++)
+        if (pthread_create(&sr[t].thread, NULL, start_read, &sr[t]))
+            break;
+    for (size_t t = started; t < nt; t++)  /* no thread: read here */
+        start_read(&sr[t]);
+    start_read(&sr[0]);
+    for (size_t t = 1; t < started; t++)
+        pthread_join(sr[t].thread, NULL);
+    for (size_t i = 0; i < r->n; i++) {
+        struct cert *ct = &r->certs[i];
+        ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
+        step(r, ct, &evs[i]);
+    }
+    free(evs);
 }
 
 /* The certificates (the configuration's list, else c alone). */

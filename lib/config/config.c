@@ -75,6 +75,16 @@
  *   log.level                CERTKEEP_LOG_LEVEL           --log-level L      debug|info|warn|error, info
  *   no_seccomp               CERTKEEP_NO_SECCOMP          --no-seccomp       run: without its seccomp
  *                            allow-list (a reload command needing other system calls), false
+ *   key_types                CERTKEEP_KEY_TYPES           --key-types T,T    one certificate per key type:
+ *                            the first named cert_name, the others "<cert_name>.<type>"
+ *   certificates             (file only) a list of entries, each a map of per-certificate keys
+ *                            (domains, cert_name, key_type, key_types, out, acme.profile,
+ *                            acme.preferred_chain, challenge.*, renewal.min_valid, reload.*,
+ *                            required); the top-level keys are their defaults
+ *   required                 CERTKEEP_REQUIRED            true: init and /readyz wait for it
+ *   account                  CERTKEEP_ACCOUNT             shared|per-certificate, shared
+ *   max_concurrent_orders    CERTKEEP_MAX_CONCURRENT_ORDERS  run: jobs at once (1-64), 4
+ *   (flag only)                                           --cert NAME        the certificate to act on
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
@@ -1412,16 +1422,40 @@ static int expand(struct ck_config *c, struct ck_config *base, int entry, struct
     return 0;
 }
 
-/* <out>/<name> of a, and whether b's files fall inside it. */
-static int inside(const struct ck_config *a, const struct ck_config *b)
+/* Whether the directory dir falls inside <out>/<name> of a. */
+static int inside(const struct ck_config *a, const char *dir)
 {
     size_t n = strlen(a->out_dir), m = strlen(a->cert_name);
-    if (strncmp(b->out_dir, a->out_dir, n) || b->out_dir[n] != '/')
+    if (strncmp(dir, a->out_dir, n) || dir[n] != '/')
         return 0;
-    while (b->out_dir[n] == '/')
+    while (dir[n] == '/')
         n++;
-    return !strncmp(b->out_dir + n, a->cert_name, m) &&
-           (b->out_dir[n + m] == '\0' || b->out_dir[n + m] == '/');
+    return !strncmp(dir + n, a->cert_name, m) && (dir[n + m] == '\0' || dir[n + m] == '/');
+}
+
+/* Another certificate's files inside a's directory (a fleet has few out dirs: each
+ * certificate is checked against each distinct one, not against every other). */
+static int collide(struct ck_config *c, struct ck_err *e)
+{
+    const struct ck_config **first = calloc(c->n_certs, sizeof *first);
+    size_t nd = 0;
+    int rc = 0;
+    if (!first)
+        return ck_fail(e, "out of memory");
+    for (size_t i = 0; i < c->n_certs; i++) {
+        size_t d = 0;
+        while (d < nd && strcmp(first[d]->out_dir, c->certs[i].out_dir))
+            d++;
+        if (d == nd)
+            first[nd++] = &c->certs[i];  /* the first certificate with that out dir */
+    }
+    for (size_t i = 0; rc == 0 && i < c->n_certs; i++)
+        for (size_t d = 0; rc == 0 && d < nd; d++)
+            if (inside(&c->certs[i], first[d]->out_dir))
+                rc = entry_fail(c, first[d]->entry, e, "out %s collides with the files of \"%s\"",
+                                first[d]->out_dir, c->certs[i].cert_name);
+    free(first);
+    return rc;
 }
 
 static int build_certs(struct ck_config *c, struct ck_err *e)
@@ -1465,15 +1499,12 @@ static int build_certs(struct ck_config *c, struct ck_err *e)
         for (size_t j = 0; rc == 0 && j < i; j++) {
             const struct ck_config *a = &c->certs[j], *b = &c->certs[i];
             char other[16];
-            snprintf(other, sizeof other, "%d", a->entry);
-            if (!strcmp(a->cert_name, b->cert_name))
+            if (!strcmp(a->cert_name, b->cert_name) &&
+                snprintf(other, sizeof other, "%d", a->entry) > 0)
                 rc = entry_fail(c, b->entry, e, "cert_name \"%s\" is also certificates[%s]'s "
                                 "(each certificate needs its own name)", b->cert_name, other);
-            else if (inside(a, b) || inside(b, a))
-                rc = entry_fail(c, b->entry, e, "out %s collides with the files of \"%s\"",
-                                b->out_dir, a->cert_name);
         }
-    return rc;
+    return rc ? rc : collide(c, e);
 }
 
 const struct ck_config *ck_config_pick(const struct ck_config *c, struct ck_err *e)
