@@ -8,10 +8,11 @@
 # once with no order. status lists all; renew needs --cert; init makes the required
 # ones usable. Dual key types: p256 and rsa2048 side by side, a real nginx with both
 # serves the EC one to an ECDSA-only client and the RSA one to an RSA-only client,
-# and both renew. account: per-certificate makes one account each. Refusals.
+# and both renew. account: per-certificate makes one account each. Refusals. SIGHUP
+# re-reads the file. Orders whose http-01 responder binds one port take turns.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 51
+plan 54
 PEBBLE_PORT=31800 PEBBLE_MGMT_PORT=31801 PEBBLE_TLS01_PORT=31802 PEBBLE_DNS_PORT=31853
 PEBBLE_CTS_PORT=31855 PEBBLE_HTTP01_PORT=31880
 . "$(dirname "$0")/pebble.sh"
@@ -68,7 +69,8 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 PYEOF
-BG_PIDS="$BG_PIDS $!"
+HTTP01_PID=$!
+BG_PIDS="$BG_PIDS $HTTP01_PID"
 
 # wait_for SECONDS 'SHELL TEST'
 wait_for() {
@@ -355,3 +357,28 @@ check_eq "sighup: a bad file is refused in one line, the old configuration kept"
 check_eq "sighup: still up and ready after the bad file" "0 200" "$(kill -0 "$RUN_PID"; echo "$? $(http_code /readyz)")"
 kill -TERM "$RUN_PID"; wait "$RUN_PID"
 check_eq "sighup: SIGTERM exits 0" 0 "$?"
+
+# ---- 6. orders binding one http-01 port take turns ----------------------------------------
+echo "-- [${SECONDS}s] two certificates, one http01_listen: the orders take turns"
+kill "$HTTP01_PID"; wait "$HTTP01_PID" 2>/dev/null
+wait_for 10 '! _pebble_port_busy $PEBBLE_HTTP01_PORT'
+PCFG=$W/port.yaml
+{ head_yaml "$W/state-port" "$W/store-port" "$W/out-port"
+  cat <<EOF
+certificates:
+  - domains: [p1.multi.test]
+    challenge: {http01_listen: "127.0.0.1:$PEBBLE_HTTP01_PORT"}
+  - domains: [p2.multi.test]
+    challenge: {http01_listen: "127.0.0.1:$PEBBLE_HTTP01_PORT"}
+EOF
+} >"$PCFG"
+orders0=$(pebble_order_count)
+"$CK_BIN" run --config "$PCFG" >"$W/port.log" 2>&1 &
+RUN_PID=$!
+BG_PIDS="$BG_PIDS $RUN_PID"
+wait_for 60 '[ "$(have_in "$W/out-port" p1.multi.test p2.multi.test)" = 2 ]'
+check_eq "port: both issued" 2 "$(have_in "$W/out-port" p1.multi.test p2.multi.test)"
+check_eq "port: one order each, none failed on a taken port" "2 0" \
+    "$(( $(pebble_order_count) - orders0 )) $(grep -c 'cannot listen' "$W/port.log")"
+kill -TERM "$RUN_PID"; wait "$RUN_PID"
+check_eq "port: SIGTERM exits 0" 0 "$?"
