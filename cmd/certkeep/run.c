@@ -91,6 +91,7 @@ struct run {
     const struct ck_config *c;
     struct ck_config *loaded;    /* c when re-read on SIGHUP (run's own), else NULL */
     int reread;                  /* SIGHUP: re-read the configuration once no job runs */
+    int no_exec;                 /* the seccomp filter set at start has no execve */
     const struct ck_log *log;
     struct cert *certs;
     size_t n;
@@ -710,6 +711,7 @@ static int narrow(struct run *r, struct ck_err *e)
     }
     if (ck_sandbox_run(exec, &n, e))
         return -1;
+    r->no_exec = !exec;
     ck_info(r->log, "run.seccomp", "on: %zu system calls allowed%s", n,
             !exec ? "" : hook ? ", execve for challenge.dns_hook"
                                         : ", execve for reload.command");
@@ -827,8 +829,14 @@ static void reread(struct run *r)
         ck_error(r->log, "run.config", "not re-read: out of memory; keeping the old one");
         return;
     }
-    if (ck_config_load(nc, ck_cmd_argc, ck_cmd_argv, environ, &e) ||
-        ck_config_validate_for(nc, "run", &e)) {
+    int execs = 0;
+    if (ck_config_load(nc, ck_cmd_argc, ck_cmd_argv, environ, &e) == 0)
+        for (size_t i = 0; i < nc->n_certs; i++)
+            execs |= nc->certs[i].reload_command || nc->certs[i].dns_hook;
+    if (nc->out_dir && r->no_exec && execs)  /* loaded, and would need execve */
+        ck_failk(&e, CK_E_USAGE, "reload.command or challenge.dns_hook added: the seccomp "
+                 "filter set at start has no execve (restart to apply)");
+    if (!nc->out_dir || (r->no_exec && execs) || ck_config_validate_for(nc, "run", &e)) {
         ck_error(r->log, "run.config", "not re-read: %s; keeping the old one", e.msg);
         ck_config_free(nc);
         free(nc);

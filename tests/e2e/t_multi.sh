@@ -12,7 +12,7 @@
 # re-reads the file. Orders whose http-01 responder binds one port take turns.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 54
+plan 55
 PEBBLE_PORT=31800 PEBBLE_MGMT_PORT=31801 PEBBLE_TLS01_PORT=31802 PEBBLE_DNS_PORT=31853
 PEBBLE_CTS_PORT=31855 PEBBLE_HTTP01_PORT=31880
 . "$(dirname "$0")/pebble.sh"
@@ -355,6 +355,16 @@ wait_for 10 'grep -q "not re-read" "$W/hup.log"'
 check_eq "sighup: a bad file is refused in one line, the old configuration kept" 1 \
     "$(grep -c 'not re-read: .*hup.yaml.*; keeping the old one' "$W/hup.log")"
 check_eq "sighup: still up and ready after the bad file" "0 200" "$(kill -0 "$RUN_PID"; echo "$? $(http_code /readyz)")"
+if grep -q 'run.seccomp: on:' "$W/hup.log"; then  # the filter set at start has no execve
+    hup_yaml '  - domains: [h1.multi.test, www.h1.multi.test]' '  - domains: [h3.multi.test]' \
+        '    reload: {command: /bin/true}'
+    kill -HUP "$RUN_PID"
+    wait_for 10 'grep -q "reload.command or challenge.dns_hook added" "$W/hup.log"'
+    check_eq "sighup: a reload.command the seccomp filter cannot run is refused, run stays up" "1 0" \
+        "$(grep -c 'not re-read: reload.command or challenge.dns_hook added: the seccomp filter set at start has no execve' "$W/hup.log") $(kill -0 "$RUN_PID"; echo $?)"
+else
+    skip 1 "sighup: seccomp is off in this build"
+fi
 kill -TERM "$RUN_PID"; wait "$RUN_PID"
 check_eq "sighup: SIGTERM exits 0" 0 "$?"
 
