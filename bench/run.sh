@@ -4,7 +4,7 @@
 # Debian's uacme and lego (bench/peers.sh; installed here when missing).
 # Medians over N runs against Pebble on loopback with PEBBLE_VA_NOSLEEP=1 and no
 # rejected nonces (every client then makes the same requests on every run).
-# Ports 27500-27599. PEERS=0 leaves the peers out; PEERS_N sets their rounds.
+# Ports 27500-27599 (bench/fleet.sh: 32600-32699). PEERS=0 leaves the peers out; PEERS_N sets their rounds.
 # Then the container figures (bench/containers.sh: image size, start times, memory
 # requests against the peak RSS); CONTAINERS=0 leaves them out.
 set -eu
@@ -136,6 +136,10 @@ verdict "signer CPU per p256 issuance <= 2 ms (${sc})" "${sc:-99} <= 2"
 # dns-01 against Knot (its own Pebble on other ports).
 echo
 bash bench/dns01.sh || echo "dns-01: the rows stopped (above)"
+
+# The fleet: 1,000 certificates in one run (bench/fleet.sh, its own Pebble; FLEET=0 skips).
+echo
+bash bench/fleet.sh || echo "fleet: the figures stopped (above)"
 
 # The image and the container engine's share (bench/containers.sh; CONTAINERS=0 skips).
 echo

@@ -22,6 +22,9 @@
  * main's handler; ck_cmd_stop is the http stop hook's copy, cleared to let the
  * lease release go out after the signal. */
 extern volatile sig_atomic_t ck_cmd_signal, ck_cmd_stop;
+/* The command's arguments (after the command word), for run's re-read on SIGHUP. */
+extern int ck_cmd_argc;
+extern char **ck_cmd_argv;
 
 int ck_cmd_issue(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
 int ck_cmd_init(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);

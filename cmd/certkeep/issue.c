@@ -27,7 +27,10 @@
 static int state_path(char *out, size_t cap, const struct ck_config *c, const char *file,
                       struct ck_err *e)
 {
-    int n = snprintf(out, cap, "%s/%s", c->state_dir, file);
+    /* account: per-certificate: the certificate's own account, accounts/<name>/ */
+    int account = c->account_name && !strncmp(file, "account.", 8);
+    int n = snprintf(out, cap, "%s/%s%s%s%s", c->state_dir, account ? "accounts/" : "",
+                     account ? c->account_name : "", account ? "/" : "", file);
     if (n < 0 || (size_t)n >= cap)
         return ck_failk(e, CK_E_USAGE, "state directory path too long: %.64s...", c->state_dir);
     return 0;
@@ -51,6 +54,8 @@ int ck_cmd_account_prefix(const struct ck_config *c, char *out, size_t cap, stru
         out[o++] = ok ? ch : '_';
     }
     out[o] = '\0';
+    if (c->account_name && (size_t)snprintf(out + o, cap - o, "/%s", c->account_name) >= cap - o)
+        return ck_fail(e, "account key path too long");
     return 0;
 }
 
@@ -135,9 +140,15 @@ static int account_key(const struct ck_config *c, const struct ck_log *log, stru
     *fresh = 0;
     if (st)
         return store_account_key(c, log, st, create, out, fresh, e);
-    if (state_path(path, sizeof path, c, "account.key", e) ||
-        (create && ck_fs_mkdir_p(c->state_dir, 0700, e)))
+    if (state_path(path, sizeof path, c, "account.key", e))
         return -1;
+    if (create) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        *strrchr(dir, '/') = '\0';
+        if (ck_fs_mkdir_p(dir, 0700, e))
+            return -1;
+    }
     int rc = ck_fs_read_own(path, MAX_KEY_FILE, &pem, &len, e);
     if (rc < 0)
         return -1;
@@ -465,6 +476,31 @@ static int start_solver(const struct ck_config *c, const struct ck_log *log, str
     return 0;
 }
 
+/* Orders of several certificates run at once in `run`: one creates the shared
+ * account, the others wait for it and find it. */
+static pthread_mutex_t account_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The account key (its signer started) and the account at the CA. */
+static int account_setup(const struct ck_config *c, const struct ck_log *log,
+                         struct ck_store *st, struct issue *s, struct ck_err *e)
+{
+    int fresh;
+    if (account_key(c, log, st, 1, &s->account, &fresh, e) || ck_signer_start(s->account, e))
+        return -1;
+    /* No request for the account when account.json knows it; none to look it up
+     * when the key was made just now (it cannot have one). */
+    if (!fresh)
+        s->saved_account = saved_account(c, st);
+    if (s->saved_account)
+        return ck_acme_account_saved(s->acme, s->account, s->saved_account, c->email,
+                                     c->agree_tos, e);
+    if ((fresh ? ck_acme_account_fresh : ck_acme_account)(s->acme, s->account, c->email,
+                                                          c->agree_tos, e) ||
+        save_account(c, st, ck_acme_account_url(s->acme), e))
+        return -1;
+    return 0;
+}
+
 /* mkdir -p, then room for more than a bundle, checked without leaving a file. */
 static int check_writable(const char *dir, struct ck_err *e)
 {
@@ -487,26 +523,16 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
                               .eab_kid = c->eab_kid, .eab_key_file = c->eab_key_file,
                               .key_refused = ck_cmd_rekey, .key_refused_ctx = &s->rekey};
     s->rekey = (struct ck_cmd_rekey){.c = c, .log = log, .st = st, .http = s->http};
-    int fresh;
     if (start_solver(c, log, st, s, e) || ck_acme_new(&ao, &s->acme, e) ||
-        ck_acme_directory(s->acme, e) || account_key(c, log, st, 1, &s->account, &fresh, e) ||
-        ck_signer_start(s->account, e) || ck_key_generate(c->key_type, &s->cert_key, e))
+        ck_acme_directory(s->acme, e))
+        return -1;
+    pthread_mutex_lock(&account_mu);
+    int rc = account_setup(c, log, st, s, e);
+    pthread_mutex_unlock(&account_mu);
+    if (rc || ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
     if (ck_key_same(s->account, s->cert_key))
         return ck_fail(e, "the certificate key is the account key; refusing");
-    /* No request for the account when account.json knows it; none to look it up
-     * when the key was made just now (it cannot have one). */
-    if (!fresh)
-        s->saved_account = saved_account(c, st);
-    if (s->saved_account) {
-        if (ck_acme_account_saved(s->acme, s->account, s->saved_account, c->email,
-                                  c->agree_tos, e))
-            return -1;
-    } else if ((fresh ? ck_acme_account_fresh : ck_acme_account)(s->acme, s->account, c->email,
-                                                                 c->agree_tos, e) ||
-               save_account(c, st, ck_acme_account_url(s->acme), e)) {
-        return -1;
-    }
     struct ck_acme_order_req req = {
         .names = (const char *const *)c->domains,
         .n_names = c->n_domains,
@@ -534,7 +560,7 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
     size_t key_len = 0;
     if (ck_key_to_pem(s->cert_key, &key_pem, &key_len, e))
         return -1;
-    int rc = ck_bundle_from_fullchain(s->got.fullchain_pem, s->got.fullchain_len, key_pem,
+    rc = ck_bundle_from_fullchain(s->got.fullchain_pem, s->got.fullchain_len, key_pem,
                                       key_len, out, e);
     ck_secret_free(key_pem, key_len);
     if (rc)

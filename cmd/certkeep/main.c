@@ -111,6 +111,8 @@ static int help(int argc, char **argv)
 }
 
 volatile sig_atomic_t ck_cmd_signal, ck_cmd_stop;
+int ck_cmd_argc;
+char **ck_cmd_argv;
 
 static void on_signal(int sig)
 {
@@ -130,12 +132,41 @@ static void catch_stop_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Several certificates: run and serve take them all; init makes every required one
+ * usable, one after the other; status shows each; the others act on the one --cert
+ * names (or the only one). */
+static int dispatch(const struct command *cmd, const struct ck_config *c,
+                    const struct ck_log *log, struct ck_err *e)
+{
+    if (!strcmp(cmd->name, "run") || !strcmp(cmd->name, "serve"))
+        return cmd->run(c, log, e);
+    int each = !strcmp(cmd->name, "init") || !strcmp(cmd->name, "status");
+    if (!each || c->cert_pick || c->n_certs <= 1) {
+        const struct ck_config *one = ck_config_pick(c, e);
+        return one ? cmd->run(one, log, e) : -1;
+    }
+    if (ck_config_validate_for(c, cmd->name, e))
+        return -1;
+    for (size_t i = 0; i < c->n_certs; i++) {
+        const struct ck_config *one = &c->certs[i];
+        if (!strcmp(cmd->name, "init") && !one->required) {
+            ck_info(log, "init", "%s: not required; run keeps it", one->cert_name);
+            continue;
+        }
+        if (cmd->run(one, log, e))
+            return ck_wrap(e, "%s", one->cert_name);
+    }
+    return 0;
+}
+
 static int run_command(const struct command *cmd, int argc, char **argv)
 {
     struct ck_config c;
     struct ck_err e;
     struct ck_log log;
     ck_err_clear(&e);
+    ck_cmd_argc = argc;
+    ck_cmd_argv = argv;
     if (ck_config_load(&c, argc, argv, environ, &e)) {
         report(NULL, &e);
         return e.kind == CK_E_USAGE ? 2 : 1;
@@ -148,7 +179,7 @@ static int run_command(const struct command *cmd, int argc, char **argv)
         if (c.s3.allow_http && ck_config_s3_cleartext(&c))
             ck_warn(&log, "store", "store.s3.allow_http: the S3 endpoint is plain http off "
                     "loopback; keys and credentials cross the network in the clear");
-        rc = cmd->run(&c, &log, &e);  /* each command checks what it needs */
+        rc = dispatch(cmd, &c, &log, &e);  /* each command checks what it needs */
     }
     int sig = ck_cmd_signal;
     if (rc && sig) {

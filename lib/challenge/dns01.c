@@ -79,7 +79,9 @@ static void remove_left_over(struct ck_dns01 *d)
     if (!d->o.pending_file || ck_fs_read(d->o.pending_file, 1 << 20, &text, &len, &e) != 0)
         return;
     size_t n = 0;
-    for (char *line = strtok(text, "\n"); line && d->n_rec < MAX_RECORDS; line = strtok(NULL, "\n")) {
+    char *save = NULL;  /* strtok_r: run's orders of several certificates share the process */
+    for (char *line = strtok_r(text, "\n", &save); line && d->n_rec < MAX_RECORDS;
+         line = strtok_r(NULL, "\n", &save)) {
         struct record *r = &d->rec[d->n_rec];
         char fmt[32];
         snprintf(fmt, sizeof fmt, "%%%ds %%%ds %%%ds", CK_DNS_NAME_MAX - 1, CK_DNS_NAME_MAX - 1,

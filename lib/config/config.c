@@ -75,6 +75,16 @@
  *   log.level                CERTKEEP_LOG_LEVEL           --log-level L      debug|info|warn|error, info
  *   no_seccomp               CERTKEEP_NO_SECCOMP          --no-seccomp       run: without its seccomp
  *                            allow-list (a reload command needing other system calls), false
+ *   key_types                CERTKEEP_KEY_TYPES           --key-types T,T    one certificate per key type:
+ *                            the first named cert_name, the others "<cert_name>.<type>"
+ *   certificates             (file only) a list of entries, each a map of per-certificate keys
+ *                            (domains, cert_name, key_type, key_types, out, acme.profile,
+ *                            acme.preferred_chain, challenge.*, renewal.min_valid, reload.*,
+ *                            required); the top-level keys are their defaults
+ *   required                 CERTKEEP_REQUIRED            true: init and /readyz wait for it
+ *   account                  CERTKEEP_ACCOUNT             shared|per-certificate, shared
+ *   max_concurrent_orders    CERTKEEP_MAX_CONCURRENT_ORDERS  run: jobs at once (1-64), 4
+ *   (flag only)                                           --cert NAME        the certificate to act on
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
@@ -101,13 +111,14 @@
 #define MAX_DURATION (3650LL * 86400)
 
 enum type { T_STR, T_PATH, T_URL, T_LISTEN, T_EMAIL, T_NAME, T_BOOL, T_LIST, T_DURATION,
-            T_KEYTYPE, T_ENUM, T_SIGNAL, T_REASON };
+            T_KEYTYPE, T_ENUM, T_SIGNAL, T_REASON, T_INT, T_KEYLIST, T_CERTS };
 
 static const char *const challenge_names[] = {"http-01", "dns-01", "tls-alpn-01", NULL};
 static const char *const tsig_names[] = {"hmac-sha256", "hmac-sha384", "hmac-sha512", NULL};
 static const char *const propagation_names[] = {"all", "server-only", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const account_names[] = {"shared", "per-certificate", NULL};
 
 struct key {
     const char *path;        /* YAML path; NULL: flag only */
@@ -236,6 +247,16 @@ static const struct key keys[] = {
      level_names, "debug|info|warn|error (default info)"},
     {"no_seccomp", "CERTKEEP_NO_SECCOMP", NULL, "--no-seccomp", NULL, T_BOOL, OFF(no_seccomp), NULL,
      "run: without the seccomp allow-list"},
+    {"certificates", NULL, NULL, NULL, NULL, T_CERTS, 0, NULL, NULL},
+    {"key_types", "CERTKEEP_KEY_TYPES", NULL, "--key-types", "T,T", T_KEYLIST, OFF(key_types),
+     NULL, "one certificate per key type, files side by side (p256,rsa2048)"},
+    {"required", "CERTKEEP_REQUIRED", NULL, NULL, NULL, T_BOOL, OFF(required), NULL, NULL},
+    {"account", "CERTKEEP_ACCOUNT", NULL, NULL, NULL, T_ENUM, OFF(account_per_cert),
+     account_names, NULL},
+    {"max_concurrent_orders", "CERTKEEP_MAX_CONCURRENT_ORDERS", NULL, NULL, NULL, T_INT,
+     OFF(max_orders), NULL, NULL},
+    {NULL, NULL, NULL, "--cert", "NAME", T_NAME, OFF(cert_pick), NULL,
+     "with certificates: the one to act on (init, issue, renew, status, revoke)"},
     {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
     {NULL, NULL, NULL, "--reason", "R", T_REASON, OFF(revoke_reason), NULL,
      "revoke: RFC 5280 reason (keyCompromise, superseded, ...; default unspecified)"},
@@ -248,6 +269,7 @@ _Static_assert(sizeof(enum ck_key_type) == sizeof(int), "enums stored as int");
 _Static_assert(sizeof(enum ck_challenge_type) == sizeof(int), "enums stored as int");
 _Static_assert(sizeof(enum ck_tsig_alg) == sizeof(int), "enums stored as int");
 _Static_assert(sizeof(enum ck_log_level) == sizeof(int), "enums stored as int");
+_Static_assert(N_KEYS <= 64, "struct ck_config_entry's set[] holds every key");
 
 /* Where a value came from, for the message prefix. */
 struct origin {
@@ -576,6 +598,45 @@ static int is_defaulted_path(const struct key *k)
            k->off == OFF(s3.region);
 }
 
+/* key_types: "p256,rsa2048" (or one YAML item at a time, append set). */
+static int keylist_add(struct ck_config *c, const struct origin *o, const char *v,
+                       struct ck_err *e)
+{
+    struct ck_err ignored;
+    enum ck_key_type t;
+    if (ck_key_type_parse(v, &t, &ignored))
+        return bad_value(e, o, v, "is not one of rsa2048|rsa3072|rsa4096|p256|p384");
+    for (size_t i = 0; i < c->n_key_types; i++)
+        if (c->key_types[i] == t)
+            return bad_value(e, o, v, "is listed twice");
+    if (c->n_key_types >= sizeof c->key_types / sizeof c->key_types[0])
+        return usage(e, o, "too many key types");
+    c->key_types[c->n_key_types++] = t;
+    return 0;
+}
+
+static int keylist_set(struct ck_config *c, const struct origin *o, const char *v,
+                       struct ck_err *e)
+{
+    char item[32];
+    c->n_key_types = 0;
+    for (const char *p = v;;) {
+        size_t len = strcspn(p, ",");
+        while (len && isspace((unsigned char)*p)) {
+            p++;
+            len--;
+        }
+        snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), p);
+        for (size_t n = strlen(item); n && isspace((unsigned char)item[n - 1]);)
+            item[--n] = '\0';
+        if (keylist_add(c, o, item, e))
+            return -1;
+        if (!p[len])
+            return 0;
+        p += len + 1;
+    }
+}
+
 /* Sets one scalar value (not a list) after checking it. */
 static int set_value(struct ck_config *c, const struct key *k, const struct origin *o,
                      const char *v, struct ck_err *e)
@@ -630,7 +691,18 @@ static int set_value(struct ck_config *c, const struct key *k, const struct orig
         if (parse_signal(v, &iv))
             return bad_value(e, o, v, "is not a signal (HUP, INT, QUIT, TERM, USR1, USR2, WINCH)");
         return set_int(c, k, iv);
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (!isdigit((unsigned char)*v) || *end || errno || n < 1 || n > 64)
+            return bad_value(e, o, v, "is not a number between 1 and 64");
+        return set_int(c, k, (int)n);
+    }
+    case T_KEYLIST:
+        return keylist_set(c, o, v, e);
     case T_LIST:
+    case T_CERTS:
         return usage(e, o, "internal: list set as a value");
     default:
         break;
@@ -680,6 +752,9 @@ static const char *type_word(const struct key *k)
     case T_KEYTYPE: return "expected a key type";
     case T_ENUM: return "expected one word";
     case T_SIGNAL: return "expected a signal name";
+    case T_INT: return "expected a number";
+    case T_KEYLIST: return "expected a list of key types";
+    case T_CERTS: return "expected a list of certificates";
     default: return "expected a string";
     }
 }
@@ -717,13 +792,22 @@ struct yaml_ctx {
     yaml_document_t *doc;
     const char *name;
     struct ck_err *e;
+    unsigned char *set;  /* in a certificates: entry: which keys it sets; NULL at the top */
+    char label[40];      /* "certificates[2]." in an entry */
+};
+
+/* A certificates: entry as parsed: its keys over a zeroed configuration. */
+struct ck_config_entry {
+    struct ck_config part;
+    unsigned char set[64];
+    unsigned long line;
 };
 
 static void yaml_origin(struct origin *o, const struct yaml_ctx *y, const yaml_node_t *n,
                         const char *path)
 {
-    snprintf(o->where, sizeof o->where, "%s:%lu: %s", y->name,
-             (unsigned long)n->start_mark.line + 1, path);
+    snprintf(o->where, sizeof o->where, "%s:%lu: %s%s", y->name,
+             (unsigned long)n->start_mark.line + 1, y->label, path);
 }
 
 static int yaml_fail(const struct yaml_ctx *y, const yaml_node_t *n, const char *path,
@@ -750,11 +834,73 @@ static const char *scalar(const yaml_node_t *n)
     return strlen(v) == n->data.scalar.length ? v : NULL;
 }
 
+static int yaml_map(struct yaml_ctx *y, yaml_node_t *map, const char *prefix);
+
+/* A key an entry of certificates: may set. */
+static int per_cert(const char *path)
+{
+    static const char *const names[] = {"domains", "cert_name", "key_type", "key_types", "out",
+                                        "acme.profile", "acme.preferred_chain",
+                                        "renewal.min_valid", "required"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(path, names[i]))
+            return 1;
+    return !strncmp(path, "challenge.", 10) || !strncmp(path, "reload.", 7);
+}
+
+static int yaml_certs(struct yaml_ctx *y, yaml_node_t *n)
+{
+    if (y->set || n->type != YAML_SEQUENCE_NODE)
+        return yaml_fail(y, n, "certificates", y->set ? "not a per-certificate setting"
+                                                      : "expected a list of certificates");
+    struct ck_config *c = y->c;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(y->doc, *it);
+        struct ck_config_entry *grown = realloc(c->entries, (c->n_entries + 1) * sizeof *grown);
+        if (!grown)
+            return ck_fail(y->e, "out of memory");
+        c->entries = grown;
+        struct ck_config_entry *en = &c->entries[c->n_entries++];
+        memset(en, 0, sizeof *en);
+        en->line = (unsigned long)item->start_mark.line + 1;
+        struct yaml_ctx ey = *y;
+        ey.c = &en->part;
+        ey.set = en->set;
+        snprintf(ey.label, sizeof ey.label, "certificates[%zu].", c->n_entries - 1);
+        if (yaml_map(&ey, item, ""))
+            return -1;
+    }
+    c->has_list = 1;
+    return 0;
+}
+
 static int yaml_leaf(struct yaml_ctx *y, const struct key *k, yaml_node_t *n)
 {
     struct origin o;
+    if (k->type == T_CERTS)
+        return yaml_certs(y, n);
+    if (y->set && !per_cert(k->path))
+        return yaml_fail(y, n, k->path, "not a per-certificate setting (set it at the top)");
     if (is_null(n))
         return 0;  /* "key:" with no value keeps the default */
+    if (y->set)
+        y->set[k - keys] = 1;
+    if (k->type == T_KEYLIST && n->type == YAML_SEQUENCE_NODE) {
+        y->c->n_key_types = 0;
+        for (yaml_node_item_t *it = n->data.sequence.items.start;
+             it < n->data.sequence.items.top; it++) {
+            yaml_node_t *item = yaml_document_get_node(y->doc, *it);
+            yaml_origin(&o, y, item, k->path);
+            if (item->type != YAML_SCALAR_NODE || !scalar(item))
+                return usage(y->e, &o, "expected a key type");
+            if (keylist_add(y->c, &o, scalar(item), y->e))
+                return -1;
+        }
+        if (!y->c->n_key_types)
+            return yaml_fail(y, n, k->path, "is an empty list");
+        return 0;
+    }
     if (k->type == T_LIST) {
         if (n->type != YAML_SEQUENCE_NODE)
             return yaml_fail(y, n, k->path, type_word(k));
@@ -845,7 +991,7 @@ int ck_config_parse_yaml(struct ck_config *c, const char *text, size_t len, cons
             ck_failk(e, CK_E_USAGE, "%s: holds more than one YAML document", name);
             goto out;
         }
-        struct yaml_ctx y = {c, &doc, name, e};
+        struct yaml_ctx y = {c, &doc, name, e, NULL, ""};
         if (root->type != YAML_MAPPING_NODE) {
             ck_failk(e, CK_E_USAGE, "%s:%lu: expected a map of settings", name,
                      (unsigned long)root->start_mark.line + 1);
@@ -1092,6 +1238,9 @@ int ck_config_init(struct ck_config *c, struct ck_err *e)
     c->reload_signal = SIGHUP;
     c->log_level = CK_LOG_INFO;
     c->revoke_reason = -1;
+    c->required = 1;
+    c->max_orders = 4;
+    c->entry = -1;
     if (set_default(&c->out_dir, "/certs", e) || set_default(&c->state_dir, "/var/lib/certkeep", e) ||
         set_default(&c->directory_url, DEFAULT_DIRECTORY, e) ||
         set_default(&c->http01_listen, ":80", e) || set_default(&c->tlsalpn01_listen, ":443", e) ||
@@ -1117,6 +1266,270 @@ static int default_cert_name(struct ck_config *c, struct ck_err *e)
     return 0;
 }
 
+/* ---- several certificates ---- */
+
+static int is_string(const struct key *k)
+{
+    return k->type <= T_NAME;
+}
+
+/* d's value of key k becomes s's (strings copied). */
+static int copy_key(struct ck_config *d, const struct ck_config *s, const struct key *k,
+                    struct ck_err *e)
+{
+    if (is_string(k)) {
+        char **ds = field(d, k);
+        char *const *ss = (char *const *)((const char *)s + k->off);
+        free(*ds);
+        *ds = NULL;
+        if (*ss && !(*ds = strdup(*ss)))
+            return ck_fail(e, "out of memory");
+        return 0;
+    }
+    switch (k->type) {
+    case T_LIST:
+        list_clear(d);
+        for (size_t i = 0; i < s->n_domains; i++) {
+            char *n = strdup(s->domains[i]);
+            char **grown = n ? realloc(d->domains, (d->n_domains + 1) * sizeof *grown) : NULL;
+            if (!grown) {
+                free(n);
+                return ck_fail(e, "out of memory");
+            }
+            d->domains = grown;
+            d->domains[d->n_domains++] = n;
+        }
+        return 0;
+    case T_KEYLIST:
+        memcpy(d->key_types, s->key_types, sizeof d->key_types);
+        d->n_key_types = s->n_key_types;
+        return 0;
+    case T_DURATION:
+        memcpy(field(d, k), (const char *)s + k->off, sizeof(int64_t));
+        return 0;
+    case T_CERTS:
+        return 0;
+    default:
+        memcpy(field(d, k), (const char *)s + k->off, sizeof(int));
+        return 0;
+    }
+}
+
+/* A whole copy of s, without its list and borrowed arguments. */
+static int copy_config(struct ck_config *d, const struct ck_config *s, struct ck_err *e)
+{
+    *d = *s;
+    d->domains = NULL;
+    d->n_domains = 0;
+    d->config_file = d->account_name = NULL;
+    d->args = NULL;
+    d->n_args = 0;
+    d->certs = NULL;
+    d->n_certs = 0;
+    d->entries = NULL;
+    d->n_entries = 0;
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (is_string(&keys[i]))
+            *(char **)field(d, &keys[i]) = NULL;
+    for (size_t i = 0; i < N_KEYS; i++)
+        if ((is_string(&keys[i]) || keys[i].type == T_LIST) && copy_key(d, s, &keys[i], e)) {
+            ck_config_free(d);
+            return -1;
+        }
+    if (s->config_file && !(d->config_file = strdup(s->config_file))) {
+        ck_config_free(d);
+        return ck_fail(e, "out of memory");
+    }
+    return 0;
+}
+
+static int in_section(const struct key *k, const char *sec)
+{
+    return k->path && !strncmp(k->path, sec, strlen(sec));
+}
+
+/* An entry's keys over d (a copy of the top level); a challenge or reload section
+ * in the entry replaces the top-level one rather than mixing with it. */
+static int overlay(struct ck_config *d, const struct ck_config_entry *en,
+                   const struct ck_config *def, struct ck_err *e)
+{
+    static const char *const sections[] = {"challenge.", "reload."};
+    for (size_t s = 0; s < 2; s++) {
+        int touched = 0;
+        for (size_t i = 0; i < N_KEYS; i++)
+            touched |= en->set[i] && in_section(&keys[i], sections[s]);
+        for (size_t i = 0; touched && i < N_KEYS; i++)
+            if (in_section(&keys[i], sections[s]) && copy_key(d, def, &keys[i], e))
+                return -1;
+        if (touched && s == 0)
+            d->http01_listen_set = d->tlsalpn01_listen_set = d->tsig_alg_set = 0;
+    }
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (en->set[i] && copy_key(d, &en->part, &keys[i], e))
+            return -1;
+    const struct key *kt = key_by_path("key_type"), *kts = key_by_path("key_types");
+    if (en->set[kt - keys] && !en->set[kts - keys])
+        d->n_key_types = 0;  /* the entry's one type over the top level's list */
+    d->http01_listen_set |= en->part.http01_listen_set;
+    d->tlsalpn01_listen_set |= en->part.tlsalpn01_listen_set;
+    d->tsig_alg_set |= en->part.tsig_alg_set;
+    return 0;
+}
+
+static int entry_fail(const struct ck_config *c, int entry, struct ck_err *e, const char *fmt,
+                      const char *a, const char *b)
+{
+    char what[300];
+    snprintf(what, sizeof what, fmt, a, b);
+    if (entry < 0)
+        return ck_failk(e, CK_E_USAGE, "%s", what);
+    return ck_failk(e, CK_E_USAGE, "%s:%lu: certificates[%d]: %s", c->config_file,
+                    c->entries[entry].line, entry, what);
+}
+
+/* One certificate per key type of base, appended to c->certs. */
+static int expand(struct ck_config *c, struct ck_config *base, int entry, struct ck_err *e)
+{
+    if (!base->n_domains)
+        return entry_fail(c, entry, e, "no domains%s%s", "", "");
+    if (default_cert_name(base, e))
+        return -1;
+    size_t nt = base->n_key_types ? base->n_key_types : 1;
+    for (size_t t = 0; t < nt; t++) {
+        struct ck_config *grown = realloc(c->certs, (c->n_certs + 1) * sizeof *grown);
+        if (!grown)
+            return ck_fail(e, "out of memory");
+        c->certs = grown;
+        struct ck_config *d = &c->certs[c->n_certs];
+        if (copy_config(d, base, e))
+            return -1;
+        c->n_certs++;
+        d->entry = entry;
+        d->has_list = 0;
+        if (base->n_key_types)
+            d->key_type = base->key_types[t];
+        d->n_key_types = 0;
+        if (t > 0) {
+            char name[128];
+            snprintf(name, sizeof name, "%s.%s", base->cert_name, ck_key_type_name(d->key_type));
+            if (check_name(name))
+                return entry_fail(c, entry, e, "cert_name \"%s\" with its key type: %s",
+                                  base->cert_name, check_name(name));
+            free(d->cert_name);
+            if (!(d->cert_name = strdup(name)))
+                return ck_fail(e, "out of memory");
+        }
+        if (c->account_per_cert && !(d->account_name = strdup(d->cert_name)))
+            return ck_fail(e, "out of memory");
+    }
+    return 0;
+}
+
+/* Whether the directory dir falls inside <out>/<name> of a. */
+static int inside(const struct ck_config *a, const char *dir)
+{
+    size_t n = strlen(a->out_dir), m = strlen(a->cert_name);
+    if (strncmp(dir, a->out_dir, n) || dir[n] != '/')
+        return 0;
+    while (dir[n] == '/')
+        n++;
+    return !strncmp(dir + n, a->cert_name, m) && (dir[n + m] == '\0' || dir[n + m] == '/');
+}
+
+/* Another certificate's files inside a's directory (a fleet has few out dirs: each
+ * certificate is checked against each distinct one, not against every other). */
+static int collide(struct ck_config *c, struct ck_err *e)
+{
+    const struct ck_config **first = calloc(c->n_certs, sizeof *first);
+    size_t nd = 0;
+    int rc = 0;
+    if (!first)
+        return ck_fail(e, "out of memory");
+    for (size_t i = 0; i < c->n_certs; i++) {
+        size_t d = 0;
+        while (d < nd && strcmp(first[d]->out_dir, c->certs[i].out_dir))
+            d++;
+        if (d == nd)
+            first[nd++] = &c->certs[i];  /* the first certificate with that out dir */
+    }
+    for (size_t i = 0; rc == 0 && i < c->n_certs; i++)
+        for (size_t d = 0; rc == 0 && d < nd; d++)
+            if (inside(&c->certs[i], first[d]->out_dir))
+                rc = entry_fail(c, first[d]->entry, e, "out %s collides with the files of \"%s\"",
+                                first[d]->out_dir, c->certs[i].cert_name);
+    free(first);
+    return rc;
+}
+
+static int build_certs(struct ck_config *c, struct ck_err *e)
+{
+    if (!c->has_list) {
+        if (!c->n_domains)
+            return 0;
+        struct ck_config base;
+        if (copy_config(&base, c, e))
+            return -1;
+        int rc = expand(c, &base, -1, e);
+        ck_config_free(&base);
+        if (rc == 0 && c->account_per_cert && !(c->account_name = strdup(c->cert_name)))
+            return ck_fail(e, "out of memory");
+        return rc;
+    }
+    if (c->n_domains || c->cert_name)
+        return ck_failk(e, CK_E_USAGE, "%s: top-level %s with certificates: set the names in "
+                        "each entry", c->config_file, c->n_domains ? "domains" : "cert_name");
+    if (!c->n_entries)
+        return ck_failk(e, CK_E_USAGE, "%s: certificates: is an empty list", c->config_file);
+    struct ck_config def;
+    if (ck_config_init(&def, e))
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < c->n_entries; i++) {
+        struct ck_config base;
+        const struct ck_config_entry *en = &c->entries[i];
+        if (en->set[key_by_path("key_type") - keys] && en->set[key_by_path("key_types") - keys]) {
+            rc = entry_fail(c, (int)i, e, "key_type and key_types: set one%s%s", "", "");
+            break;
+        }
+        if (copy_config(&base, c, e))
+            rc = -1;
+        else if (overlay(&base, en, &def, e) || expand(c, &base, (int)i, e))
+            rc = -1;
+        ck_config_free(&base);
+    }
+    ck_config_free(&def);
+    for (size_t i = 0; rc == 0 && i < c->n_certs; i++)
+        for (size_t j = 0; rc == 0 && j < i; j++) {
+            const struct ck_config *a = &c->certs[j], *b = &c->certs[i];
+            char other[16];
+            if (!strcmp(a->cert_name, b->cert_name) &&
+                snprintf(other, sizeof other, "%d", a->entry) > 0)
+                rc = entry_fail(c, b->entry, e, "cert_name \"%s\" is also certificates[%s]'s "
+                                "(each certificate needs its own name)", b->cert_name, other);
+        }
+    return rc ? rc : collide(c, e);
+}
+
+const struct ck_config *ck_config_pick(const struct ck_config *c, struct ck_err *e)
+{
+    if (!c->certs)
+        return c;
+    for (size_t i = 0; c->cert_pick && i < c->n_certs; i++)
+        if (!strcmp(c->certs[i].cert_name, c->cert_pick))
+            return &c->certs[i];
+    if (!c->cert_pick && c->n_certs == 1)
+        return &c->certs[0];
+    char names[300] = "";
+    for (size_t i = 0; i < c->n_certs && strlen(names) < 200; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                 c->certs[i].cert_name);
+    if (c->cert_pick)
+        ck_failk(e, CK_E_USAGE, "--cert %s: no such certificate (%s)", c->cert_pick, names);
+    else
+        ck_failk(e, CK_E_USAGE, "%zu certificates: name one with --cert (%s)", c->n_certs, names);
+    return NULL;
+}
+
 int ck_config_load(struct ck_config *c, int argc, char *const argv[], char *const envp[],
                    struct ck_err *e)
 {
@@ -1135,7 +1548,8 @@ int ck_config_load(struct ck_config *c, int argc, char *const argv[], char *cons
         if (load_file(c, file, e))
             goto out;
     }
-    if (load_env(c, envp, e) || apply_flags(c, &f, e) || default_cert_name(c, e))
+    if (load_env(c, envp, e) || apply_flags(c, &f, e) || default_cert_name(c, e) ||
+        build_certs(c, e))
         goto out;
     rc = 0;
 out:
@@ -1242,6 +1656,12 @@ int ck_config_validate_for(const struct ck_config *c, const char *command, struc
                         http_host(c->s3.endpoint, host, sizeof host));
     int issues = !strcmp(command, "issue") || !strcmp(command, "init") ||
                  !strcmp(command, "run") || !strcmp(command, "renew");
+    if (issues && c->certs && (c->has_list || c->n_certs > 1)) {
+        for (size_t i = 0; i < c->n_certs; i++)
+            if (ck_config_validate_for(&c->certs[i], command, e))
+                return ck_wrap(e, "certificate %s", c->certs[i].cert_name);
+        return 0;
+    }
     if (issues && !c->n_domains)
         return ck_failk(e, CK_E_USAGE,
                         "no domain: set --domain, CERTKEEP_DOMAINS or domains: in the file");
@@ -1293,6 +1713,13 @@ void ck_config_print_flags(FILE *out)
 
 void ck_config_free(struct ck_config *c)
 {
+    for (size_t i = 0; i < c->n_certs; i++)
+        ck_config_free(&c->certs[i]);
+    free(c->certs);
+    for (size_t i = 0; i < c->n_entries; i++)
+        ck_config_free(&c->entries[i].part);
+    free(c->entries);
+    free(c->account_name);
     list_clear(c);
     for (size_t i = 0; i < N_KEYS; i++) {
         const struct key *k = &keys[i];

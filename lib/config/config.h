@@ -81,6 +81,26 @@ struct ck_config {
     int yes;                         /* --yes (account deactivate), flag only */
     const char **args;               /* non-flag arguments, borrowed from argv */
     size_t n_args;
+    /* Several certificates: `certificates:` entries (each a map of per-certificate keys:
+     * domains, cert_name, key_type, key_types, out, acme.profile, acme.preferred_chain,
+     * challenge.*, renewal.min_valid, reload.*, required) over the top-level keys as
+     * defaults (a challenge or reload section in an entry replaces the top-level one), and
+     * key_types (one certificate per type: the first named cert_name, the others
+     * "<cert_name>.<type>"). certs: each a whole configuration (n_certs 0, certs NULL);
+     * the shorthand (top-level domains) is certs[0]. */
+    struct ck_config *certs;
+    size_t n_certs;
+    int has_list;                    /* certificates: was given */
+    int entry;                       /* in certs[]: its entry's index (-1: the shorthand) */
+    int required;                    /* init and /readyz wait for it; default 1 */
+    int account_per_cert;            /* account: per-certificate (default shared) */
+    char *account_name;              /* per-certificate: the account's own name, NULL: shared */
+    int max_orders;                  /* run: jobs (orders) at once; default 4 */
+    enum ck_key_type key_types[8];
+    size_t n_key_types;              /* 0: key_type alone */
+    char *cert_pick;                 /* --cert NAME: the certificate a command acts on */
+    struct ck_config_entry *entries; /* parsed entries, before the merge */
+    size_t n_entries;
 };
 
 /* Defaults only (fails only when out of memory). */
@@ -101,6 +121,11 @@ int ck_config_parse_yaml(struct ck_config *c, const char *text, size_t len, cons
 int ck_config_s3_cleartext(const struct ck_config *c);
 /* Per-command requirements ("issue", "init", "run", "renew", "status", "revoke", "serve"). */
 int ck_config_validate_for(const struct ck_config *c, const char *command, struct ck_err *e);
+
+/* The certificate a one-certificate command acts on: --cert NAME (its cert_name), else
+ * the only one; a usage error naming the choices when there are several. NULL c->certs
+ * (no domains anywhere): c itself. */
+const struct ck_config *ck_config_pick(const struct ck_config *c, struct ck_err *e);
 
 /* "--domain NAME   ..." lines for usage text. */
 void ck_config_print_flags(FILE *out);

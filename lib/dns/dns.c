@@ -547,7 +547,8 @@ int ck_dns_server_system(struct ck_dns_server *out, struct ck_err *e)
         return -1;
     }
     rc = ck_failk(e, CK_E_NETWORK, "/etc/resolv.conf: no nameserver line");
-    for (char *line = strtok(conf, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(conf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char addr[64];
         if (sscanf(line, " nameserver %63s", addr) == 1) {
             char spec[72];

@@ -28,7 +28,7 @@
 #define CK_HEALTH_MAX_FDS CK_LISTEN_MAX_FDS
 #define CK_HEALTH_MAX_REQUEST 4096
 #define CK_HEALTH_REQUEST_MS CK_LISTEN_HEAD_MS
-#define CK_HEALTH_MAX_NAMES 100
+#define CK_HEALTH_MAX_NAMES 1024  /* run keeps up to this many certificates with metrics */
 
 struct ck_health;
 

@@ -932,6 +932,153 @@ static void test_reason(void **state)
     }
 }
 
+/* certificates: entries over the top-level keys; key_types; account; refusals. */
+static void test_certificates(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    assert_int_equal(load(&c,
+        "out: /o\n"
+        "key_type: p384\n"
+        "reload:\n  pidfile: /run/app.pid\n"
+        "challenge:\n  webroot: /w\n"
+        "account: per-certificate\n"
+        "max_concurrent_orders: 2\n"
+        "certificates:\n"
+        "  - domains: [a.example, www.a.example]\n"
+        "  - domains: [b.example]\n"
+        "    cert_name: bee\n"
+        "    out: /other\n"
+        "    required: false\n"
+        "    reload:\n      url: http://127.0.0.1:1/r\n"
+        "    challenge:\n      http01_listen: 127.0.0.1:5002\n"
+        "  - domains: [c.example]\n"
+        "    key_types: [p256, rsa2048]\n"
+        "    acme:\n      profile: shortlived\n",
+        NULL, 0, NULL, &e), 0);
+    assert_int_equal(c.n_certs, 4);
+    assert_int_equal(c.max_orders, 2);
+    assert_int_equal(c.n_domains, 0);
+    const struct ck_config *a = &c.certs[0], *b = &c.certs[1], *c1 = &c.certs[2],
+                           *c2 = &c.certs[3];
+    assert_string_equal(a->cert_name, "a.example");
+    assert_int_equal(a->n_domains, 2);
+    assert_string_equal(a->out_dir, "/o");
+    assert_int_equal(a->key_type, CK_KEY_P384);
+    assert_string_equal(a->reload_pidfile, "/run/app.pid");
+    assert_string_equal(a->webroot, "/w");
+    assert_int_equal(a->required, 1);
+    assert_string_equal(a->account_name, "a.example");
+    assert_int_equal(a->entry, 0);
+    assert_null(a->profile);
+    /* an entry's reload and challenge sections replace the top level's */
+    assert_string_equal(b->cert_name, "bee");
+    assert_string_equal(b->out_dir, "/other");
+    assert_int_equal(b->required, 0);
+    assert_null(b->reload_pidfile);
+    assert_string_equal(b->reload_url, "http://127.0.0.1:1/r");
+    assert_null(b->webroot);
+    assert_int_equal(b->http01_listen_set, 1);
+    assert_string_equal(b->http01_listen, "127.0.0.1:5002");
+    /* key_types: one certificate each, the first keeps the name */
+    assert_string_equal(c1->cert_name, "c.example");
+    assert_int_equal(c1->key_type, CK_KEY_P256);
+    assert_string_equal(c2->cert_name, "c.example.rsa2048");
+    assert_int_equal(c2->key_type, CK_KEY_RSA2048);
+    assert_string_equal(c2->profile, "shortlived");
+    assert_string_equal(c2->account_name, "c.example.rsa2048");
+    assert_int_equal(ck_config_validate_for(&c, "run", &e), 0);
+    /* a one-certificate command names one */
+    assert_null(ck_config_pick(&c, &e));
+    assert_int_equal(e.kind, CK_E_USAGE);
+    assert_string_equal(e.msg, "4 certificates: name one with --cert (a.example, bee, c.example, "
+                               "c.example.rsa2048)");
+    ck_config_free(&c);
+
+    char *pick[] = {"--cert", "bee", NULL};
+    assert_int_equal(load(&c, "certificates:\n  - domains: [a.example]\n"
+                              "  - domains: [b.example]\n    cert_name: bee\n",
+                          NULL, 2, pick, &e), 0);
+    const struct ck_config *p = ck_config_pick(&c, &e);
+    assert_non_null(p);
+    assert_string_equal(p->domains[0], "b.example");
+    assert_null(p->account_name);  /* shared by default */
+    ck_config_free(&c);
+
+    /* the shorthand is certs[0]; key_types at the top level too */
+    char *dual[] = {"--domain", "d.example", "--key-types", "p256,rsa2048", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 4, dual, &e), 0);
+    assert_int_equal(c.n_certs, 2);
+    assert_string_equal(c.certs[1].cert_name, "d.example.rsa2048");
+    assert_int_equal(c.certs[1].key_type, CK_KEY_RSA2048);
+    assert_int_equal(c.max_orders, 4);
+    ck_config_free(&c);
+    char *one[] = {"--domain", "d.example", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 2, one, &e), 0);
+    assert_int_equal(c.n_certs, 1);
+    assert_ptr_equal(ck_config_pick(&c, &e), &c.certs[0]);
+    ck_config_free(&c);
+}
+
+static void test_certificates_refused(void **state)
+{
+    (void)state;
+    expect_error("certificates:\n  - domains: [a.example]\n  - domains: [a.example]\n", NULL, 0,
+                 NULL, "%s:3: certificates[1]: cert_name \"a.example\" is also certificates[0]'s "
+                 "(each certificate needs its own name)");
+    expect_error("certificates:\n  - domains: [a.example]\n    out: /o\n"
+                 "  - domains: [b.example]\n    out: /o/a.example/x\n", NULL, 0, NULL,
+                 "%s:4: certificates[1]: out /o/a.example/x collides with the files of "
+                 "\"a.example\"");
+    expect_error("certificates:\n  - domains: [a.example]\n  - domains: [x.rsa2048]\n"
+                 "  - domains: [a.example]\n    cert_name: x\n    key_types: [p384, rsa2048]\n",
+                 NULL, 0, NULL, "%s:4: certificates[2]: cert_name \"x.rsa2048\" is also "
+                 "certificates[1]'s (each certificate needs its own name)");
+    expect_error("certificates:\n  - cert_name: x\n", NULL, 0, NULL,
+                 "%s:2: certificates[0]: no domains");
+    expect_error("certificates:\n  - domains: [a.example]\n    email: a@b.c\n", NULL, 0, NULL,
+                 "%s:3: certificates[0].email: not a per-certificate setting (set it at the top)");
+    expect_error("certificates:\n  - domains: [a.example]\n    store:\n      dir: /s\n", NULL,
+                 0, NULL, "%s:4: certificates[0].store.dir: not a per-certificate setting (set it "
+                 "at the top)");
+    expect_error("certificates:\n  - domains: [a.example]\n    colour: red\n", NULL, 0, NULL,
+                 "%s:3: certificates[0].colour: unknown key");
+    expect_error("domains: [x.example]\ncertificates:\n  - domains: [a.example]\n", NULL, 0, NULL,
+                 "%s: top-level domains with certificates: set the names in each entry");
+    expect_error("certificates: []\n", NULL, 0, NULL, "%s: certificates: is an empty list");
+    expect_error("certificates: a.example\n", NULL, 0, NULL,
+                 "%s:1: certificates: expected a list of certificates");
+    expect_error("key_types: [p256, p256]\n", NULL, 0, NULL,
+                 "%s:1: key_types: \"p256\" is listed twice");
+    expect_error("key_types: [p256, ed25519]\n", NULL, 0, NULL,
+                 "%s:1: key_types: \"ed25519\" is not one of rsa2048|rsa3072|rsa4096|p256|p384");
+    expect_error("certificates:\n  - domains: [a.example]\n    key_type: p384\n"
+                 "    key_types: [p256]\n", NULL, 0, NULL,
+                 "%s:2: certificates[0]: key_type and key_types: set one");
+    expect_error("max_concurrent_orders: 0\n", NULL, 0, NULL,
+                 "%s:1: max_concurrent_orders: \"0\" is not a number between 1 and 64");
+    expect_error("account: mine\n", NULL, 0, NULL,
+                 "%s:1: account: \"mine\" is not one of shared|per-certificate");
+    expect_error("certificates:\n  - domains: [a.example]\n    certificates: []\n", NULL, 0,
+                 NULL, "%s:3: certificates[0].certificates: not a per-certificate setting");
+    char *pick[] = {"--cert", "nope", NULL};
+    struct ck_config c;
+    struct ck_err e;
+    assert_int_equal(load(&c, "certificates:\n  - domains: [a.example]\n", NULL, 2, pick, &e), 0);
+    assert_null(ck_config_pick(&c, &e));
+    assert_string_equal(e.msg, "--cert nope: no such certificate (a.example)");
+    ck_config_free(&c);
+    /* an entry's challenge is validated as its own, naming it */
+    assert_int_equal(load(&c, "certificates:\n  - domains: [a.example]\n"
+                              "  - domains: ['*.b.example']\n", NULL, 0, NULL, &e), 0);
+    assert_int_equal(ck_config_validate_for(&c, "run", &e), -1);
+    assert_int_equal(e.kind, CK_E_USAGE);
+    assert_string_equal(e.msg, "certificate _.b.example: *.b.example: a wildcard name needs "
+                               "challenge.type dns-01");
+    ck_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -958,6 +1105,8 @@ int main(void)
         cmocka_unit_test(test_webhook_url),
         cmocka_unit_test(test_directory_presets_and_eab),
         cmocka_unit_test(test_reason),
+        cmocka_unit_test(test_certificates),
+        cmocka_unit_test(test_certificates_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

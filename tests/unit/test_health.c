@@ -467,7 +467,7 @@ static void big_fetch(struct client *c)
     ssize_t n = -1;
     if (send_all(s, req, strlen(req)) == 0) {
         usleep(200 * 1000); /* let the server fill the buffers and wait for POLLOUT */
-        n = read_all(s, big_buf, 1 << 21);
+        n = read_all(s, big_buf, 1 << 23);
     }
     close(s);
     big_len = n < 0 ? 0 : (size_t)n;
@@ -493,7 +493,7 @@ static void test_large_metrics(void **state)
     size_t want_len = 0;
     assert_int_equal(ck_health_metrics(h, &want, &want_len, &e), 0);
     assert_true(want_len > 200000);
-    big_buf = malloc(1 << 21);
+    big_buf = malloc(1 << 23);
     assert_non_null(big_buf);
     struct client *c = calloc(1, sizeof *c);
     assert_non_null(c);
