@@ -33,8 +33,9 @@
 #define NEVER CK_KEEPER_NEVER
 
 enum job { JOB_NONE = CK_KJ_NONE, JOB_INIT = CK_KJ_INIT, JOB_RENEW = CK_KJ_RENEW,
-           JOB_STORE = CK_KJ_STORE, JOB_ARI = CK_KJ_ARI };
-static const char *const job_names[] = {"none", "init", "renewal", "store check", "ARI check"};
+           JOB_STORE = CK_KJ_STORE, JOB_ARI = CK_KJ_ARI, JOB_OCSP = CK_KJ_OCSP };
+static const char *const job_names[] = {"none", "init", "renewal", "store check", "ARI check",
+                                        "OCSP refresh"};
 
 /* What one job gets and gives back; the job thread touches nothing else but
  * the store and the ACME handle, which the loop leaves alone while it runs. */
@@ -54,6 +55,7 @@ struct job_io {
     int no_ari;
     unsigned failures;
     int64_t next_retry;
+    struct ck_cmd_ocsp ocsp;
 };
 
 struct run {
@@ -175,6 +177,13 @@ static void job_store(struct run *r, struct job_io *io)
     }
 }
 
+static void job_ocsp(struct run *r, struct job_io *io)
+{
+    io->rc = ck_cmd_ocsp_refresh(r->c, r->log, NULL, &r->write_lock, 1, &io->ocsp, &io->e);
+    if (io->rc == 0 && io->ocsp.fetched && io->ocsp.a.status == CK_OCSP_REVOKED)
+        ck_cmd_ocsp_revoked(r->c, r->log, r->st.store, &io->ocsp);
+}
+
 static void *job_main(void *arg)
 {
     struct run *r = arg;
@@ -186,6 +195,7 @@ static void *job_main(void *arg)
     case JOB_RENEW: job_renew(r, io); break;
     case JOB_STORE: job_store(r, io); break;
     case JOB_ARI: job_ari(r, io); break;
+    case JOB_OCSP: job_ocsp(r, io); break;
     case JOB_NONE: break;
     }
     /* a stop is not a failure: the next start just tries again */
@@ -332,7 +342,10 @@ static void finish_job(struct run *r)
     struct job_io *io = &r->io;
     struct ck_keeper_event ev = {.kind = CK_KE_DONE, .changed = io->changed,
                                  .ari_start = io->ari_start, .ari_end = io->ari_end,
-                                 .retry_after = io->retry_after, .no_ari = io->no_ari};
+                                 .retry_after = io->retry_after, .no_ari = io->no_ari,
+                                 .ocsp_next = io->ocsp.refresh_at,
+                                 .revoked = io->ocsp.fetched &&
+                                            io->ocsp.a.status == CK_OCSP_REVOKED};
     pthread_join(r->thread, NULL);
     r->busy = 0;
     int renewal = io->kind == JOB_INIT || io->kind == JOB_RENEW;
@@ -350,12 +363,20 @@ static void finish_job(struct run *r)
             ck_error(r->log, "renew.failed", "%s failed (%u in a row): %s; next try in %lld s",
                      job_names[io->kind], io->failures, io->e.msg,
                      (long long)(io->next_retry - now_s()));
+        } else if (io->kind == JOB_OCSP) {
+            if (r->hc)
+                r->hc->ocsp_failures++;
+            ck_warn(r->log, "ocsp", "%s (the last good %s stays)", io->e.msg, CK_CMD_OCSP_FILE);
         } else {
             ck_warn(r->log, io->kind == JOB_ARI ? "ari" : "store.check", "%s", io->e.msg);
         }
     } else if (renewal && io->rc == CK_CMD_BUSY) {
         ck_info(r->log, "renew.wait", "%s; looking at the store again shortly", io->e.msg);
         ev.result = CK_KR_BUSY;
+    }
+    if (io->kind == JOB_OCSP && io->rc == 0 && r->hc) {
+        r->hc->ocsp_revoked += ev.revoked;
+        r->hc->ocsp_next_update = io->ocsp.a.status == CK_OCSP_GOOD ? io->ocsp.a.next_update : 0;
     }
     if (io->lease_lost) {
         struct ck_keeper_event lost = {.kind = CK_KE_LEASE_LOST};
@@ -549,6 +570,7 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
         rc = narrow(&r, e);
     if (rc == 0) {
         ck_keeper_init(&r.k, r.st.store != NULL, (long)c->min_valid);
+        r.k.ocsp = !c->no_ocsp;
         start(&r);
         rc = loop(&r);
     }

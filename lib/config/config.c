@@ -73,6 +73,8 @@
  *   log.level                CERTKEEP_LOG_LEVEL           --log-level L      debug|info|warn|error, info
  *   no_seccomp               CERTKEEP_NO_SECCOMP          --no-seccomp       run: without its seccomp
  *                            allow-list (a reload command needing other system calls), false
+ *   no_ocsp                  CERTKEEP_NO_OCSP             --no-ocsp          no ocsp.der (OCSP stapling
+ *                            material, fetched when the certificate names a responder), false
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
@@ -230,6 +232,8 @@ static const struct key keys[] = {
      level_names, "debug|info|warn|error (default info)"},
     {"no_seccomp", "CERTKEEP_NO_SECCOMP", NULL, "--no-seccomp", NULL, T_BOOL, OFF(no_seccomp), NULL,
      "run: without the seccomp allow-list"},
+    {"no_ocsp", "CERTKEEP_NO_OCSP", NULL, "--no-ocsp", NULL, T_BOOL, OFF(no_ocsp), NULL,
+     "no OCSP response (ocsp.der) for the app to staple"},
     {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
     {NULL, NULL, NULL, "--reason", "R", T_REASON, OFF(revoke_reason), NULL,
      "revoke: RFC 5280 reason (keyCompromise, superseded, ...; default unspecified)"},
