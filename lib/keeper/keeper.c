@@ -229,9 +229,10 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
             int64_t d = 60;
             for (unsigned i = 0; i < k->ocsp_failures && d < CK_KEEPER_OCSP_RETRY_MAX_S; i++)
                 d *= 10;
+            if (d > CK_KEEPER_OCSP_RETRY_MAX_S)
+                d = CK_KEEPER_OCSP_RETRY_MAX_S;
             k->ocsp_failures++;
-            k->ocsp_at = now + jitter(d < CK_KEEPER_OCSP_RETRY_MAX_S ? d : CK_KEEPER_OCSP_RETRY_MAX_S,
-                                      d / 10, s);
+            k->ocsp_at = now + jitter(d, d / 10, s);
         } else {
             k->ocsp_failures = 0;
             k->ocsp_at = ev->ocsp_next > 0 ? ev->ocsp_next : NEVER;
