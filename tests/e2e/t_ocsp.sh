@@ -16,7 +16,7 @@ PEBBLE_CTS_PORT=32455 PEBBLE_HTTP01_PORT=32480
 OCSP_PORT=32490 LISTEN_PORT=32491 HOOK_PORT=32492 NGINX_PORT=32443
 PEBBLE_OCSP_URL=http://127.0.0.1:$OCSP_PORT/ PEBBLE_KEY_ALGORITHM=rsa
 . "$(dirname "$0")/pebble.sh"
-plan 38
+plan 40
 
 RESP_PID="" NGINX_PID=""
 responder_stop() {
@@ -302,4 +302,14 @@ check_eq "ocsp: revoked: one new certificate issued" $((before + 1)) "$(pebble_i
 NEW=$(serial_of "$V/$NAME/cert.pem")
 check "ocsp: revoked: the volume holds the new one" test -n "$NEW" -a "$NEW" != "$SERIAL"
 check "ocsp: no response for the old one beside the new one" test ! -e "$V/$NAME/ocsp.der"
+# the responder learns the new one; SIGUSR1 asks run to look again now (seccomp on)
+index_add V "$V/$NAME/cert.pem"
+responder_start "$W/inter.pem" "$W/inter.key"
+kill -USR1 "$RUN"
+wait_for 30 "test -s '$V/$NAME/ocsp.der'"
+check_match "ocsp: run writes the new certificate's ocsp.der" "Serial Number: $NEW" \
+    "$(resp_text "$V/$NAME/ocsp.der")"
+check_eq "ocsp: certkeep_ocsp_next_update_seconds is its nextUpdate" \
+    "$(date -u -d "$(resp_text "$V/$NAME/ocsp.der" | sed -n 's/^ *Next Update: //p')" +%s)" \
+    "$(metric certkeep_ocsp_next_update_seconds)"
 stop_run
