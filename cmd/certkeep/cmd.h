@@ -188,6 +188,11 @@ struct ck_cmd_ocsp {
 int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log, struct ck_http *h,
                         pthread_mutex_t *write_lock, int tell_app, struct ck_cmd_ocsp *out,
                         struct ck_err *e);
+/* After a new certificate, before the app is told (nginx reads ssl_stapling_file when it
+ * reloads): ck_cmd_ocsp_refresh, a failure one warning; a revoked answer is left to run's
+ * OCSP check and the next init. */
+void ck_cmd_ocsp_before_telling(const struct ck_config *c, const struct ck_log *log,
+                                pthread_mutex_t *write_lock);
 /* A revoked answer: one error line, the mark (ck_cmd_mark_revoked, so init and run issue
  * a new certificate) and the webhook. */
 void ck_cmd_ocsp_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,

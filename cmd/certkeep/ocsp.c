@@ -35,8 +35,8 @@ static int read_held(const struct ck_config *c, struct held *h, struct ck_err *e
         return ck_fail(e, "no certificate at %s/%s", c->out_dir, c->cert_name);
     if (rc || ck_pem_certs(h->b.fullchain, h->b.fullchain_len, "volume: fullchain.pem", &h->l, e))
         return -1;
-    if (h->l.n < 2)
-        return ck_fail(e, "volume: fullchain.pem holds no issuer certificate");
+    if (h->l.n == 0)
+        return ck_fail(e, "volume: fullchain.pem holds no certificate");
     if (ck_cert_parse(h->l.items[0].data, h->l.items[0].len, &h->ci, e))
         return -1;
     h->parsed = 1;
@@ -87,6 +87,10 @@ int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log, str
         rc = 0;
         goto out;
     }
+    if (v.l.n < 2) {
+        ck_fail(e, "volume: fullchain.pem holds no issuer certificate to ask the responder about");
+        goto out;
+    }
     if (kept(c, &v, now, &out->a) && now < half_way(&out->a)) {
         out->refresh_at = half_way(&out->a);
         rc = 0;
@@ -103,6 +107,7 @@ int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log, str
         goto out;
     out->fetched = 1;
     if (out->a.status == CK_OCSP_REVOKED) {  /* never staple it: the caller acts */
+        out->refresh_at = now + 3600;  /* and is asked again should its mark not hold */
         rc = 0;
         goto out;
     }
@@ -148,4 +153,13 @@ void ck_cmd_ocsp_revoked(const struct ck_config *c, const struct ck_log *log, st
     if (ck_cmd_mark_revoked(c, log, st, o->serial, 0, &e))
         ck_warn(log, "ocsp", "%s", e.msg);
     ck_cmd_alert(c, log, msg);
+}
+
+void ck_cmd_ocsp_before_telling(const struct ck_config *c, const struct ck_log *log,
+                                pthread_mutex_t *write_lock)
+{
+    struct ck_cmd_ocsp o;
+    struct ck_err e;
+    if (ck_cmd_ocsp_refresh(c, log, NULL, write_lock, 0, &o, &e))
+        ck_warn(log, "ocsp", "%s (no %s yet)", e.msg, CK_CMD_OCSP_FILE);
 }

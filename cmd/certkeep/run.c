@@ -161,8 +161,10 @@ static void job_init(struct run *r, struct job_io *io)
     if (io->rc == 0 && ck_cmd_read_volume(r->c, &io->sum, why, sizeof why) == 0 &&
         (!had || strcmp(before.serial_hex, io->sum.serial_hex))) {
         io->changed = 1;
-        if (had)  /* the app was started on the old files */
+        if (had) {  /* the app was started on the old files */
+            ck_cmd_ocsp_before_telling(r->c, r->log, &r->write_lock);
             ck_cmd_tell_app(r->c, r->log);
+        }
     }
 }
 
@@ -173,6 +175,7 @@ static void job_store(struct run *r, struct job_io *io)
     io->rc = rc < 0 ? -1 : 0;
     if (rc == 1) {
         io->changed = 1;
+        ck_cmd_ocsp_before_telling(r->c, r->log, &r->write_lock);
         ck_cmd_tell_app(r->c, r->log);
     }
 }
