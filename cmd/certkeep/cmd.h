@@ -184,8 +184,8 @@ struct ck_cmd_ocsp {
  * ocsp.der that is good and not past half its validity, else fetches one: a good answer
  * is written (under write_lock when set) and the app told when tell_app; a revoked one
  * is returned (0, a.status) and never written. -1 (e): no good response (unknown, the
- * responder down or refused); the file there is kept. h NULL: a handle of its own. */
-int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log, struct ck_http *h,
+ * responder down or refused); the file there is kept. */
+int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
                         pthread_mutex_t *write_lock, int tell_app, struct ck_cmd_ocsp *out,
                         struct ck_err *e);
 /* After a new certificate, before the app is told (nginx reads ssl_stapling_file when it

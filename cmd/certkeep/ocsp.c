@@ -66,12 +66,12 @@ static int64_t half_way(const struct ck_ocsp_answer *a)
     return a->this_update + (a->next_update - a->this_update) / 2;
 }
 
-int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log, struct ck_http *h,
+int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
                         pthread_mutex_t *write_lock, int tell_app, struct ck_cmd_ocsp *out,
                         struct ck_err *e)
 {
     struct held v;
-    struct ck_http *own = NULL;
+    struct ck_http *h = NULL;
     unsigned char *resp = NULL;
     size_t resp_len = 0;
     int64_t now = (int64_t)time(NULL);
@@ -96,12 +96,9 @@ int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log, str
         rc = 0;
         goto out;
     }
-    if (!h) {
-        struct ck_http_opts ho = ck_cmd_http_opts(c, 5000, 15000);
-        if (ck_http_new(&ho, &own, e))
-            goto out;
-        h = own;
-    }
+    struct ck_http_opts ho = ck_cmd_http_opts(c, 5000, 15000);
+    if (ck_http_new(&ho, &h, e))
+        goto out;
     if (ck_ocsp_fetch(h, v.ci.ocsp_url, v.l.items[0].data, v.l.items[0].len, v.l.items[1].data,
                       v.l.items[1].len, now, &resp, &resp_len, &out->a, e))
         goto out;
@@ -134,7 +131,7 @@ int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log, str
         ck_cmd_tell_app(c, log);
 out:
     free(resp);
-    ck_http_free(own);
+    ck_http_free(h);
     held_free(&v);
     if (rc)
         out->refresh_at = 0;
@@ -160,6 +157,6 @@ void ck_cmd_ocsp_before_telling(const struct ck_config *c, const struct ck_log *
 {
     struct ck_cmd_ocsp o;
     struct ck_err e;
-    if (ck_cmd_ocsp_refresh(c, log, NULL, write_lock, 0, &o, &e))
+    if (ck_cmd_ocsp_refresh(c, log, write_lock, 0, &o, &e))
         ck_warn(log, "ocsp", "%s (no %s yet)", e.msg, CK_CMD_OCSP_FILE);
 }

@@ -182,7 +182,7 @@ static void job_store(struct run *r, struct job_io *io)
 
 static void job_ocsp(struct run *r, struct job_io *io)
 {
-    io->rc = ck_cmd_ocsp_refresh(r->c, r->log, NULL, &r->write_lock, 1, &io->ocsp, &io->e);
+    io->rc = ck_cmd_ocsp_refresh(r->c, r->log, &r->write_lock, 1, &io->ocsp, &io->e);
     if (io->rc == 0 && io->ocsp.fetched && io->ocsp.a.status == CK_OCSP_REVOKED)
         ck_cmd_ocsp_revoked(r->c, r->log, r->st.store, &io->ocsp);
 }
