@@ -133,6 +133,10 @@ sc=$(awk '/^p256/{for (i = 1; i <= NF; i++) if ($i == "issuance") {sub(/^\+/, ""
 echo "targets (issue 9):"
 verdict "signer CPU per p256 issuance <= 2 ms (${sc})" "${sc:-99} <= 2"
 
+# The OCSP refresh (issue 12): its own Pebble and responder on ports 32460-32479.
+echo
+bash bench/ocsp.sh || echo "ocsp: the rows stopped (above)"
+
 # dns-01 against Knot (its own Pebble on other ports).
 echo
 bash bench/dns01.sh || echo "dns-01: the rows stopped (above)"

@@ -148,6 +148,8 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
 void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                          const struct ck_err *failure, unsigned seen, unsigned *failures,
                          int64_t *next_retry);
+/* The "failure" webhook for an event that is not a renewal's failure (nothing counted). */
+void ck_cmd_alert(const struct ck_config *c, const struct ck_log *log, const char *msg);
 /* After a new certificate: failures back to 0, and the "recovery" webhook when there were some. */
 void ck_cmd_clear_failures(const struct ck_config *c, const struct ck_log *log,
                            struct ck_store *st);
@@ -192,5 +194,34 @@ int ck_cmd_revoke(const struct ck_config *c, const struct ck_log *log, struct ck
  * <state>/certs/<name>/revoked/, or in the store's certs/<name>/revoked/ when st
  * is set; 0 otherwise (an unreadable store counts as not marked). */
 int ck_cmd_revoked(const struct ck_config *c, struct ck_store *st, const char *serial);
+/* Marks serial revoked (the store's mark when st is set, and the state directory's). */
+int ck_cmd_mark_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                        const char *serial, int reason, struct ck_err *e);
+
+/* OCSP stapling material: <out>/<name>/ocsp.der for the volume's certificate. */
+#define CK_CMD_OCSP_FILE "ocsp.der"
+struct ck_cmd_ocsp {
+    int fetched;               /* a response came from the responder (else none was due) */
+    struct ck_ocsp_answer a;   /* of the response fetched, or of the file kept */
+    int64_t refresh_at;        /* when to look again; 0: never (off, or no responder) */
+    char serial[65];           /* of the certificate asked about */
+};
+/* Reads the volume's certificate; when it names a responder (and ocsp is on), keeps an
+ * ocsp.der that is good and not past half its validity, else fetches one: a good answer
+ * is written (under write_lock when set) and the app told when tell_app; a revoked one
+ * is returned (0, a.status) and never written. -1 (e): no good response (unknown, the
+ * responder down or refused); the file there is kept. */
+int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
+                        pthread_mutex_t *write_lock, int tell_app, struct ck_cmd_ocsp *out,
+                        struct ck_err *e);
+/* After a new certificate, before the app is told (nginx reads ssl_stapling_file when it
+ * reloads): ck_cmd_ocsp_refresh, a failure one warning; a revoked answer is left to run's
+ * OCSP check and the next init. */
+void ck_cmd_ocsp_before_telling(const struct ck_config *c, const struct ck_log *log,
+                                pthread_mutex_t *write_lock);
+/* A revoked answer: one error line, the mark (ck_cmd_mark_revoked, so init and run issue
+ * a new certificate) and the webhook. */
+void ck_cmd_ocsp_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                         const struct ck_cmd_ocsp *o);
 
 #endif

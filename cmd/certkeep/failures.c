@@ -108,6 +108,12 @@ void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, st
     hook(c, log, &ev);
 }
 
+void ck_cmd_alert(const struct ck_config *c, const struct ck_log *log, const char *msg)
+{
+    struct ck_webhook_event ev = {.error = msg};
+    hook(c, log, &ev);
+}
+
 void ck_cmd_clear_failures(const struct ck_config *c, const struct ck_log *log,
                            struct ck_store *st)
 {

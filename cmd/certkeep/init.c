@@ -445,6 +445,17 @@ int ck_cmd_init(const struct ck_config *c, const struct ck_log *log, struct ck_e
         ck_cmd_store_open(c, &st, e))
         return -1;
     int rc = ck_cmd_init_with(c, log, st.store, e);
+    struct ck_cmd_ocsp o;
+    struct ck_err oe;
+    /* stapling material is welcome, never a reason to hold the app back */
+    if (rc == 0 && ck_cmd_ocsp_refresh(c, log, NULL, 0, &o, &oe))
+        ck_warn(log, "ocsp", "%s (no new %s)", oe.msg, CK_CMD_OCSP_FILE);
+    else if (rc == 0 && o.fetched && o.a.status == CK_OCSP_REVOKED) {
+        ck_cmd_ocsp_revoked(c, log, st.store, &o);
+        rc = ck_cmd_init_with(c, log, st.store, e);  /* refuses the marked one: a new one */
+        if (rc == 0 && ck_cmd_ocsp_refresh(c, log, NULL, 0, &o, &oe))
+            ck_warn(log, "ocsp", "%s (no new %s)", oe.msg, CK_CMD_OCSP_FILE);
+    }
     if (rc) {
         unsigned f = 0;
         int64_t next = 0;

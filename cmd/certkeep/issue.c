@@ -629,6 +629,8 @@ int ck_cmd_issue(const struct ck_config *c, const struct ck_log *log, struct ck_
     int rc = ck_cmd_obtain(c, log, st.store, &b, &sum, e);
     if (!rc)
         rc = ck_cmd_save(c, log, st.store, &b, &sum, e);
+    if (!rc)
+        ck_cmd_ocsp_before_telling(c, log, NULL);
     ck_bundle_free(&b);
     ck_cmd_store_close(&st);
     return rc;

@@ -177,6 +177,7 @@ done:
     ck_cmd_clear_failures(c, log, st);
     r->failures = 0;
     r->next_retry = 0;
+    ck_cmd_ocsp_before_telling(c, log, r->write_lock);
     ck_cmd_tell_app(c, log);
     return 0;
 }

@@ -40,8 +40,8 @@ int ck_cmd_revoked(const struct ck_config *c, struct ck_store *st, const char *s
 
 /* The mark in the store (when st is set) and in the state directory; the store's
  * is the one every replica sees, so without a store the state directory's must hold. */
-static int mark(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                const char *serial, int reason, struct ck_err *e)
+int ck_cmd_mark_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                        const char *serial, int reason, struct ck_err *e)
 {
     char rel[128], path[PATH_MAX], key[CK_STORE_KEY_MAX + 1], text[256];
     struct ck_err le;
@@ -131,7 +131,7 @@ int ck_cmd_revoke(const struct ck_config *c, const struct ck_log *log, struct ck
         snprintf(serial + 2 * i, 3, "%02x", ci.serial[i]);
     if (ck_cmd_store_open(c, &st, e) ||
         revoke_at_ca(c, log, st.store, l.items[0].data, l.items[0].len, reason, e) ||
-        mark(c, log, st.store, serial, reason, e))
+        ck_cmd_mark_revoked(c, log, st.store, serial, reason, e))
         goto out;
     ck_info(log, "revoke", "serial %s revoked (reason %d); init and run refuse it from now on "
             "and issue a new certificate (a running `certkeep run` looks again on SIGUSR1)",

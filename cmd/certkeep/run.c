@@ -36,8 +36,9 @@ extern char **environ;
 #define NEVER CK_KEEPER_NEVER
 
 enum job { JOB_NONE = CK_KJ_NONE, JOB_INIT = CK_KJ_INIT, JOB_RENEW = CK_KJ_RENEW,
-           JOB_STORE = CK_KJ_STORE, JOB_ARI = CK_KJ_ARI };
-static const char *const job_names[] = {"none", "init", "renewal", "store check", "ARI check"};
+           JOB_STORE = CK_KJ_STORE, JOB_ARI = CK_KJ_ARI, JOB_OCSP = CK_KJ_OCSP };
+static const char *const job_names[] = {"none", "init", "renewal", "store check", "ARI check",
+                                        "OCSP refresh"};
 
 /* What one job gets and gives back; the job thread touches nothing else but
  * the store and the ACME handle, which the loop leaves alone while it runs. */
@@ -57,6 +58,7 @@ struct job_io {
     int no_ari;
     unsigned failures;
     int64_t next_retry;
+    struct ck_cmd_ocsp ocsp;
 };
 
 struct run;
@@ -188,8 +190,10 @@ static void job_init(struct slot *sl, const struct ck_config *c, struct job_io *
     if (io->rc == 0 && ck_cmd_read_volume(c, &io->sum, why, sizeof why) == 0 &&
         (!had || strcmp(before.serial_hex, io->sum.serial_hex))) {
         io->changed = 1;
-        if (had)  /* the app was started on the old files */
+        if (had) {  /* the app was started on the old files */
+            ck_cmd_ocsp_before_telling(c, r->log, &r->write_lock);
             ck_cmd_tell_app(c, r->log);
+        }
     }
 }
 
@@ -201,8 +205,17 @@ static void job_store(struct slot *sl, const struct ck_config *c, struct job_io 
     io->rc = rc < 0 ? -1 : 0;
     if (rc == 1) {
         io->changed = 1;
+        ck_cmd_ocsp_before_telling(c, r->log, &r->write_lock);
         ck_cmd_tell_app(c, r->log);
     }
+}
+
+static void job_ocsp(struct slot *sl, const struct ck_config *c, struct job_io *io)
+{
+    struct run *r = sl->r;
+    io->rc = ck_cmd_ocsp_refresh(c, r->log, &r->write_lock, 1, &io->ocsp, &io->e);
+    if (io->rc == 0 && io->ocsp.fetched && io->ocsp.a.status == CK_OCSP_REVOKED)
+        ck_cmd_ocsp_revoked(c, r->log, sl->st.store, &io->ocsp);
 }
 
 static void *job_main(void *arg)
@@ -218,6 +231,7 @@ static void *job_main(void *arg)
     case JOB_RENEW: job_renew(sl, c, io); break;
     case JOB_STORE: job_store(sl, c, io); break;
     case JOB_ARI: job_ari(sl, c, io); break;
+    case JOB_OCSP: job_ocsp(sl, c, io); break;
     case JOB_NONE: break;
     }
     /* a stop is not a failure: the next start just tries again */
@@ -443,7 +457,10 @@ static void finish_job(struct run *r, struct slot *sl)
     struct job_io *io = &ct->io;
     struct ck_keeper_event ev = {.kind = CK_KE_DONE, .changed = io->changed,
                                  .ari_start = io->ari_start, .ari_end = io->ari_end,
-                                 .retry_after = io->retry_after, .no_ari = io->no_ari};
+                                 .retry_after = io->retry_after, .no_ari = io->no_ari,
+                                 .ocsp_next = io->ocsp.refresh_at,
+                                 .revoked = io->ocsp.fetched &&
+                                            io->ocsp.a.status == CK_OCSP_REVOKED};
     pthread_join(sl->thread, NULL);
     sl->cert = NULL;
     ct->slot = NULL;
@@ -464,6 +481,11 @@ static void finish_job(struct run *r, struct slot *sl)
             ck_error(r->log, "renew.failed", "%s%s failed (%u in a row): %s; next try in %lld s",
                      ct->pre, job_names[io->kind], io->failures, io->e.msg,
                      (long long)(io->next_retry - now_s()));
+        } else if (io->kind == JOB_OCSP) {
+            if (ct->hc)
+                ct->hc->ocsp_failures++;
+            ck_warn(r->log, "ocsp", "%s%s (the last good %s stays)", ct->pre, io->e.msg,
+                    CK_CMD_OCSP_FILE);
         } else {
             ck_warn(r->log, io->kind == JOB_ARI ? "ari" : "store.check", "%s%s", ct->pre,
                     io->e.msg);
@@ -472,6 +494,10 @@ static void finish_job(struct run *r, struct slot *sl)
         ck_info(r->log, "renew.wait", "%s%s; looking at the store again shortly", ct->pre,
                 io->e.msg);
         ev.result = CK_KR_BUSY;
+    }
+    if (io->kind == JOB_OCSP && io->rc == 0 && ct->hc) {
+        ct->hc->ocsp_revoked += ev.revoked;
+        ct->hc->ocsp_next_update = io->ocsp.a.status == CK_OCSP_GOOD ? io->ocsp.a.next_update : 0;
     }
     if (io->lease_lost) {
         struct ck_keeper_event lost = {.kind = CK_KE_LEASE_LOST};
@@ -774,6 +800,7 @@ static void start(struct run *r)
     for (size_t i = 0; i < r->n; i++) {
         struct cert *ct = &r->certs[i];
         ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
+        ct->k.ocsp = !ct->c->no_ocsp;
         step(r, ct, &evs[i]);
     }
     free(evs);
@@ -808,6 +835,7 @@ static void start_one(struct run *r, struct cert *ct)
     struct ck_err e;
     struct ck_keeper_event ev = {.kind = CK_KE_START};
     ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
+    ct->k.ocsp = !ct->c->no_ocsp;
     if (ck_cmd_state_get(ct->c, r->slots[0].st.store, &s, &e) == 0) {
         ev.failures = s.failures;
         ev.next_retry = s.next_retry;

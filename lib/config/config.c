@@ -85,6 +85,8 @@
  *   account                  CERTKEEP_ACCOUNT             shared|per-certificate, shared
  *   max_concurrent_orders    CERTKEEP_MAX_CONCURRENT_ORDERS  run: jobs at once (1-64), 4
  *   (flag only)                                           --cert NAME        the certificate to act on
+ *   no_ocsp                  CERTKEEP_NO_OCSP             --no-ocsp          no ocsp.der (OCSP stapling
+ *                            material, fetched when the certificate names a responder), false
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
@@ -257,6 +259,8 @@ static const struct key keys[] = {
      OFF(max_orders), NULL, NULL},
     {NULL, NULL, NULL, "--cert", "NAME", T_NAME, OFF(cert_pick), NULL,
      "with certificates: the one to act on (init, issue, renew, status, revoke)"},
+    {"no_ocsp", "CERTKEEP_NO_OCSP", NULL, "--no-ocsp", NULL, T_BOOL, OFF(no_ocsp), NULL,
+     "no OCSP response (ocsp.der) for the app to staple"},
     {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
     {NULL, NULL, NULL, "--reason", "R", T_REASON, OFF(revoke_reason), NULL,
      "revoke: RFC 5280 reason (keyCompromise, superseded, ...; default unspecified)"},

@@ -76,6 +76,7 @@ struct ck_config {
     int log_json;
     enum ck_log_level log_level;     /* default info */
     int no_seccomp;                  /* run without its seccomp allow-list */
+    int no_ocsp;                     /* no ocsp.der, even when the certificate names a responder */
     int force;                       /* --force (renew), flag only */
     int revoke_reason;               /* --reason (revoke), flag only: RFC 5280 code; -1: none given */
     int yes;                         /* --yes (account deactivate), flag only */

@@ -17,6 +17,8 @@ static const unsigned char OID_SAN[] = {0x55, 0x1d, 0x11};
 static const unsigned char OID_AKI[] = {0x55, 0x1d, 0x23};
 static const unsigned char OID_AIA[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01};
 static const unsigned char OID_OCSP[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01};
+static const unsigned char OID_EKU[] = {0x55, 0x1d, 0x25};
+static const unsigned char OID_KP_OCSP_SIGNING[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x09};
 static const unsigned char OID_RSA_SHA256[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b};
 static const unsigned char OID_RSA_SHA384[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c};
 static const unsigned char OID_RSA_SHA512[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d};
@@ -105,7 +107,7 @@ static int digits(const unsigned char *p, size_t n, unsigned *out)
 }
 
 /* UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ (RFC 5280 4.1.2.5). */
-static int parse_time(unsigned char tag, const struct ck_dr *t, int64_t *out)
+int ck_dr_time(unsigned char tag, const struct ck_dr *t, int64_t *out)
 {
     static const unsigned char mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     unsigned y, mo, d, h, mi, s;
@@ -294,6 +296,21 @@ static int parse_aia(struct ck_dr seq, struct ck_cert_info *ci)
     return 0;
 }
 
+static int parse_eku(struct ck_dr seq, struct ck_cert_info *ci)
+{
+    struct ck_dr kps, oid;
+
+    if (ck_dr_expect(&seq, 0x30, &kps, NULL) < 0)
+        return -1;
+    while (kps.n > 0) {
+        if (ck_dr_expect(&kps, 0x06, &oid, NULL) < 0)
+            return -1;
+        if (OID_IS(&oid, OID_KP_OCSP_SIGNING))
+            ci->ocsp_signing = 1;
+    }
+    return 0;
+}
+
 static int parse_extensions(struct ck_dr exts, struct ck_cert_info *ci)
 {
     while (exts.n > 0) {
@@ -313,6 +330,8 @@ static int parse_extensions(struct ck_dr exts, struct ck_cert_info *ci)
             return -1;
         if (OID_IS(&oid, OID_AIA) && parse_aia(val, ci) < 0)
             return -1;
+        if (OID_IS(&oid, OID_EKU) && parse_eku(val, ci) < 0)
+            return -1;
     }
     return 0;
 }
@@ -331,8 +350,8 @@ int ck_cert_parse(const unsigned char *der, size_t len, struct ck_cert_info *out
         return ck_fail(e, "certificate: serial number of %zu bytes", c.serial.n);
     memcpy(out->serial, c.serial.p, c.serial.n);
     out->serial_len = c.serial.n;
-    if (parse_time(c.nb_tag, &c.not_before, &out->not_before) < 0 ||
-        parse_time(c.na_tag, &c.not_after, &out->not_after) < 0)
+    if (ck_dr_time(c.nb_tag, &c.not_before, &out->not_before) < 0 ||
+        ck_dr_time(c.na_tag, &c.not_after, &out->not_after) < 0)
         return ck_fail(e, "certificate: malformed validity time");
     w = c.issuer_full;
     if (ck_dr_next(&w, &tag, &v, NULL) < 0 || name_cn(v, out->issuer_cn, sizeof out->issuer_cn) < 0)
@@ -405,39 +424,36 @@ int ck_key_matches_cert(const struct ck_key *k, const unsigned char *der, size_t
     return 0;
 }
 
-int ck_cert_signed_by(const unsigned char *cert, size_t cert_len, const unsigned char *issuer,
-                      size_t issuer_len, struct ck_err *e)
+int ck_sig_verify(const unsigned char *issuer, size_t issuer_len, const struct ck_dr *alg_oid,
+                  const struct ck_dr *data, const struct ck_dr *sig, struct ck_err *e)
 {
     br_x509_decoder_context dc;
     const br_x509_pkey *pk;
     const br_hash_class *hc;
     const unsigned char *hash_oid = NULL;
     br_hash_compat_context hctx;
-    struct cert_parts c;
     unsigned char hash[64], rec[64];
     size_t hlen;
     int is_rsa;
 
-    if (!cert || split_cert(cert, cert_len, &c) < 0)
-        return ck_fail(e, "certificate: malformed DER");
     if (!issuer || cert_pkey(issuer, issuer_len, &dc, &pk) < 0)
         return ck_fail(e, "issuer certificate: cannot read its public key");
-    if (OID_IS(&c.sig_alg_oid, OID_RSA_SHA256)) {
+    if (OID_IS(alg_oid, OID_RSA_SHA256)) {
         hc = &br_sha256_vtable, hash_oid = BR_HASH_OID_SHA256, is_rsa = 1;
-    } else if (OID_IS(&c.sig_alg_oid, OID_RSA_SHA384)) {
+    } else if (OID_IS(alg_oid, OID_RSA_SHA384)) {
         hc = &br_sha384_vtable, hash_oid = BR_HASH_OID_SHA384, is_rsa = 1;
-    } else if (OID_IS(&c.sig_alg_oid, OID_RSA_SHA512)) {
+    } else if (OID_IS(alg_oid, OID_RSA_SHA512)) {
         hc = &br_sha512_vtable, hash_oid = BR_HASH_OID_SHA512, is_rsa = 1;
-    } else if (OID_IS(&c.sig_alg_oid, OID_ECDSA_SHA256)) {
+    } else if (OID_IS(alg_oid, OID_ECDSA_SHA256)) {
         hc = &br_sha256_vtable, is_rsa = 0;
-    } else if (OID_IS(&c.sig_alg_oid, OID_ECDSA_SHA384)) {
+    } else if (OID_IS(alg_oid, OID_ECDSA_SHA384)) {
         hc = &br_sha384_vtable, is_rsa = 0;
     } else {
-        return ck_fail(e, "certificate: unsupported signature algorithm");
+        return ck_fail(e, "unsupported signature algorithm");
     }
     hlen = (hc->desc >> BR_HASHDESC_OUT_OFF) & BR_HASHDESC_OUT_MASK;
     hc->init(&hctx.vtable);
-    hc->update(&hctx.vtable, c.tbs_full.p, c.tbs_full.n);
+    hc->update(&hctx.vtable, data->p, data->n);
     hc->out(&hctx.vtable, hash);
     if (is_rsa) {
         if (pk->key_type != BR_KEYTYPE_RSA)
@@ -445,14 +461,51 @@ int ck_cert_signed_by(const unsigned char *cert, size_t cert_len, const unsigned
         /* BearSSL verifies up to RSA-4096: a bigger issuer is "cannot tell", not "no" */
         if (pk->key.rsa.nlen > 513)
             return ck_fail(e, "issuer certificate: RSA key larger than 4096 bits");
-        return br_rsa_pkcs1_vrfy_get_default()(c.sig_bits.p, c.sig_bits.n, hash_oid, hlen,
+        return br_rsa_pkcs1_vrfy_get_default()(sig->p, sig->n, hash_oid, hlen,
                                                &pk->key.rsa, rec) == 1 &&
                memcmp(rec, hash, hlen) == 0;
     }
     if (pk->key_type != BR_KEYTYPE_EC)
         return 0;
     return br_ecdsa_vrfy_asn1_get_default()(br_ec_get_default(), hash, hlen, &pk->key.ec,
-                                            c.sig_bits.p, c.sig_bits.n) == 1;
+                                            sig->p, sig->n) == 1;
+}
+
+int ck_cert_signed_by(const unsigned char *cert, size_t cert_len, const unsigned char *issuer,
+                      size_t issuer_len, struct ck_err *e)
+{
+    struct cert_parts c;
+    int rc;
+
+    if (!cert || split_cert(cert, cert_len, &c) < 0)
+        return ck_fail(e, "certificate: malformed DER");
+    rc = ck_sig_verify(issuer, issuer_len, &c.sig_alg_oid, &c.tbs_full, &c.sig_bits, e);
+    if (rc < 0 && strncmp(e->msg, "unsupported", 11) == 0)
+        return ck_fail(e, "certificate: unsupported signature algorithm");
+    return rc;
+}
+
+int ck_cert_issuer_ids(const unsigned char *der, size_t len, unsigned char name_sha1[20],
+                       unsigned char key_sha1[20])
+{
+    struct cert_parts c;
+    struct ck_dr spki, alg, bits;
+    br_sha1_context h;
+
+    if (!der || split_cert(der, len, &c) < 0)
+        return -1;
+    spki = c.spki;
+    if (ck_dr_expect(&spki, 0x30, &alg, NULL) < 0 || ck_dr_expect(&spki, 0x03, &bits, NULL) < 0 ||
+        bits.n < 1)
+        return -1;
+    br_sha1_init(&h);
+    br_sha1_update(&h, c.subject_full.p, c.subject_full.n);
+    br_sha1_out(&h, name_sha1);
+    /* the key's BIT STRING value without its unused-bits byte (RFC 6960 4.1.1) */
+    br_sha1_init(&h);
+    br_sha1_update(&h, bits.p + 1, bits.n - 1);
+    br_sha1_out(&h, key_sha1);
+    return 0;
 }
 
 int ck_ari_cert_id(const struct ck_cert_info *ci, char *out, size_t cap, struct ck_err *e)

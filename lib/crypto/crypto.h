@@ -129,6 +129,7 @@ struct ck_cert_info {
     char **dns_names;                /* subjectAltName dNSName entries, iPAddress ones as text */
     size_t n_dns_names;
     char ocsp_url[512];              /* AIA OCSP responder, "" when absent */
+    int ocsp_signing;                /* extendedKeyUsage holds id-kp-OCSPSigning */
 };
 int ck_cert_parse(const unsigned char *der, size_t len, struct ck_cert_info *out,
                   struct ck_err *e);
@@ -165,6 +166,27 @@ int ck_cert_anchor(const unsigned char *der, size_t len, struct ck_anchor *out);
 
 /* RFC 9773 certificate identifier: b64u(AKI keyIdentifier) "." b64u(serial). */
 int ck_ari_cert_id(const struct ck_cert_info *ci, char *out, size_t cap, struct ck_err *e);
+
+/* OCSP (RFC 6960, the RFC 5019 profile). The request: one SHA-1 CertID of cert (serial)
+ * under issuer (its name and key hashes), no nonce, unsigned. malloc'd. */
+int ck_ocsp_request(const unsigned char *cert, size_t cert_len, const unsigned char *issuer,
+                    size_t issuer_len, unsigned char **der, size_t *der_len, struct ck_err *e);
+enum ck_ocsp_status { CK_OCSP_GOOD, CK_OCSP_REVOKED, CK_OCSP_UNKNOWN };
+struct ck_ocsp_answer {
+    enum ck_ocsp_status status;
+    int64_t this_update, next_update, produced_at; /* Unix seconds */
+    int64_t revoked_at;                            /* CK_OCSP_REVOKED */
+    int delegated;                                 /* signed by a responder certificate */
+};
+#define CK_OCSP_SKEW_S 300  /* a thisUpdate this far ahead of our clock is still taken */
+/* Checks an OCSPResponse for cert under issuer at `now`: status successful, a
+ * BasicOCSPResponse signed by the issuer or by a responder certificate in it that the
+ * issuer signed, with id-kp-OCSPSigning, valid now; a SingleResponse for our CertID;
+ * thisUpdate not ahead (beyond CK_OCSP_SKEW_S), nextUpdate present and ahead. 0 with
+ * *out filled (any status), -1 with one line saying what is wrong. */
+int ck_ocsp_check(const unsigned char *resp, size_t resp_len, const unsigned char *cert,
+                  size_t cert_len, const unsigned char *issuer, size_t issuer_len, int64_t now,
+                  struct ck_ocsp_answer *out, struct ck_err *e);
 
 /* Fills buf with cryptographically random bytes (BearSSL's seeder). */
 int ck_random(void *buf, size_t n, struct ck_err *e);

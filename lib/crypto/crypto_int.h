@@ -63,6 +63,18 @@ int ck_dr_expect(struct ck_dr *in, unsigned char want, struct ck_dr *val, struct
 /* 1 when the content of an OID equals the given encoded bytes. */
 int ck_dr_oid_is(const struct ck_dr *oid, const unsigned char *der, size_t len);
 
+/* UTCTime (0x17) or GeneralizedTime (0x18) content, seconds-precise with 'Z', to Unix seconds. */
+int ck_dr_time(unsigned char tag, const struct ck_dr *t, int64_t *out);
+/* 1 when `sig` over `data` verifies under the public key of the certificate `issuer`
+ * for the X.509 signature algorithm alg_oid; 0 when not; -1 (e) unreadable key or an
+ * algorithm we do not verify. */
+int ck_sig_verify(const unsigned char *issuer, size_t issuer_len, const struct ck_dr *alg_oid,
+                  const struct ck_dr *data, const struct ck_dr *sig, struct ck_err *e);
+/* SHA-1 of a CA certificate's subject Name and of its public key bits: an OCSP CertID's
+ * issuerNameHash and issuerKeyHash (RFC 6960 4.1.1). 0 or -1 (malformed). */
+int ck_cert_issuer_ids(const unsigned char *der, size_t len, unsigned char name_sha1[20],
+                       unsigned char key_sha1[20]);
+
 /* ---- DER writer: growable buffer, sticky out-of-memory flag. ---- */
 struct ck_dw {
     unsigned char *p;

@@ -403,3 +403,43 @@ out:
     close(c.kfd);
     return rc;
 }
+
+int ck_certdir_put(const char *out_dir, const char *name, const char *cert, size_t cert_len,
+                   const char *file, const void *data, size_t len, mode_t mode, struct ck_err *e)
+{
+    struct certdir c;
+    char cur[NAME_MAX + 1], where[PATH_MAX + NAME_MAX + 2], *have = NULL;
+    size_t have_len = 0;
+    if (certdir_init(&c, out_dir, name, e) < 0 || lock_versions(&c, 0, e) < 0)
+        return -1;
+    int rc = -1, vfd = -1;
+    current_version(&c, cur, sizeof cur);
+    snprintf(where, sizeof where, "%s/%s", c.kdir, cur);
+    if (!cur[0]) {
+        ck_failk(e, CK_E_IO, "%s is not a certificate certkeep published", c.link);
+        goto out;
+    }
+    vfd = openat(c.kfd, cur, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (vfd < 0) {
+        ck_failk(e, CK_E_IO, "open %s: %s", where, strerror(errno));
+        goto out;
+    }
+    int cfd = openat(vfd, "cert.pem", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (cfd >= 0) {
+        have = malloc(cert_len + 1);
+        ssize_t n = have ? read(cfd, have, cert_len + 1) : -1;
+        have_len = n < 0 ? 0 : (size_t)n;
+        close(cfd);
+    }
+    if (!have || have_len != cert_len || memcmp(have, cert, cert_len) != 0) {
+        ck_failk(e, CK_E_IO, "%s: the certificate changed meanwhile; %s not written", c.link, file);
+        goto out;
+    }
+    rc = ck_fs_write_atomic_at(vfd, where, file, data, len, mode, e);
+out:
+    free(have);
+    if (vfd >= 0)
+        close(vfd);
+    close(c.kfd);
+    return rc;
+}

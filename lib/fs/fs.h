@@ -61,6 +61,11 @@ struct ck_cert_files {
 };
 int ck_certdir_publish(const char *out_dir, const char *name, const struct ck_cert_files *f,
                        struct ck_err *e);
+/* Writes `file` (a plain name) atomically into the current version of <out>/<name>, the
+ * versions lock held, only when that version's cert.pem is exactly `cert` (so nothing
+ * meant for one certificate lands beside another: a new version starts without it). */
+int ck_certdir_put(const char *out_dir, const char *name, const char *cert, size_t cert_len,
+                   const char *file, const void *data, size_t len, mode_t mode, struct ck_err *e);
 /* Removes temporaries and versions a crash left behind (not the current one nor
  * its predecessor). */
 int ck_certdir_cleanup(const char *out_dir, const char *name, struct ck_err *e);

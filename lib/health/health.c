@@ -190,7 +190,8 @@ static void family(struct buf *b, const char *name, const char *type, const char
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-enum field { F_NOT_AFTER, F_NOT_BEFORE, F_NEXT, F_LAST, F_CONSEC };
+enum field { F_NOT_AFTER, F_NOT_BEFORE, F_NEXT, F_LAST, F_CONSEC, F_OCSP_FAIL, F_OCSP_REVOKED,
+             F_OCSP_NEXT };
 
 static int64_t value_of(const struct ck_health_cert *m, enum field f)
 {
@@ -200,23 +201,32 @@ static int64_t value_of(const struct ck_health_cert *m, enum field f)
     case F_NEXT: return m->next_renewal;
     case F_LAST: return m->last_success;
     case F_CONSEC: return (int64_t)m->failures_consecutive;
+    case F_OCSP_FAIL: return (int64_t)m->ocsp_failures;
+    case F_OCSP_REVOKED: return (int64_t)m->ocsp_revoked;
+    case F_OCSP_NEXT: return m->ocsp_next_update;
     }
     return 0;
 }
 
 /* One gauge per name; timestamps of 0 (unknown) are left out. */
-static void gauge(struct buf *b, const struct ck_health *h, const char *name, const char *help,
-                  enum field f)
+static void sample(struct buf *b, const struct ck_health *h, const char *name, const char *type,
+                   const char *help, enum field f)
 {
-    family(b, name, "gauge", help);
+    family(b, name, type, help);
     for (size_t i = 0; i < h->n_certs; i++) {
         int64_t v = value_of(&h->certs[i].m, f);
-        if (v == 0 && f != F_CONSEC)
+        if (v == 0 && f != F_CONSEC && f != F_OCSP_FAIL && f != F_OCSP_REVOKED)
             continue;
         put(b, "%s{name=\"", name);
         put_label(b, h->certs[i].name);
         put(b, "\"} %" PRId64 "\n", v);
     }
+}
+
+static void gauge(struct buf *b, const struct ck_health *h, const char *name, const char *help,
+                  enum field f)
+{
+    sample(b, h, name, "gauge", help, f);
 }
 
 int ck_health_metrics(const struct ck_health *h, char **out, size_t *len, struct ck_err *e)
@@ -248,6 +258,12 @@ int ck_health_metrics(const struct ck_health *h, char **out, size_t *len, struct
           "When the next renewal attempt is due, Unix time.", F_NEXT);
     gauge(&b, h, "certkeep_last_success_timestamp_seconds",
           "When the last renewal succeeded, Unix time.", F_LAST);
+    sample(&b, h, "certkeep_ocsp_failures_total", "counter",
+           "OCSP fetches that gave no good response to staple.", F_OCSP_FAIL);
+    sample(&b, h, "certkeep_ocsp_revoked_total", "counter",
+           "OCSP answers that the certificate is revoked.", F_OCSP_REVOKED);
+    gauge(&b, h, "certkeep_ocsp_next_update_seconds",
+          "nextUpdate of the stapled OCSP response on the volume, Unix time.", F_OCSP_NEXT);
     if (b.oom || !b.p) {
         free(b.p);
         return ck_fail(e, "metrics: out of memory");

@@ -41,6 +41,8 @@ struct ck_health_cert {
     int64_t last_success;           /* of the last renewal (or issuance) */
     uint64_t renewals_success, renewals_failure;
     uint64_t failures_consecutive;
+    uint64_t ocsp_failures, ocsp_revoked;  /* OCSP fetches that failed; revoked answers */
+    int64_t ocsp_next_update;              /* nextUpdate of the ocsp.der on the volume */
 };
 
 /* Binds `listen` ("host:port", "[v6]:port", ":port"; port 0 picks a free one) and

@@ -32,7 +32,7 @@ void ck_keeper_init(struct ck_keeper *k, int has_store, long min_valid)
     memset(k, 0, sizeof *k);
     k->has_store = has_store;
     k->min_valid = min_valid;
-    k->renew_at = k->store_at = k->ari_at = k->unusable_at = NEVER;
+    k->renew_at = k->store_at = k->ari_at = k->unusable_at = k->ocsp_at = NEVER;
 }
 
 int64_t ck_keeper_next_attempt(const struct ck_keeper *k, int64_t now)
@@ -60,6 +60,7 @@ static void refresh(struct ck_keeper *k, const struct ck_keeper_volume *v, int n
         k->said_unusable = 1;
         k->renew_at = NEVER;
         k->unusable_at = NEVER;
+        k->ocsp_at = NEVER;
         return;
     }
     k->said_unusable = 0;
@@ -67,6 +68,8 @@ static void refresh(struct ck_keeper *k, const struct ck_keeper_volume *v, int n
         k->ari_known = 0;
         k->ari_at = now + jitter(CK_KEEPER_ARI_FIRST_S, ARI_FIRST_JITTER_S, s);
         new_moment = 1;
+        k->ocsp_at = k->ocsp ? now : NEVER;  /* the job finds out whether it names a responder */
+        k->ocsp_failures = 0;
     }
     if (new_moment) {
         struct ck_window w = k->ari_known ? k->ari
@@ -94,6 +97,8 @@ static enum ck_keeper_job next_job(const struct ck_keeper *k, int64_t now, int64
         return CK_KJ_STORE;
     if (k->has_ari && k->ari_at <= now)
         return CK_KJ_ARI;
+    if (k->ocsp_at <= now)
+        return CK_KJ_OCSP;
     *wake = a;
     if (k->unusable_at < *wake)
         *wake = k->unusable_at;
@@ -101,6 +106,8 @@ static enum ck_keeper_job next_job(const struct ck_keeper *k, int64_t now, int64
         *wake = k->store_at;
     if (k->has_ari && k->ari_at < *wake)
         *wake = k->ari_at;
+    if (k->ocsp_at < *wake)
+        *wake = k->ocsp_at;
     return CK_KJ_NONE;
 }
 
@@ -217,6 +224,24 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
             }
         }
         break;
+    case CK_KJ_OCSP:
+        if (ev->result != CK_KR_OK) {  /* the last good response stays; 1 min, 10 min, hourly */
+            int64_t d = 60;
+            for (unsigned i = 0; i < k->ocsp_failures && d < CK_KEEPER_OCSP_RETRY_MAX_S; i++)
+                d *= 10;
+            if (d > CK_KEEPER_OCSP_RETRY_MAX_S)
+                d = CK_KEEPER_OCSP_RETRY_MAX_S;
+            k->ocsp_failures++;
+            k->ocsp_at = now + jitter(d, d / 10, s);
+        } else {
+            k->ocsp_failures = 0;
+            k->ocsp_at = ev->ocsp_next > 0 ? ev->ocsp_next : NEVER;
+            if (ev->revoked) {  /* marked revoked: the volume is read again, found unusable */
+                k->early = 1;
+                out->act |= CK_KA_READ_VOLUME;
+            }
+        }
+        break;
     case CK_KJ_NONE:
         break;
     }
@@ -229,6 +254,8 @@ static void early(struct ck_keeper *k, int64_t now)
     k->store_at = now;
     if (k->has_ari)
         k->ari_at = now;
+    if (k->ocsp_at != NEVER)
+        k->ocsp_at = now;
     if (k->ready && k->inited) {  /* a window already open: no need to wait for its moment */
         struct ck_window w = k->ari_known ? k->ari
                                           : ck_renewal_window(k->not_before, k->not_after);

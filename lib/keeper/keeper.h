@@ -8,7 +8,8 @@
  *   INIT   the volume, else the store, else issue under the lease (cmd init's work)
  *   RENEW  issue under the lease (a newer store certificate is restored instead)
  *   STORE  pick up another replica's newer certificate from the store
- *   ARI    ask the CA for its renewal window */
+ *   ARI    ask the CA for its renewal window
+ *   OCSP   refresh the OCSP response beside the certificate (settings: ocsp) */
 #ifndef CK_KEEPER_H
 #define CK_KEEPER_H
 
@@ -21,8 +22,9 @@
 #define CK_KEEPER_ARI_FIRST_S 300     /* first ARI check 5..20 min after a new certificate */
 #define CK_KEEPER_ARI_EVERY_S 36000   /* then every 10..12 h ("at least twice a day") */
 #define CK_KEEPER_BUSY_WAIT_S 60      /* another replica holds the lease: look again then */
+#define CK_KEEPER_OCSP_RETRY_MAX_S 3600 /* OCSP failures: again after 1 min, 10 min, then hourly */
 
-enum ck_keeper_job { CK_KJ_NONE, CK_KJ_INIT, CK_KJ_RENEW, CK_KJ_STORE, CK_KJ_ARI };
+enum ck_keeper_job { CK_KJ_NONE, CK_KJ_INIT, CK_KJ_RENEW, CK_KJ_STORE, CK_KJ_ARI, CK_KJ_OCSP };
 
 /* The volume's certificate as the caller judged it (lib/cert, revocation marks). */
 struct ck_keeper_volume {
@@ -64,6 +66,8 @@ struct ck_keeper_event {
     int64_t ari_start, ari_end; /* DONE of ARI, OK */
     long retry_after;          /* DONE of ARI: the CA's Retry-After (-1: none) */
     int no_ari;                /* DONE of ARI: the CA offers no renewalInfo */
+    int64_t ocsp_next;         /* DONE of OCSP, OK: when to refresh (0: never, no responder) */
+    int revoked;               /* DONE of OCSP, OK: the responder says revoked (marked) */
 };
 
 /* Actions, in this order: read the volume (answer with CK_KE_VOLUME, then
@@ -93,12 +97,14 @@ struct ck_keeper {
     /* settings */
     int has_store;
     long min_valid;
+    int ocsp;                  /* keep an OCSP response beside the certificate (set after init) */
     /* the volume */
     int ready;                 /* a usable certificate is on the volume */
     int has_ari;
     int64_t not_before, not_after;
     /* the schedule, Unix seconds (CK_KEEPER_NEVER: not planned) */
-    int64_t renew_at, store_at, ari_at, retry_at, unusable_at;
+    int64_t renew_at, store_at, ari_at, retry_at, unusable_at, ocsp_at;
+    unsigned ocsp_failures;
     int ari_known;
     struct ck_window ari;
     unsigned failures;

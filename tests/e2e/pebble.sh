@@ -72,6 +72,9 @@ pebble_trust() {
 # seconds (0: Pebble sends none, the client polls at its own pace). PEBBLE_VALIDITY is
 # the default profile's certificate lifetime in seconds (90 days unless set).
 # PEBBLE_EAB_KEYS='"kid": "base64url key", ...': new accounts need external account binding.
+# PEBBLE_OCSP_URL: the OCSP responder the certificates name (AIA); none when unset.
+# PEBBLE_KEY_ALGORITHM: the CA's keys, ecdsa unless set (rsa: the management port hands
+# out the intermediate's key, which it does for RSA keys only).
 pebble_config() {
     cat >"$PEBBLE_CONFIG" <<EOF
 {
@@ -82,11 +85,11 @@ pebble_config() {
     "privateKey": "$PEBBLE_HOME/wfe.key",
     "httpPort": $PEBBLE_HTTP01_PORT,
     "tlsPort": $PEBBLE_TLS01_PORT,
-    "ocspResponderURL": "",
+    "ocspResponderURL": "${PEBBLE_OCSP_URL:-}",
     "externalAccountBindingRequired": $([ -n "${PEBBLE_EAB_KEYS:-}" ] && echo true || echo false),
     "externalAccountMACKeys": { ${PEBBLE_EAB_KEYS:-} },
     "retryAfter": { "authz": ${PEBBLE_RETRY_AUTHZ:-0}, "order": ${PEBBLE_RETRY_ORDER:-0} },
-    "keyAlgorithm": "ecdsa",
+    "keyAlgorithm": "${PEBBLE_KEY_ALGORITHM:-ecdsa}",
     "profiles": {
       "default": { "description": "The default profile", "validityPeriod": ${PEBBLE_VALIDITY:-7776000} },
       "shortlived": { "description": "Short-lived certificates", "validityPeriod": 576000 },
@@ -166,6 +169,8 @@ _pebble_mgmt_get() {
 pebble_root() { _pebble_mgmt_get "roots/${2:-0}" >"$1"; }
 # pebble_intermediate FILE [N]: the intermediate that signs leaves under root N.
 pebble_intermediate() { _pebble_mgmt_get "intermediates/${2:-0}" >"$1"; }
+# pebble_intermediate_key FILE [N]: its private key (an OCSP responder signs with it).
+pebble_intermediate_key() { _pebble_mgmt_get "intermediate-keys/${2:-0}" >"$1"; }
 
 # Certificates issued since the last start ("Issued certificate serial … for order …").
 pebble_issued_count() { grep -c 'Issued certificate serial' "$PEBBLE_LOG" 2>/dev/null || true; }

@@ -865,6 +865,30 @@ static void test_webhook_url(void **state)
                  "%s:1: webhook.url: \"https:///x\" has no host");
 }
 
+/* OCSP stapling material is on unless no_ocsp (file, variable, flag); a wrong type is refused. */
+static void test_no_ocsp(void **state)
+{
+    (void)state;
+    struct ck_config c;
+    struct ck_err e;
+    assert_int_equal(load(&c, "domains: [a.example]\n", NULL, 0, NULL, &e), 0);
+    assert_int_equal(c.no_ocsp, 0);
+    ck_config_free(&c);
+    assert_int_equal(load(&c, "domains: [a.example]\nno_ocsp: true\n", NULL, 0, NULL, &e), 0);
+    assert_int_equal(c.no_ocsp, 1);
+    ck_config_free(&c);
+    char *env[] = {"CERTKEEP_NO_OCSP=1", NULL};
+    assert_int_equal(load(&c, "domains: [a.example]\n", env, 0, NULL, &e), 0);
+    assert_int_equal(c.no_ocsp, 1);
+    ck_config_free(&c);
+    char *flag[] = {"--domain", "a.example", "--no-ocsp", NULL};
+    assert_int_equal(load(&c, NULL, NULL, 3, flag, &e), 0);
+    assert_int_equal(c.no_ocsp, 1);
+    ck_config_free(&c);
+    expect_error("domains: [a.example]\nno_ocsp: [x]\n", NULL, 0, NULL,
+                 "%s:2: no_ocsp: expected true or false");
+}
+
 /* Presets name the CAs; a URL stays a URL; the EAB pair comes whole or is refused. */
 static void test_directory_presets_and_eab(void **state)
 {
@@ -1091,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_file_too_big),
         cmocka_unit_test(test_config_not_a_file),
+        cmocka_unit_test(test_no_ocsp),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_env_errors),
         cmocka_unit_test(test_durations),

@@ -446,6 +446,56 @@ static void test_certdir_publish(void **state)
     assert_string_equal(marker, "v4");
 }
 
+/* A file beside the certificate (ocsp.der) goes into the current version, only for the
+ * certificate it was made for; a new version starts without it. */
+static void test_certdir_put(void **state)
+{
+    (void)state;
+    char out[PATH_MAX], p[PATH_MAX], bufs[4][64], *data = NULL;
+    size_t len = 0;
+    struct ck_cert_files f;
+    struct ck_err e;
+    struct stat st;
+    path_of(out, "put");
+    files_for(&f, bufs, "v1");
+    /* nothing published yet */
+    assert_int_equal(ck_certdir_put(out, "a.example", f.cert, f.cert_len, "ocsp.der", "x", 1,
+                                    0644, &e), -1);
+    assert_int_equal(ck_certdir_publish(out, "a.example", &f, &e), 0);
+    assert_int_equal(ck_certdir_put(out, "a.example", f.cert, f.cert_len, "ocsp.der", "resp1", 5,
+                                    0644, &e), 0);
+    SNP(p, sizeof p, "%s/a.example/ocsp.der", out);
+    assert_int_equal(ck_fs_read(p, 100, &data, &len, &e), 0);
+    assert_string_equal(data, "resp1");
+    free(data);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    /* made for another certificate (or a prefix of this one's): refused, the file stays */
+    assert_int_equal(ck_certdir_put(out, "a.example", "v0 cert\n", 8, "ocsp.der", "resp0", 5,
+                                    0644, &e), -1);
+    assert_non_null(strstr(e.msg, "the certificate changed meanwhile"));
+    assert_int_equal(ck_certdir_put(out, "a.example", f.cert, f.cert_len - 1, "ocsp.der", "r", 1,
+                                    0644, &e), -1);
+    assert_int_equal(ck_fs_read(p, 100, &data, &len, &e), 0);
+    assert_string_equal(data, "resp1");
+    free(data);
+    /* a new version: no response beside it until one is put for it */
+    files_for(&f, bufs, "v2");
+    assert_int_equal(ck_certdir_publish(out, "a.example", &f, &e), 0);
+    assert_int_equal(stat(p, &st), -1);
+    assert_int_equal(ck_certdir_put(out, "a.example", f.cert, f.cert_len, "ocsp.der", "resp2", 5,
+                                    0644, &e), 0);
+    assert_int_equal(ck_fs_read(p, 100, &data, &len, &e), 0);
+    assert_string_equal(data, "resp2");
+    free(data);
+    /* a link that is not ours */
+    SNP(p, sizeof p, "%s/b.example", out);
+    assert_int_equal(symlink("/tmp", p), 0);
+    assert_int_equal(ck_certdir_put(out, "b.example", f.cert, f.cert_len, "ocsp.der", "x", 1,
+                                    0644, &e), -1);
+    assert_non_null(strstr(e.msg, "is not a certificate certkeep published"));
+}
+
 /* Planted symlinks where certkeep made none are refused, naming the path; their
  * targets stay as they were; loose modes on directories we own are tightened. */
 static void test_symlinks_refused(void **state)
@@ -728,6 +778,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certdir_publish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certdir_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certdir_bad_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certdir_migrates_plain_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certdir_cleanup_leftovers, setup, teardown),

@@ -360,10 +360,13 @@ static void test_metrics(void **state)
     a->renewals_success = 3;
     a->renewals_failure = 2;
     a->failures_consecutive = 0;
+    a->ocsp_failures = 4;
+    a->ocsp_next_update = 1790086400;
     struct ck_health_cert *w = ck_health_cert(h, "we\"ird\\na\nme", &e);
     assert_non_null(w);
     w->renewals_failure = 7;
     w->failures_consecutive = 7;
+    w->ocsp_revoked = 1;
     assert_ptr_equal(ck_health_cert(h, "example.com", &e), a); /* same entry */
     ck_health_set_ready(h, 1);
 
@@ -408,7 +411,18 @@ static void test_metrics(void **state)
         "certkeep_next_renewal_timestamp_seconds{name=\"example.com\"} 1795184000\n"
         "# HELP certkeep_last_success_timestamp_seconds When the last renewal succeeded, Unix time.\n"
         "# TYPE certkeep_last_success_timestamp_seconds gauge\n"
-        "certkeep_last_success_timestamp_seconds{name=\"example.com\"} 1790000100\n";
+        "certkeep_last_success_timestamp_seconds{name=\"example.com\"} 1790000100\n"
+        "# HELP certkeep_ocsp_failures_total OCSP fetches that gave no good response to staple.\n"
+        "# TYPE certkeep_ocsp_failures_total counter\n"
+        "certkeep_ocsp_failures_total{name=\"example.com\"} 4\n"
+        "certkeep_ocsp_failures_total{name=\"we\\\"ird\\\\na\\nme\"} 0\n"
+        "# HELP certkeep_ocsp_revoked_total OCSP answers that the certificate is revoked.\n"
+        "# TYPE certkeep_ocsp_revoked_total counter\n"
+        "certkeep_ocsp_revoked_total{name=\"example.com\"} 0\n"
+        "certkeep_ocsp_revoked_total{name=\"we\\\"ird\\\\na\\nme\"} 1\n"
+        "# HELP certkeep_ocsp_next_update_seconds nextUpdate of the stapled OCSP response on the volume, Unix time.\n"
+        "# TYPE certkeep_ocsp_next_update_seconds gauge\n"
+        "certkeep_ocsp_next_update_seconds{name=\"example.com\"} 1790086400\n";
     assert_string_equal(text, want);
     check_format(text);
 

@@ -623,9 +623,76 @@ static void pick_stays_in_its_window(void **state)
     }
 }
 
+static void ocsp_done(struct world *w, enum ck_keeper_result r, int64_t next, int revoked)
+{
+    step(w, (struct ck_keeper_event){.kind = CK_KE_DONE, .result = r, .ocsp_next = next,
+                                     .revoked = revoked});
+}
+
+/* OCSP: refreshed after each new certificate, then when the job says (half its validity);
+ * failures back off 1 min, 10 min, then hourly; a revoked answer reads the volume again
+ * (marked revoked: unusable) and issues at once; no responder: never asked again. */
+static void ocsp_refresh(void **state)
+{
+    (void)state;
+    struct world w;
+    memset(&w, 0, sizeof w);
+    w.now = T0;
+    w.rnd = 7;
+    ck_keeper_init(&w.k, 0, 0);
+    w.k.ocsp = 1;
+    set_vol(&w, cert(T0 - DAY, T0 + 89 * DAY, 0), 0);
+    step(&w, (struct ck_keeper_event){.kind = CK_KE_START, .vol = w.vol});
+    w.vol.same = 1;
+    expect_job(&w, CK_KJ_INIT);
+    done(&w, CK_KR_OK, 0);
+    expect_job(&w, CK_KJ_OCSP);  /* right after init: the certificate is new to us */
+    ocsp_done(&w, CK_KR_OK, T0 + 3 * DAY, 0);
+    expect_idle(&w);
+    assert_int_equal(w.o.wake, T0 + 3 * DAY);  /* before the renewal moment */
+    sleep_until_wake(&w);
+    expect_job(&w, CK_KJ_OCSP);
+    int64_t want[] = {60, 600, 3600, 3600};
+    for (int i = 0; i < 4; i++) {
+        int64_t t = w.now;
+        ocsp_done(&w, CK_KR_FAILED, 0, 0);
+        expect_idle(&w);
+        assert_true(w.o.wake >= t + want[i] && w.o.wake <= t + want[i] + want[i] / 10);
+        assert_int_equal(w.k.failures, 0);  /* not a renewal's failure */
+        sleep_until_wake(&w);
+        expect_job(&w, CK_KJ_OCSP);
+    }
+    /* revoked: the caller marked it, so the volume reads unusable; a new one at once */
+    struct ck_keeper_volume revoked = w.vol;
+    revoked.usable = 0;
+    revoked.same = 0;
+    w.vol = revoked;
+    int reads = w.reads;
+    ocsp_done(&w, CK_KR_OK, 0, 1);
+    assert_int_equal(w.reads, reads + 1);
+    assert_false(w.k.ready);
+    expect_job(&w, CK_KJ_INIT);
+    set_vol(&w, cert(w.now, w.now + 90 * DAY, 0), 0);
+    done(&w, CK_KR_OK, 1);
+    w.vol.same = 1;
+    expect_job(&w, CK_KJ_OCSP);  /* the new certificate's, at once */
+    ocsp_done(&w, CK_KR_OK, 0, 0);  /* it names no responder */
+    expect_idle(&w);
+    assert_int_equal(w.k.ocsp_at, NEVER);
+    assert_int_equal(w.o.wake, w.k.renew_at);
+
+    /* off: never a job */
+    start(&w, 0, cert(T0 - DAY, T0 + 89 * DAY, 0), 0, 0);
+    expect_job(&w, CK_KJ_INIT);
+    done(&w, CK_KR_OK, 0);
+    expect_idle(&w);
+    assert_int_equal(w.k.ocsp_at, NEVER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ocsp_refresh),
         cmocka_unit_test(restore_usable_volume),
         cmocka_unit_test(restore_empty_volume),
         cmocka_unit_test(renewal_moment),
