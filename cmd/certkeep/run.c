@@ -33,8 +33,9 @@
 #define NEVER CK_KEEPER_NEVER
 
 enum job { JOB_NONE = CK_KJ_NONE, JOB_INIT = CK_KJ_INIT, JOB_RENEW = CK_KJ_RENEW,
-           JOB_STORE = CK_KJ_STORE, JOB_ARI = CK_KJ_ARI };
-static const char *const job_names[] = {"none", "init", "renewal", "store check", "ARI check"};
+           JOB_STORE = CK_KJ_STORE, JOB_ARI = CK_KJ_ARI, JOB_RELOAD = CK_KJ_RELOAD };
+static const char *const job_names[] = {"none", "init", "renewal", "store check", "ARI check",
+                                        "reload"};
 
 /* What one job gets and gives back; the job thread touches nothing else but
  * the store and the ACME handle, which the loop leaves alone while it runs. */
@@ -49,6 +50,7 @@ struct job_io {
     struct ck_err e;
     struct ck_cert_summary sum;
     int changed;                 /* the volume's files changed (app told) */
+    int reload;                  /* ck_cmd_tell_app's answer: 0 told, -1 failed, 1 not told */
     int64_t ari_start, ari_end;
     long retry_after;
     int no_ari;
@@ -62,7 +64,7 @@ struct run {
     struct ck_cmd_store st;
     struct ck_health *health;
     struct ck_health_cert *hc;
-    int sigfd, done[2];
+    int sigfd, done[2], pidfd;
     pthread_mutex_t write_lock;
     /* the job thread */
     int busy;
@@ -140,6 +142,7 @@ static void job_renew(struct run *r, struct job_io *io)
     io->rc = ck_cmd_renew_once(r->c, r->log, r->st.store, &ren, &io->e);
     io->sum = ren.sum;
     io->changed = io->rc == 0;
+    io->reload = io->rc == 0 ? ren.reload : 1;
     io->lease_lost = ren.lease_lost;
 }
 
@@ -160,7 +163,7 @@ static void job_init(struct run *r, struct job_io *io)
         (!had || strcmp(before.serial_hex, io->sum.serial_hex))) {
         io->changed = 1;
         if (had)  /* the app was started on the old files */
-            ck_cmd_tell_app(r->c, r->log);
+            io->reload = ck_cmd_tell_app(r->c, r->log);
     }
 }
 
@@ -171,8 +174,15 @@ static void job_store(struct run *r, struct job_io *io)
     io->rc = rc < 0 ? -1 : 0;
     if (rc == 1) {
         io->changed = 1;
-        ck_cmd_tell_app(r->c, r->log);
+        io->reload = ck_cmd_tell_app(r->c, r->log);
     }
+}
+
+static void job_reload(struct run *r, struct job_io *io)
+{
+    io->reload = ck_cmd_tell_app(r->c, r->log);
+    if (io->reload < 0)
+        io->rc = ck_fail(&io->e, "the app's reload failed");
 }
 
 static void *job_main(void *arg)
@@ -186,6 +196,7 @@ static void *job_main(void *arg)
     case JOB_RENEW: job_renew(r, io); break;
     case JOB_STORE: job_store(r, io); break;
     case JOB_ARI: job_ari(r, io); break;
+    case JOB_RELOAD: job_reload(r, io); break;
     case JOB_NONE: break;
     }
     /* a stop is not a failure: the next start just tries again */
@@ -206,6 +217,7 @@ static int start_job(struct run *r, enum job kind)
     struct job_io *io = &r->io;
     memset(io, 0, sizeof *io);
     io->kind = kind;
+    io->reload = 1;
     io->failures = r->k.failures;  /* the count in memory, when state.json cannot be read */
     if (r->k.ready) {
         io->have_not_after = r->cur.not_after;
@@ -282,6 +294,12 @@ static void notes(struct run *r, const struct ck_keeper_event *ev, unsigned note
         r->hc->renewals_success += r->io.kind == JOB_RENEW;
         r->hc->last_success = ev->now;
     }
+    if (note & CK_KN_RELOAD_RETRY) {
+        char when[32];
+        ck_time_format(k->reload_at, when);
+        ck_warn(r->log, "reload", "telling the app failed (%u in a row); again at %s (in %lld s)",
+                k->reload_failures, when, (long long)(k->reload_at - now_s()));
+    }
     if (note & CK_KN_NEXT)
         log_time(r, "run.next", "next renewal at", ck_keeper_next_attempt(k, now_s()));
 }
@@ -332,9 +350,14 @@ static void finish_job(struct run *r)
     struct job_io *io = &r->io;
     struct ck_keeper_event ev = {.kind = CK_KE_DONE, .changed = io->changed,
                                  .ari_start = io->ari_start, .ari_end = io->ari_end,
-                                 .retry_after = io->retry_after, .no_ari = io->no_ari};
+                                 .retry_after = io->retry_after, .no_ari = io->no_ari,
+                                 .reload_failed = io->reload < 0};
     pthread_join(r->thread, NULL);
     r->busy = 0;
+    if (r->hc && io->reload != 1) {
+        r->hc->reloads_success += io->reload == 0;
+        r->hc->reloads_failure += io->reload < 0;
+    }
     int renewal = io->kind == JOB_INIT || io->kind == JOB_RENEW;
     if (r->stop && io->rc < 0) {
         ck_info(r->log, "run.stop", "the %s in progress was cut short: %s", job_names[io->kind],
@@ -345,12 +368,14 @@ static void finish_job(struct run *r)
         ev.failures = io->failures;
         ev.next_retry = io->next_retry;
         if (renewal) {
-            if (r->hc)
+            if (r->hc) {
                 r->hc->renewals_failure++;
+                r->hc->failures[ck_health_reason(io->e.kind)]++;
+            }
             ck_error(r->log, "renew.failed", "%s failed (%u in a row): %s; next try in %lld s",
                      job_names[io->kind], io->failures, io->e.msg,
                      (long long)(io->next_retry - now_s()));
-        } else {
+        } else if (io->kind != JOB_RELOAD) {  /* lib/reload said why, the note when next */
             ck_warn(r->log, io->kind == JOB_ARI ? "ari" : "store.check", "%s", io->e.msg);
         }
     } else if (renewal && io->rc == CK_CMD_BUSY) {
@@ -376,6 +401,9 @@ static void on_signals(struct run *r)
             ck_cmd_signal = (sig_atomic_t)si.ssi_signo;
             ck_cmd_stop = 1;
             ev.kind = CK_KE_TERM;
+        } else if (si.ssi_signo == SIGUSR2) {  /* from certkeep renew (runpid.c) */
+            ck_info(r->log, "run.signal", "the volume changed (certkeep renew): reading it");
+            ev.kind = CK_KE_CHANGED;
         } else {
             ck_info(r->log, "run.signal", "checking now (early retry requested)");
         }
@@ -467,6 +495,7 @@ static int setup(struct run *r, sigset_t *old, struct ck_err *e)
     sigaddset(&s, SIGINT);
     sigaddset(&s, SIGHUP);
     sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGUSR2);
     /* blocked before any thread exists, so that every thread inherits it */
     if (pthread_sigmask(SIG_BLOCK, &s, old))
         return ck_fail(e, "run: cannot block signals");
@@ -481,6 +510,9 @@ static int setup(struct run *r, sigset_t *old, struct ck_err *e)
     sigemptyset(&wake.sa_mask);
     if (sigaction(SIGWAKE, &wake, &r->old_wake))
         return ck_fail(e, "run: cannot catch SIGURG: %s", strerror(errno));
+    struct ck_err pe;  /* without it, `renew --now` cannot find us: nothing else is lost */
+    if (ck_cmd_run_lock(r->c, &r->pidfd, &pe))
+        ck_warn(r->log, "run", "%s; `certkeep renew --now` will not find this run", pe.msg);
     if (r->c->listen) {
         if (ck_health_start(r->c->listen, CK_VERSION, r->log, &r->health, e))
             return -1;
@@ -541,7 +573,7 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     memset(&r, 0, sizeof r);
     r.c = c;
     r.log = log;
-    r.sigfd = r.done[0] = r.done[1] = -1;
+    r.sigfd = r.done[0] = r.done[1] = r.pidfd = -1;
     if (ck_config_validate_for(c, "run", e) || ck_cmd_trust_load(c, e))
         return -1;
     int rc = setup(&r, &old, e);
@@ -558,6 +590,8 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     ck_cmd_store_close(&r.st);
     if (r.sigfd >= 0)
         close(r.sigfd);
+    if (r.pidfd >= 0)
+        close(r.pidfd);
     if (r.done[0] >= 0) {
         close(r.done[0]);
         close(r.done[1]);

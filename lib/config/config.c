@@ -77,6 +77,7 @@
  *                            allow-list (a reload command needing other system calls), false
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
+ *   (flag only)                                           --now              renew: ask the running `run` to check now
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
  *
  * Settings of a challenge type other than challenge.type (dns-01's with http-01, ...)
@@ -236,6 +237,8 @@ static const struct key keys[] = {
     {"no_seccomp", "CERTKEEP_NO_SECCOMP", NULL, "--no-seccomp", NULL, T_BOOL, OFF(no_seccomp), NULL,
      "run: without the seccomp allow-list"},
     {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
+    {NULL, NULL, NULL, "--now", NULL, T_BOOL, OFF(now), NULL,
+     "renew: ask the `run` on this state directory to retry or renew now (SIGUSR1)"},
     {NULL, NULL, NULL, "--reason", "R", T_REASON, OFF(revoke_reason), NULL,
      "revoke: RFC 5280 reason (keyCompromise, superseded, ...; default unspecified)"},
 };

@@ -77,6 +77,7 @@ struct ck_config {
     enum ck_log_level log_level;     /* default info */
     int no_seccomp;                  /* run without its seccomp allow-list */
     int force;                       /* --force (renew), flag only */
+    int now;                         /* --now (renew): signal the running `run`, flag only */
     int revoke_reason;               /* --reason (revoke), flag only: RFC 5280 code; -1: none given */
     const char **args;               /* non-flag arguments, borrowed from argv */
     size_t n_args;
