@@ -293,7 +293,10 @@ void ck_keeper_step(struct ck_keeper *k, const struct ck_keeper_event *ev,
             refresh(k, &ev->vol, k->new_moment, ev->now, &s, out);
             after_volume(k, ev->now, &s, out);
         } else {
+            int64_t before = k->renew_at;
             refresh(k, &ev->vol, 0, ev->now, &s, out);
+            if (k->ready && k->renew_at != before)  /* another process renewed: say when next */
+                out->note |= CK_KN_NEXT;
         }
         if (k->early) {
             k->early = 0;

@@ -346,8 +346,10 @@ static void volume_changed_outside(void **state)
     int reads = w.reads;
     w.now += 100;
     set_vol(&w, cert(w.now, w.now + 90 * DAY, 0), 0);
+    w.notes = 0;
     ev(&w, CK_KE_CHANGED);
     assert_int_equal(w.reads, reads + 1);
+    assert_true(w.notes & CK_KN_NEXT);
     assert_int_equal(w.k.not_after, w.now + 90 * DAY);
     struct ck_window win = ck_renewal_window(w.now, w.now + 90 * DAY);
     assert_true(w.k.renew_at >= win.start && w.k.renew_at < win.end);
