@@ -259,7 +259,8 @@ int ck_health_metrics(const struct ck_health *h, char **out, size_t *len, struct
                 ok ? m->renewals_success : m->renewals_failure);
         }
     }
-    family(&b, "certkeep_reloads_total", "counter", "Times the app was told of new files, by result.");
+    family(&b, "certkeep_reloads_total", "counter",
+           "Times the app was told of new files, by result.");
     for (size_t i = 0; i < h->n_certs; i++) {
         const struct ck_health_cert *m = &h->certs[i].m;
         for (int ok = 1; ok >= 0; ok--) {
