@@ -346,8 +346,8 @@ void ck_keeper_backoff(long stored, int shared, unsigned memory, unsigned seen,
     if (f <= seen)
         f++;
     long step = ck_retry_delay(f, -1);
-    if (retry_after > step)
-        step = retry_after;
+    if (retry_after > step)  /* a CA's, honoured up to a sane bound */
+        step = retry_after < CK_KEEPER_ARI_RA_MAX_S ? retry_after : CK_KEEPER_ARI_RA_MAX_S;
     long spread = step / 100;  /* a fleet's retries spread; within CK_RETRY_HORIZON */
     if (spread < 5)
         spread = 5;

@@ -132,8 +132,8 @@ int64_t ck_keeper_next_attempt(const struct ck_keeper *k, int64_t now);
  * it) rather than this host's (the process's own count `memory` wins when higher);
  * seen: the count the failing job started from (a count above it: another replica
  * counted this one; UINT_MAX: always count). The retry: 1 min / 10 min / 100 min /
- * 1 d plus up to 1 % (at least 5 s), or the CA's retry_after (>= 0) when longer, with
- * the same spread. */
+ * 1 d, or the CA's retry_after (>= 0, at most 7 d) when longer, plus a random 0 .. max(1 %, 5 s)
+ * (exclusive), so that even the first retries of a fleet spread. */
 void ck_keeper_backoff(long stored, int shared, unsigned memory, unsigned seen,
                        long retry_after, int64_t now, uint32_t rnd, unsigned *failures,
                        int64_t *next_retry);

@@ -277,6 +277,9 @@ static void backoff_steps(void **state)
     }
     assert_int_equal(lo, T0 + 3000);
     assert_true(hi >= T0 + 3020 && hi < T0 + 3030);
+    /* one beyond reason is bounded (7 days), never an overflow */
+    ck_keeper_backoff(0, 1, 0, UINT32_MAX, LONG_MAX, T0, 12345, &f, &next);
+    assert_true(next >= T0 + 7 * DAY && next < T0 + 7 * DAY + 7 * DAY / 100);
     /* another replica counted this failure already (init: seen = count it started from) */
     ck_keeper_backoff(3, 1, 0, 2, -1, T0, 0, &f, &next);
     assert_int_equal(f, 3);
