@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,7 @@ struct run {
     int64_t wake;
     int stop;
     struct sigaction old_wake;
+    struct stat vol_st;          /* <out>/<name> as last looked at (volume_moved) */
 };
 
 static uint32_t rnd32(void)
@@ -237,10 +239,27 @@ static int start_job(struct run *r, enum job kind)
 
 /* ---- driving the keeper ---- */
 
+/* Another process switched the volume (a `renew` that could not signal us): the
+ * <out>/<name> symlink's inode and mtime, looked at on each turn of the loop. */
+static int volume_moved(struct run *r)
+{
+    char path[PATH_MAX];
+    struct stat st, *old = &r->vol_st;
+    int n = snprintf(path, sizeof path, "%s/%s", r->c->out_dir, r->c->cert_name);
+    if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st))
+        return 0;
+    int moved = old->st_ino && (st.st_ino != old->st_ino ||
+                                st.st_mtim.tv_sec != old->st_mtim.tv_sec ||
+                                st.st_mtim.tv_nsec != old->st_mtim.tv_nsec);
+    *old = st;
+    return moved;
+}
+
 /* Reads the volume for the keeper (lib/cert's verdict, revocation marks). */
 static void read_volume(struct run *r, struct ck_keeper_volume *v)
 {
     struct ck_cert_summary s;
+    volume_moved(r);  /* what is read now is no change to notice later */
     int ok = ck_cmd_read_volume(r->c, &s, r->why, sizeof r->why) == 0;
     memset(v, 0, sizeof *v);
     v->usable = ok;
@@ -443,6 +462,10 @@ static int loop(struct run *r)
         int timeout = -1;
         if (!r->busy) {
             struct ck_keeper_event ev = {.kind = CK_KE_TIMER};
+            if (volume_moved(r) && r->k.job == CK_KJ_NONE) {
+                ck_info(r->log, "run.volume", "the volume changed (another process): reading it");
+                ev.kind = CK_KE_CHANGED;
+            }
             step(r, &ev);
             if (r->busy || r->stop)
                 continue;

@@ -10,7 +10,8 @@
 #     below min_valid, a restart renews it with `replaces` (ARI);
 #  3. the ARI window moved into the past (Pebble's management API) -> SIGUSR1 -> ARI
 #     check -> renewal with `replaces`; a reload that fails is counted and retried;
-#     `renew --force` beside the run: run re-reads the volume (metrics follow);
+#     `renew --force` beside the run: run re-reads the volume (metrics follow), told by
+#     a signal, or by itself at its next wake-up when renew could not find it;
 #  4. two run sidecars on one S3 store (moto): one order, both volumes switch, both
 #     apps told;
 #  5. SIGTERM in the middle of a renewal (a CA that never answers): the store's lease
@@ -18,7 +19,7 @@
 # Ports 32700-32799.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 54
+plan 57
 PEBBLE_PORT=32700 PEBBLE_MGMT_PORT=32701 PEBBLE_TLS01_PORT=32702 PEBBLE_DNS_PORT=32753
 PEBBLE_CTS_PORT=32755 PEBBLE_HTTP01_PORT=32780 PEBBLE_VALIDITY=40
 . "$(dirname "$0")/pebble.sh"
@@ -258,6 +259,21 @@ check_match "renew --force: /metrics shows the new notAfter" \
     "^certkeep_certificate_expiry_timestamp_seconds\{name=\"$NAME\"\} $(not_after)\$" "$(metrics)"
 check "renew --force: the serial changed" test "$(serial)" != "$sb"
 check_match "renew --force: run plans from the new one" "next renewal at .* \(in [0-9]{6,} s\)" "$(tail -n 3 "$CK_TMP/ari.log")"
+# another process switches the volume without telling the run (as a renew from another
+# container would): run notices the switched link at its next wake-up (a /healthz here)
+sc=$(serial)
+STATE=$CK_TMP/state-other OUT=$CK_TMP/out-other ck issue other --profile tlsserver
+v=$(readlink "$CK_TMP/out-other/$NAME")
+cp -a "$CK_TMP/out-other/$v" "$OUT/.certkeep/" && ln -s "$v" "$OUT/.link.tmp" &&
+    mv -T "$OUT/.link.tmp" "$OUT/$NAME"
+check "volume switched elsewhere: a new serial on the volume" test "$(serial)" != "$sc"
+curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$LISTEN_PORT/healthz"
+if wait_for 10 'grep -q "the volume changed (another process)" "$CK_TMP/ari.log"'; then
+    pass "volume switched elsewhere: run notices it"
+else fail "volume switched elsewhere: run notices it" "$(logof ari | tail -n 3)"; fi
+wait_for 5 'metrics | grep -q "^certkeep_certificate_expiry_timestamp_seconds{name=\"$NAME\"} $(not_after)\$"'
+check_match "volume switched elsewhere: /metrics shows the new notAfter" \
+    "^certkeep_certificate_expiry_timestamp_seconds\{name=\"$NAME\"\} $(not_after)\$" "$(metrics)"
 stop_pid "$RUN_PID"
 check_eq "ari: run SIGTERM exit 0" 0 "$STOP_RC"
 rm -rf "$STATE" "$OUT"
