@@ -4,15 +4,15 @@
 # before its rename) to the moment the app receives its SIGHUP (a Python app in
 # sigwaitinfo, found by its pidfile). Each round: a certificate whose window is open,
 # a fresh run, SIGUSR1, one renewal against Pebble; store in a directory, then in S3
-# (moto). Medians over ROUNDS (default 7). Its own Pebble and moto on ports 32800-32899.
+# (moto). Medians over ROUNDS (default 7). Its own Pebble and moto on ports 32720-32726.
 # BIN=... compares another binary.
 set -eu
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-7}
 BIN=${BIN:-build/certkeep}
 export CK_TMP=${CK_TMP:-$(mktemp -d /tmp/certkeep-bench-reload.XXXXXX)}
-PEBBLE_PORT=32800 PEBBLE_MGMT_PORT=32801 PEBBLE_TLS01_PORT=32802 PEBBLE_DNS_PORT=32853
-PEBBLE_CTS_PORT=32855 PEBBLE_HTTP01_PORT=32880 S3_PORT=32894 PEBBLE_WFE_NONCEREJECT=0
+PEBBLE_PORT=32720 PEBBLE_MGMT_PORT=32721 PEBBLE_TLS01_PORT=32722 PEBBLE_DNS_PORT=32723
+PEBBLE_CTS_PORT=32724 PEBBLE_HTTP01_PORT=32725 S3_PORT=32726 PEBBLE_WFE_NONCEREJECT=0
 export PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_TLS01_PORT PEBBLE_DNS_PORT PEBBLE_CTS_PORT \
     PEBBLE_HTTP01_PORT S3_PORT PEBBLE_WFE_NONCEREJECT
 . tests/e2e/lib.sh

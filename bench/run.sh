@@ -115,7 +115,7 @@ echo
 bash bench/starve.sh || echo "starve: the part stopped (above)"
 
 # Renewal -> reload latency of run (issue 10), directory store and S3; its own Pebble
-# and moto on ports 32800-32899.
+# and moto on ports 32720-32726.
 echo
 bash bench/reload.sh || echo "reload latency: the rows stopped (above)"
 

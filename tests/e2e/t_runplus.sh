@@ -16,21 +16,21 @@
 #     apps told;
 #  5. SIGTERM in the middle of a renewal (a CA that never answers): the store's lease
 #     is released at once.
-# Ports 32700-32799.
+# Ports 32700-32766 (below the ephemeral range).
 set -u
 . "$(dirname "$0")/lib.sh"
 plan 57
 PEBBLE_PORT=32700 PEBBLE_MGMT_PORT=32701 PEBBLE_TLS01_PORT=32702 PEBBLE_DNS_PORT=32753
-PEBBLE_CTS_PORT=32755 PEBBLE_HTTP01_PORT=32780 PEBBLE_VALIDITY=40
+PEBBLE_CTS_PORT=32755 PEBBLE_HTTP01_PORT=32760 PEBBLE_VALIDITY=40
 . "$(dirname "$0")/pebble.sh"
-S3_PORT=32794
+S3_PORT=32765
 . "$(dirname "$0")/s3.sh"
 
-LISTEN_PORT=32790
-LISTEN2_PORT=32791
-NGINX_PORT=32792
-HANG_PORT=32793
-DOWN_PORT=32799
+LISTEN_PORT=32761
+LISTEN2_PORT=32762
+NGINX_PORT=32763
+HANG_PORT=32764
+DOWN_PORT=32766
 NGINX_PID=""
 cleanup() {
     kill_bg
