@@ -116,6 +116,11 @@ verdict "init store path median wall <= 30 ms (${w_sto})" "$w_sto <= 30"
 echo
 bash bench/starve.sh || echo "starve: the part stopped (above)"
 
+# Renewal -> reload latency of run (issue 10), directory store and S3; its own Pebble
+# and moto on ports 32720-32726.
+echo
+bash bench/reload.sh || echo "reload latency: the rows stopped (above)"
+
 # RSA key generation alone: 50 runs, certkeep's and BearSSL's on the same seeds.
 echo
 musl-gcc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -static -O2 -Ilib -Ibuild/deps/musl/include \

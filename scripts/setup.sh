@@ -8,7 +8,7 @@ need_root() { [ "$(id -u)" = 0 ] || { echo "setup: run as root (apt-get install)
 PKGS="build-essential musl-tools dpkg-dev xz-utils ca-certificates openssl curl file
       libcmocka-dev valgrind time python3 nginx-light knot knot-dnsutils unbound hyperfine procps
       strace iproute2 patch python3-yaml clang libclang-rt-14-dev
-      radosgw ceph-mon ceph-osd"
+      radosgw ceph-mon ceph-osd prometheus"
 # make arm64: Debian's aarch64 cross gcc with arm64 musl (its aarch64-linux-musl-gcc
 # wrapper), and qemu to run the result. Not musl-tools:arm64: it replaces the amd64 one.
 ARM64_PKGS="gcc-aarch64-linux-gnu musl-dev:arm64 qemu-user-static"
@@ -31,8 +31,9 @@ if [ -n "$missing" ] || [ "$pebble_ok" = 0 ] || [ ! -f /etc/apt/sources.list.d/c
     [ -z "$missing" ] || apt-get install -y -qq --no-install-recommends $missing >/dev/null
     [ "$pebble_ok" = 1 ] || apt-get install -y -qq --no-install-recommends pebble/sid >/dev/null
 fi
-# nginx, knot and unbound must not hold ports as system services: the tests start their own.
-for s in nginx knot unbound; do
+# nginx, knot and unbound must not hold ports as system services (the tests start their
+# own); nor prometheus, there for promtool (the tests check /metrics with it).
+for s in nginx knot unbound prometheus; do
     if command -v systemctl >/dev/null 2>&1; then systemctl stop "$s" >/dev/null 2>&1 || true; fi
     pkill -x "$s" >/dev/null 2>&1 || true
 done

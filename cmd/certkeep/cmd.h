@@ -67,6 +67,11 @@ int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct
                      struct ck_err *e);
 int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
 int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
+
+/* <state>/run.pid (runpid.c): `run` takes it (an flock held for its life, its pid in
+ * it); ck_cmd_run_signal sends sig to the run holding it, or fails in one line. */
+int ck_cmd_run_lock(const struct ck_config *c, int *fd, struct ck_err *e);
+int ck_cmd_run_signal(const struct ck_config *c, int sig, long *pid, struct ck_err *e);
 /* The central http-01 responder: challenge.http01_listen, answered from the store. */
 int ck_cmd_serve(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
 
@@ -121,11 +126,12 @@ int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, c
 int ck_cmd_pickup(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                   int64_t have_not_after, pthread_mutex_t *write_lock,
                   struct ck_cert_summary *sum, struct ck_err *e);
-/* Tells the app (reload.* keys); failures are logged, never returned. */
-void ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log);
+/* Tells the app (reload.* keys), each way logged: 0 told, -1 a way failed, 1 none set. */
+int ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log);
 
 /* One renewal: under the store lease when st is set (a newer store certificate
- * is restored instead), store first then volume, failures cleared, app told.
+ * is restored instead), store first then volume, app told, lease released,
+ * failures cleared.
  * 0 done, CK_CMD_BUSY another replica holds the lease, -1 failed (e). */
 #define CK_CMD_BUSY 1
 struct ck_cmd_renewal {
@@ -135,6 +141,7 @@ struct ck_cmd_renewal {
     struct ck_cert_summary sum; /* out: the new certificate */
     int restored;              /* out: it came from the store */
     int lease_lost;            /* out: the lease was lost while we held it */
+    int reload;                /* out: ck_cmd_tell_app's answer (1: not told) */
     unsigned failures;         /* out after a failure (ck_cmd_note_failure) */
     int64_t next_retry;
 };

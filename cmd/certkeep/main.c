@@ -27,7 +27,7 @@ static const struct command commands[] = {
      "ensure a usable certificate in --out (from the volume, the store, or issued), exit"},
     {"run", ck_cmd_run, "do what init does, then stay: renew when due, reload the app"},
     {"issue", ck_cmd_issue, "obtain a new certificate now and write it to the output directory"},
-    {"renew", ck_cmd_renew, "renew the certificate if it is due (--force: now)"},
+    {"renew", ck_cmd_renew, "renew if due (--force: now; --now: ask the running run)"},
     {"status", ck_cmd_status, "what is held where: names, expiry, next renewal, last failure"},
     {"revoke", ck_cmd_revoke,
      "revoke the volume's certificate (--reason); init and run then issue a new one"},

@@ -1,6 +1,7 @@
 /* certkeep renew, and the renewal steps `run` shares with it: one issuer under
  * the store lease, store first then volume, tell the app, keep state.json. */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -45,22 +46,23 @@ int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, c
     return 0;
 }
 
-void ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log)
+int ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log)
 {
     struct ck_reload_target t;
     struct ck_err e;
     ck_reload_from_config(&t, c);
     if (!ck_reload_configured(&t))
-        return;
+        return 1;
     struct ck_cert_summary sum = {0};
     char why[600];
-    ck_cmd_read_volume(c, &sum, why, sizeof why); /* facts for the command's environment */
+    if (t.command)  /* facts for the command's environment; a signal goes out without them */
+        ck_cmd_read_volume(c, &sum, why, sizeof why);
     if (sum.serial_hex[0]) {
         memcpy(t.serial, sum.serial_hex, sizeof t.serial);
         t.not_after = sum.not_after;
     }
     ck_err_clear(&e);
-    ck_reload(&t, log, &e);  /* logs each way itself; a failed reload is not a failed renewal */
+    return ck_reload(&t, log, &e);  /* logs each way itself; not a failed renewal */
 }
 
 int ck_cmd_pickup(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
@@ -119,6 +121,8 @@ static int renew_holding(const struct ck_config *c, const struct ck_log *log, st
             return ck_wrap(e, "reading the store before renewing");
         if (rc == 1) {
             r->restored = 1;
+            ck_cmd_ocsp_before_telling(c, log, r->write_lock);
+            r->reload = ck_cmd_tell_app(c, log);
             return 0;
         }
     }
@@ -130,6 +134,10 @@ static int renew_holding(const struct ck_config *c, const struct ck_log *log, st
     if (r->write_lock)
         pthread_mutex_unlock(r->write_lock);
     ck_bundle_free(&b);
+    if (rc == 0) {  /* the files are switched: the app first, the lease and state.json after */
+        ck_cmd_ocsp_before_telling(c, log, r->write_lock);
+        r->reload = ck_cmd_tell_app(c, log);
+    }
     return rc;
 }
 
@@ -144,6 +152,7 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
     int rc;
     r->restored = 0;
     r->lease_lost = 0;
+    r->reload = 1;
     if (!st) {
         rc = renew_holding(c, log, NULL, r, e);
         goto done;
@@ -177,8 +186,6 @@ done:
     ck_cmd_clear_failures(c, log, st);
     r->failures = 0;
     r->next_retry = 0;
-    ck_cmd_ocsp_before_telling(c, log, r->write_lock);
-    ck_cmd_tell_app(c, log);
     return 0;
 }
 
@@ -244,6 +251,16 @@ int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_
     struct ck_cmd_renewal r;
     char why[600], when[32];
     int64_t now = (int64_t)time(NULL), at = 0;
+    long pid = 0;
+    if (c->now && c->force)
+        return ck_failk(e, CK_E_USAGE, "renew: --now asks the running `run`, --force renews "
+                        "here: one or the other");
+    if (c->now) {  /* the sidecar does the work, as on SIGUSR1 */
+        if (ck_cmd_run_signal(c, SIGUSR1, &pid, e))
+            return -1;
+        ck_info(log, "renew.now", "asked certkeep run (pid %ld) to retry or renew now", pid);
+        return 0;
+    }
     if (ck_config_validate_for(c, "renew", e) || ck_cmd_trust_load(c, e) ||
         ck_cmd_store_open(c, &st, e))
         return -1;
@@ -273,6 +290,9 @@ int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_
         struct ck_err copy = *e;
         ck_cmd_note_failure(c, log, st.store, &copy, UINT_MAX, &f, &next);
     }
+    struct ck_err ignored;  /* a `run` beside us: its schedule and metrics follow the volume */
+    if (rc == 0 && ck_cmd_run_signal(c, SIGUSR2, &pid, &ignored) == 0)
+        ck_info(log, "renew", "told certkeep run (pid %ld) that the volume changed", pid);
     ck_cmd_store_close(&st);
     return rc ? -1 : 0;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,9 +37,10 @@ extern char **environ;
 #define NEVER CK_KEEPER_NEVER
 
 enum job { JOB_NONE = CK_KJ_NONE, JOB_INIT = CK_KJ_INIT, JOB_RENEW = CK_KJ_RENEW,
-           JOB_STORE = CK_KJ_STORE, JOB_ARI = CK_KJ_ARI, JOB_OCSP = CK_KJ_OCSP };
+           JOB_STORE = CK_KJ_STORE, JOB_ARI = CK_KJ_ARI, JOB_OCSP = CK_KJ_OCSP,
+           JOB_RELOAD = CK_KJ_RELOAD };
 static const char *const job_names[] = {"none", "init", "renewal", "store check", "ARI check",
-                                        "OCSP refresh"};
+                                        "OCSP refresh", "reload"};
 
 /* What one job gets and gives back; the job thread touches nothing else but
  * the store and the ACME handle, which the loop leaves alone while it runs. */
@@ -53,6 +55,7 @@ struct job_io {
     struct ck_err e;
     struct ck_cert_summary sum;
     int changed;                 /* the volume's files changed (app told) */
+    int reload;                  /* ck_cmd_tell_app's answer: 0 told, -1 failed, 1 not told */
     int64_t ari_start, ari_end;
     long retry_after;
     int no_ari;
@@ -76,6 +79,7 @@ struct cert {
     struct slot *slot;
     struct job_io io;
     char pre[80];                /* "name: " in log lines when there are several, else "" */
+    struct stat vol_st;          /* <out>/<name> as last looked at (volume_moved) */
 };
 
 /* A job thread's place: its own store handle and ACME handle (neither is shared
@@ -101,7 +105,7 @@ struct run {
     size_t n_slots, running;
     size_t *queue, n_queue;      /* certificates waiting for a slot, first come first */
     struct ck_health *health;
-    int sigfd, done[2];
+    int sigfd, done[2], pidfd;
     pthread_mutex_t write_lock;
     int stop;
     struct sigaction old_wake;
@@ -170,6 +174,7 @@ static void job_renew(struct slot *sl, const struct ck_config *c, struct job_io 
     io->rc = ck_cmd_renew_once(c, r->log, sl->st.store, &ren, &io->e);
     io->sum = ren.sum;
     io->changed = io->rc == 0;
+    io->reload = io->rc == 0 ? ren.reload : 1;
     io->lease_lost = ren.lease_lost;
 }
 
@@ -192,7 +197,7 @@ static void job_init(struct slot *sl, const struct ck_config *c, struct job_io *
         io->changed = 1;
         if (had) {  /* the app was started on the old files */
             ck_cmd_ocsp_before_telling(c, r->log, &r->write_lock);
-            ck_cmd_tell_app(c, r->log);
+            io->reload = ck_cmd_tell_app(c, r->log);
         }
     }
 }
@@ -206,7 +211,7 @@ static void job_store(struct slot *sl, const struct ck_config *c, struct job_io 
     if (rc == 1) {
         io->changed = 1;
         ck_cmd_ocsp_before_telling(c, r->log, &r->write_lock);
-        ck_cmd_tell_app(c, r->log);
+        io->reload = ck_cmd_tell_app(c, r->log);
     }
 }
 
@@ -216,6 +221,13 @@ static void job_ocsp(struct slot *sl, const struct ck_config *c, struct job_io *
     io->rc = ck_cmd_ocsp_refresh(c, r->log, &r->write_lock, 1, &io->ocsp, &io->e);
     if (io->rc == 0 && io->ocsp.fetched && io->ocsp.a.status == CK_OCSP_REVOKED)
         ck_cmd_ocsp_revoked(c, r->log, sl->st.store, &io->ocsp);
+}
+
+static void job_reload(struct slot *sl, const struct ck_config *c, struct job_io *io)
+{
+    io->reload = ck_cmd_tell_app(c, sl->r->log);
+    if (io->reload < 0)
+        io->rc = ck_fail(&io->e, "the app's reload failed");
 }
 
 static void *job_main(void *arg)
@@ -232,6 +244,7 @@ static void *job_main(void *arg)
     case JOB_STORE: job_store(sl, c, io); break;
     case JOB_ARI: job_ari(sl, c, io); break;
     case JOB_OCSP: job_ocsp(sl, c, io); break;
+    case JOB_RELOAD: job_reload(sl, c, io); break;
     case JOB_NONE: break;
     }
     /* a stop is not a failure: the next start just tries again */
@@ -321,6 +334,7 @@ static int start_job(struct run *r, struct cert *ct, enum job kind)
     struct job_io *io = &ct->io;
     memset(io, 0, sizeof *io);
     io->kind = kind;
+    io->reload = 1;  /* 1: the app was not told; 0 told; -1 telling failed */
     io->failures = ct->k.failures;  /* the count in memory, when state.json cannot be read */
     if (ct->k.ready) {
         io->have_not_after = ct->cur.not_after;
@@ -336,10 +350,27 @@ static int start_job(struct run *r, struct cert *ct, enum job kind)
 
 /* ---- driving the keeper ---- */
 
+/* Another process switched the volume (a `renew` that could not signal us): the
+ * <out>/<name> symlink's inode and mtime, looked at on each turn of the loop. */
+static int volume_moved(struct cert *ct)
+{
+    char path[PATH_MAX];
+    struct stat st, *old = &ct->vol_st;
+    int n = snprintf(path, sizeof path, "%s/%s", ct->c->out_dir, ct->c->cert_name);
+    if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st))
+        return 0;
+    int moved = old->st_ino && (st.st_ino != old->st_ino ||
+                                st.st_mtim.tv_sec != old->st_mtim.tv_sec ||
+                                st.st_mtim.tv_nsec != old->st_mtim.tv_nsec);
+    *old = st;
+    return moved;
+}
+
 /* Reads the volume for the keeper (lib/cert's verdict, revocation marks). */
 static void read_volume(struct cert *ct, struct ck_keeper_volume *v)
 {
     struct ck_cert_summary s;
+    volume_moved(ct);  /* what is read now is no change to notice later */
     int ok = ck_cmd_read_volume(ct->c, &s, ct->why, sizeof ct->why) == 0;
     memset(v, 0, sizeof *v);
     v->usable = ok;
@@ -394,6 +425,12 @@ static void notes(struct run *r, struct cert *ct, const struct ck_keeper_event *
     if (ct->hc && (note & CK_KN_SUCCESS)) {
         ct->hc->renewals_success += ct->io.kind == JOB_RENEW;
         ct->hc->last_success = ev->now;
+    }
+    if (note & CK_KN_RELOAD_RETRY) {
+        char when[32];
+        ck_time_format(k->reload_at, when);
+        ck_warn(r->log, "reload", "%stelling the app failed (%u in a row); again at %s (in %lld "
+                "s)", ct->pre, k->reload_failures, when, (long long)(k->reload_at - now_s()));
     }
     if (note & CK_KN_NEXT)
         log_time(r, ct, "run.next", "next renewal at", ck_keeper_next_attempt(k, now_s()));
@@ -460,12 +497,17 @@ static void finish_job(struct run *r, struct slot *sl)
                                  .retry_after = io->retry_after, .no_ari = io->no_ari,
                                  .ocsp_next = io->ocsp.refresh_at,
                                  .revoked = io->ocsp.fetched &&
-                                            io->ocsp.a.status == CK_OCSP_REVOKED};
+                                            io->ocsp.a.status == CK_OCSP_REVOKED,
+                                 .reload_failed = io->reload < 0};
     pthread_join(sl->thread, NULL);
     sl->cert = NULL;
     ct->slot = NULL;
     ct->busy = 0;
     r->running--;
+    if (ct->hc && io->reload != 1) {
+        ct->hc->reloads_success += io->reload == 0;
+        ct->hc->reloads_failure += io->reload < 0;
+    }
     int renewal = io->kind == JOB_INIT || io->kind == JOB_RENEW;
     if (r->stop && io->rc < 0) {
         ck_info(r->log, "run.stop", "%sthe %s in progress was cut short: %s", ct->pre,
@@ -476,8 +518,10 @@ static void finish_job(struct run *r, struct slot *sl)
         ev.failures = io->failures;
         ev.next_retry = io->next_retry;
         if (renewal) {
-            if (ct->hc)
+            if (ct->hc) {
                 ct->hc->renewals_failure++;
+                ct->hc->failures[ck_health_reason(io->e.kind)]++;
+            }
             ck_error(r->log, "renew.failed", "%s%s failed (%u in a row): %s; next try in %lld s",
                      ct->pre, job_names[io->kind], io->failures, io->e.msg,
                      (long long)(io->next_retry - now_s()));
@@ -486,7 +530,7 @@ static void finish_job(struct run *r, struct slot *sl)
                 ct->hc->ocsp_failures++;
             ck_warn(r->log, "ocsp", "%s%s (the last good %s stays)", ct->pre, io->e.msg,
                     CK_CMD_OCSP_FILE);
-        } else {
+        } else if (io->kind != JOB_RELOAD) {  /* lib/reload said why, the note when next */
             ck_warn(r->log, io->kind == JOB_ARI ? "ari" : "store.check", "%s%s", ct->pre,
                     io->e.msg);
         }
@@ -523,6 +567,9 @@ static void on_signals(struct run *r)
         } else if (si.ssi_signo == SIGHUP) {
             r->reread = !r->stop;  /* in the loop once no job runs, then checking now */
             continue;
+        } else if (si.ssi_signo == SIGUSR2) {  /* from certkeep renew (runpid.c) */
+            ck_info(r->log, "run.signal", "the volume changed (certkeep renew): reading it");
+            ev.kind = CK_KE_CHANGED;
         } else {
             ck_info(r->log, "run.signal", "checking now (early retry requested)");
         }
@@ -578,8 +625,12 @@ static int64_t due(struct run *r)
         struct cert *ct = &r->certs[i];
         if (ct->busy)
             continue;
-        if (ct->wake <= now_s()) {
-            struct ck_keeper_event ev = {.kind = CK_KE_TIMER};
+        int moved = volume_moved(ct) && ct->k.job == CK_KJ_NONE;
+        if (moved)
+            ck_info(r->log, "run.volume", "%sthe volume changed (another process): reading it",
+                    ct->pre);
+        if (moved || ct->wake <= now_s()) {
+            struct ck_keeper_event ev = {.kind = moved ? CK_KE_CHANGED : CK_KE_TIMER};
             step(r, ct, &ev);
             if (ct->busy)
                 continue;
@@ -657,6 +708,7 @@ static int setup(struct run *r, sigset_t *old, struct ck_err *e)
     sigaddset(&s, SIGINT);
     sigaddset(&s, SIGHUP);
     sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGUSR2);
     /* blocked before any thread exists, so that every thread inherits it */
     if (pthread_sigmask(SIG_BLOCK, &s, old))
         return ck_fail(e, "run: cannot block signals");
@@ -672,6 +724,9 @@ static int setup(struct run *r, sigset_t *old, struct ck_err *e)
     sigemptyset(&wake.sa_mask);
     if (sigaction(SIGWAKE, &wake, &r->old_wake))
         return ck_fail(e, "run: cannot catch SIGURG: %s", strerror(errno));
+    struct ck_err pe;  /* without it, `renew --now` cannot find us: nothing else is lost */
+    if (ck_cmd_run_lock(r->c, &r->pidfd, &pe))
+        ck_warn(r->log, "run", "%s; `certkeep renew --now` will not find this run", pe.msg);
     if (r->c->listen) {
         if (ck_health_start(r->c->listen, CK_VERSION, r->log, &r->health, e))
             return -1;
@@ -955,7 +1010,7 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     memset(&r, 0, sizeof r);
     r.c = c;
     r.log = log;
-    r.sigfd = r.done[0] = r.done[1] = -1;
+    r.sigfd = r.done[0] = r.done[1] = r.pidfd = -1;
     if (ck_config_validate_for(c, "run", e) || ck_cmd_trust_load(c, e))
         return -1;
     int rc = make(&r, e);
@@ -977,6 +1032,8 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     }
     if (r.sigfd >= 0)
         close(r.sigfd);
+    if (r.pidfd >= 0)
+        close(r.pidfd);
     if (r.done[0] >= 0) {
         close(r.done[0]);
         close(r.done[1]);

@@ -89,6 +89,7 @@
  *                            material, fetched when the certificate names a responder), false
  *   (file)                   CERTKEEP_CONFIG              --config FILE
  *   (flag only)                                           --force            renew even when not due
+ *   (flag only)                                           --now              renew: ask the running `run` to check now
  *   (flag only)                                           --reason R         revoke: RFC 5280 reason, name or code
  *   (flag only)                                           --yes              account deactivate: confirmed
  *
@@ -262,6 +263,8 @@ static const struct key keys[] = {
     {"no_ocsp", "CERTKEEP_NO_OCSP", NULL, "--no-ocsp", NULL, T_BOOL, OFF(no_ocsp), NULL,
      "no OCSP response (ocsp.der) for the app to staple"},
     {NULL, NULL, NULL, "--force", NULL, T_BOOL, OFF(force), NULL, "renew: even when not due"},
+    {NULL, NULL, NULL, "--now", NULL, T_BOOL, OFF(now), NULL,
+     "renew: ask the `run` on this state directory to retry or renew now (SIGUSR1)"},
     {NULL, NULL, NULL, "--reason", "R", T_REASON, OFF(revoke_reason), NULL,
      "revoke: RFC 5280 reason (keyCompromise, superseded, ...; default unspecified)"},
     {NULL, NULL, NULL, "--yes", NULL, T_BOOL, OFF(yes), NULL,

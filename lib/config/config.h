@@ -78,6 +78,7 @@ struct ck_config {
     int no_seccomp;                  /* run without its seccomp allow-list */
     int no_ocsp;                     /* no ocsp.der, even when the certificate names a responder */
     int force;                       /* --force (renew), flag only */
+    int now;                         /* --now (renew): signal the running `run`, flag only */
     int revoke_reason;               /* --reason (revoke), flag only: RFC 5280 code; -1: none given */
     int yes;                         /* --yes (account deactivate), flag only */
     const char **args;               /* non-flag arguments, borrowed from argv */

@@ -190,6 +190,23 @@ static void family(struct buf *b, const char *name, const char *type, const char
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static const char *const reason_names[CK_HEALTH_REASONS] = {
+    "other", "config", "network", "rate_limit", "protocol", "auth", "io"};
+
+unsigned ck_health_reason(enum ck_err_kind kind)
+{
+    switch (kind) {
+    case CK_E_USAGE: return 1;
+    case CK_E_NETWORK: return 2;
+    case CK_E_RATELIMIT: return 3;
+    case CK_E_PROTOCOL: return 4;
+    case CK_E_AUTH: return 5;
+    case CK_E_IO: return 6;
+    case CK_E_GENERIC: break;
+    }
+    return 0;
+}
+
 enum field { F_NOT_AFTER, F_NOT_BEFORE, F_NEXT, F_LAST, F_CONSEC, F_OCSP_FAIL, F_OCSP_REVOKED,
              F_OCSP_NEXT };
 
@@ -250,6 +267,28 @@ int ck_health_metrics(const struct ck_health *h, char **out, size_t *len, struct
             put_label(&b, h->certs[i].name);
             put(&b, "\",result=\"%s\"} %" PRIu64 "\n", ok ? "success" : "failure",
                 ok ? m->renewals_success : m->renewals_failure);
+        }
+    }
+    family(&b, "certkeep_reloads_total", "counter",
+           "Times the app was told of new files, by result.");
+    for (size_t i = 0; i < h->n_certs; i++) {
+        const struct ck_health_cert *m = &h->certs[i].m;
+        for (int ok = 1; ok >= 0; ok--) {
+            put(&b, "certkeep_reloads_total{name=\"");
+            put_label(&b, h->certs[i].name);
+            put(&b, "\",result=\"%s\"} %" PRIu64 "\n", ok ? "success" : "failure",
+                ok ? m->reloads_success : m->reloads_failure);
+        }
+    }
+    family(&b, "certkeep_renewal_failures_total", "counter", "Failed renewal attempts by reason.");
+    for (size_t i = 0; i < h->n_certs; i++) {
+        for (unsigned r = 0; r < CK_HEALTH_REASONS; r++) {
+            if (!h->certs[i].m.failures[r])  /* a reason appears with its first failure */
+                continue;
+            put(&b, "certkeep_renewal_failures_total{name=\"");
+            put_label(&b, h->certs[i].name);
+            put(&b, "\",reason=\"%s\"} %" PRIu64 "\n", reason_names[r],
+                h->certs[i].m.failures[r]);
         }
     }
     gauge(&b, h, "certkeep_failures_consecutive",

@@ -32,6 +32,10 @@
 
 struct ck_health;
 
+/* The reason label of a failed renewal, from its error's kind. */
+#define CK_HEALTH_REASONS 7
+unsigned ck_health_reason(enum ck_err_kind kind);
+
 /* What /metrics says about one certificate name; the caller updates the fields in
  * place (ck_health_cert). Timestamps are Unix seconds; 0 means unknown and leaves
  * the sample out. */
@@ -43,6 +47,8 @@ struct ck_health_cert {
     uint64_t failures_consecutive;
     uint64_t ocsp_failures, ocsp_revoked;  /* OCSP fetches that failed; revoked answers */
     int64_t ocsp_next_update;              /* nextUpdate of the ocsp.der on the volume */
+    uint64_t reloads_success, reloads_failure;  /* telling the app */
+    uint64_t failures[CK_HEALTH_REASONS];       /* failed renewals by ck_health_reason */
 };
 
 /* Binds `listen` ("host:port", "[v6]:port", ":port"; port 0 picks a free one) and

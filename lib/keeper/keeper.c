@@ -32,7 +32,7 @@ void ck_keeper_init(struct ck_keeper *k, int has_store, long min_valid)
     memset(k, 0, sizeof *k);
     k->has_store = has_store;
     k->min_valid = min_valid;
-    k->renew_at = k->store_at = k->ari_at = k->unusable_at = k->ocsp_at = NEVER;
+    k->renew_at = k->store_at = k->ari_at = k->unusable_at = k->ocsp_at = k->reload_at = NEVER;
 }
 
 int64_t ck_keeper_next_attempt(const struct ck_keeper *k, int64_t now)
@@ -93,6 +93,8 @@ static enum ck_keeper_job next_job(const struct ck_keeper *k, int64_t now, int64
     }
     if (a <= now)
         return CK_KJ_RENEW;
+    if (k->reload_at <= now)
+        return CK_KJ_RELOAD;
     if (k->has_store && k->store_at <= now)
         return CK_KJ_STORE;
     if (k->has_ari && k->ari_at <= now)
@@ -102,6 +104,8 @@ static enum ck_keeper_job next_job(const struct ck_keeper *k, int64_t now, int64
     *wake = a;
     if (k->unusable_at < *wake)
         *wake = k->unusable_at;
+    if (k->reload_at < *wake)
+        *wake = k->reload_at;
     if (k->has_store && k->store_at < *wake)
         *wake = k->store_at;
     if (k->has_ari && k->ari_at < *wake)
@@ -172,6 +176,16 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
     k->job = CK_KJ_NONE;
     if (ev->result == CK_KR_CUT || (k->stop && ev->result == CK_KR_FAILED))
         return;  /* a stop is not a failure: the next start just tries again */
+    if (j == CK_KJ_RELOAD || ev->changed) {  /* the app was told (or should have been) */
+        if (ev->reload_failed || (j == CK_KJ_RELOAD && ev->result != CK_KR_OK)) {
+            k->reload_failures++;
+            k->reload_at = now + ck_keeper_reload_delay(k->reload_failures, draw(s));
+            out->note |= CK_KN_RELOAD_RETRY;
+        } else {
+            k->reload_failures = 0;
+            k->reload_at = NEVER;
+        }
+    }
     switch (j) {
     case CK_KJ_INIT:
     case CK_KJ_RENEW:
@@ -208,9 +222,12 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
             out->note |= CK_KN_NO_ARI;
             k->ari_at = NEVER;
         } else {
-            long ra = ev->retry_after;
-            long next = ra > 3600 && ra < CK_KEEPER_ARI_EVERY_S ? ra : 0;
-            k->ari_at = now + (next ? next : jitter(CK_KEEPER_ARI_EVERY_S, ARI_JITTER_S, s));
+            long ra = ev->retry_after;  /* honoured whatever its size, within sane bounds */
+            if (ra >= 0 && ra < CK_KEEPER_ARI_RA_MIN_S)
+                ra = CK_KEEPER_ARI_RA_MIN_S;
+            if (ra > CK_KEEPER_ARI_RA_MAX_S)
+                ra = CK_KEEPER_ARI_RA_MAX_S;
+            k->ari_at = now + (ra >= 0 ? ra : jitter(CK_KEEPER_ARI_EVERY_S, ARI_JITTER_S, s));
             struct ck_window w = ck_renewal_ari_bound((struct ck_window){ev->ari_start,
                                                                          ev->ari_end},
                                                       k->not_before, k->not_after);
@@ -242,6 +259,7 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
             }
         }
         break;
+    case CK_KJ_RELOAD:
     case CK_KJ_NONE:
         break;
     }
@@ -302,7 +320,10 @@ void ck_keeper_step(struct ck_keeper *k, const struct ck_keeper_event *ev,
             refresh(k, &ev->vol, k->new_moment, ev->now, &s, out);
             after_volume(k, ev->now, &s, out);
         } else {
+            int64_t before = k->renew_at;
             refresh(k, &ev->vol, 0, ev->now, &s, out);
+            if (k->ready && k->renew_at != before)  /* another process renewed: say when next */
+                out->note |= CK_KN_NEXT;
         }
         if (k->early) {
             k->early = 0;
@@ -324,6 +345,10 @@ void ck_keeper_step(struct ck_keeper *k, const struct ck_keeper_event *ev,
         k->stop = 1;
         if (k->job != CK_KJ_NONE)
             out->act |= CK_KA_CANCEL;
+        break;
+    case CK_KE_CHANGED:
+        if (!k->stop && k->job == CK_KJ_NONE)  /* else the job's end reads it anyway */
+            out->act |= CK_KA_READ_VOLUME;
         break;
     case CK_KE_EARLY:
         if (k->stop)
@@ -348,12 +373,21 @@ void ck_keeper_backoff(long stored, int shared, unsigned memory, unsigned seen,
     if (f <= seen)
         f++;
     long step = ck_retry_delay(f, -1);
+    if (retry_after > step)  /* a CA's, honoured up to a sane bound */
+        step = retry_after < CK_KEEPER_ARI_RA_MAX_S ? retry_after : CK_KEEPER_ARI_RA_MAX_S;
     long spread = step / 100;  /* a fleet's retries spread; within CK_RETRY_HORIZON */
-    long d = step + (spread > 0 ? (long)(rnd % (uint32_t)spread) : 0);
-    if (retry_after > d)
-        d = retry_after;
+    if (spread < 5)
+        spread = 5;
+    long d = step + (long)(rnd % (uint32_t)spread);
     *failures = f;
     *next_retry = now + d;
+}
+
+long ck_keeper_reload_delay(unsigned n, uint32_t rnd)
+{
+    static const long steps[] = {10, 60, 300, 1800};
+    long d = n == 0 ? 0 : n <= 4 ? steps[n - 1] : 3600;
+    return d + (d >= 10 ? (long)(rnd % (uint32_t)(d / 10)) : 0);
 }
 
 enum ck_keeper_init ck_keeper_init_choice(const struct ck_keeper_sources *s)

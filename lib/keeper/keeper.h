@@ -9,7 +9,8 @@
  *   RENEW  issue under the lease (a newer store certificate is restored instead)
  *   STORE  pick up another replica's newer certificate from the store
  *   ARI    ask the CA for its renewal window
- *   OCSP   refresh the OCSP response beside the certificate (settings: ocsp) */
+ *   OCSP   refresh the OCSP response beside the certificate (settings: ocsp)
+ *   RELOAD tell the app again: its last reload failed */
 #ifndef CK_KEEPER_H
 #define CK_KEEPER_H
 
@@ -23,8 +24,11 @@
 #define CK_KEEPER_ARI_EVERY_S 36000   /* then every 10..12 h ("at least twice a day") */
 #define CK_KEEPER_BUSY_WAIT_S 60      /* another replica holds the lease: look again then */
 #define CK_KEEPER_OCSP_RETRY_MAX_S 3600 /* OCSP failures: again after 1 min, 10 min, then hourly */
+#define CK_KEEPER_ARI_RA_MIN_S 60     /* the CA's Retry-After on ARI, honoured within these */
+#define CK_KEEPER_ARI_RA_MAX_S (7 * 86400)
 
-enum ck_keeper_job { CK_KJ_NONE, CK_KJ_INIT, CK_KJ_RENEW, CK_KJ_STORE, CK_KJ_ARI, CK_KJ_OCSP };
+enum ck_keeper_job { CK_KJ_NONE, CK_KJ_INIT, CK_KJ_RENEW, CK_KJ_STORE, CK_KJ_ARI, CK_KJ_OCSP,
+                     CK_KJ_RELOAD };
 
 /* The volume's certificate as the caller judged it (lib/cert, revocation marks). */
 struct ck_keeper_volume {
@@ -52,6 +56,7 @@ enum ck_keeper_ev {
     CK_KE_LEASE_LOST,          /* the lease could not be renewed while the job held it */
     CK_KE_TERM,                /* SIGTERM / SIGINT */
     CK_KE_EARLY,               /* SIGUSR1 / SIGHUP: retry now, renew now if the window is open */
+    CK_KE_CHANGED,             /* another process (renew) changed the volume: read it again */
 };
 
 struct ck_keeper_event {
@@ -68,6 +73,7 @@ struct ck_keeper_event {
     int no_ari;                /* DONE of ARI: the CA offers no renewalInfo */
     int64_t ocsp_next;         /* DONE of OCSP, OK: when to refresh (0: never, no responder) */
     int revoked;               /* DONE of OCSP, OK: the responder says revoked (marked) */
+    int reload_failed;         /* DONE: the job told the app and that failed (RELOAD: FAILED) */
 };
 
 /* Actions, in this order: read the volume (answer with CK_KE_VOLUME, then
@@ -86,6 +92,7 @@ struct ck_keeper_event {
 #define CK_KN_NO_ARI 64u           /* the CA has no renewalInfo */
 #define CK_KN_SUCCESS 128u         /* DONE: a renewal or a changed volume succeeded */
 #define CK_KN_LEASE_LOST 256u      /* the job held a lost lease: store check right after it */
+#define CK_KN_RELOAD_RETRY 512u    /* a failed reload is tried again at reload_at */
 
 struct ck_keeper_out {
     unsigned act, note;
@@ -103,11 +110,12 @@ struct ck_keeper {
     int has_ari;
     int64_t not_before, not_after;
     /* the schedule, Unix seconds (CK_KEEPER_NEVER: not planned) */
-    int64_t renew_at, store_at, ari_at, retry_at, unusable_at, ocsp_at;
+    int64_t renew_at, store_at, ari_at, retry_at, unusable_at, ocsp_at, reload_at;
     unsigned ocsp_failures;
     int ari_known;
     struct ck_window ari;
     unsigned failures;
+    unsigned reload_failures;  /* failed reloads in a row (backoff: ck_keeper_reload_delay) */
     int inited, init_tried, said_unusable, stop, lease_lost, early;
     /* the job in flight, and what waits for the volume read */
     enum ck_keeper_job job;
@@ -131,10 +139,15 @@ int64_t ck_keeper_next_attempt(const struct ck_keeper *k, int64_t now);
  * it) rather than this host's (the process's own count `memory` wins when higher);
  * seen: the count the failing job started from (a count above it: another replica
  * counted this one; UINT_MAX: always count). The retry: 1 min / 10 min / 100 min /
- * 1 d plus up to 1 % (none on the first), or the CA's retry_after (>= 0) when longer. */
+ * 1 d, or the CA's retry_after (>= 0, at most 7 d) when longer, plus a random 0 .. max(1 %, 5 s)
+ * (exclusive), so that even the first retries of a fleet spread. */
 void ck_keeper_backoff(long stored, int shared, unsigned memory, unsigned seen,
                        long retry_after, int64_t now, uint32_t rnd, unsigned *failures,
                        int64_t *next_retry);
+
+/* The wait before reload retry number `n` (1-based): 10 s, 1 min, 5 min, 30 min,
+ * then hourly, plus up to 10 %. */
+long ck_keeper_reload_delay(unsigned n, uint32_t rnd);
 
 /* Init's choice (cmd init, and the INIT job) from what the volume and the store
  * hold, each judged by the caller (lib/cert, revocation marks). */

@@ -362,11 +362,16 @@ static void test_metrics(void **state)
     a->failures_consecutive = 0;
     a->ocsp_failures = 4;
     a->ocsp_next_update = 1790086400;
+    a->reloads_success = 4;
+    a->reloads_failure = 1;
+    a->failures[ck_health_reason(CK_E_NETWORK)] = 1;
+    a->failures[ck_health_reason(CK_E_RATELIMIT)] = 1;
     struct ck_health_cert *w = ck_health_cert(h, "we\"ird\\na\nme", &e);
     assert_non_null(w);
     w->renewals_failure = 7;
     w->failures_consecutive = 7;
     w->ocsp_revoked = 1;
+    w->failures[ck_health_reason(CK_E_GENERIC)] = 7;
     assert_ptr_equal(ck_health_cert(h, "example.com", &e), a); /* same entry */
     ck_health_set_ready(h, 1);
 
@@ -402,6 +407,17 @@ static void test_metrics(void **state)
         "certkeep_renewals_total{name=\"example.com\",result=\"failure\"} 2\n"
         "certkeep_renewals_total{name=\"we\\\"ird\\\\na\\nme\",result=\"success\"} 0\n"
         "certkeep_renewals_total{name=\"we\\\"ird\\\\na\\nme\",result=\"failure\"} 7\n"
+        "# HELP certkeep_reloads_total Times the app was told of new files, by result.\n"
+        "# TYPE certkeep_reloads_total counter\n"
+        "certkeep_reloads_total{name=\"example.com\",result=\"success\"} 4\n"
+        "certkeep_reloads_total{name=\"example.com\",result=\"failure\"} 1\n"
+        "certkeep_reloads_total{name=\"we\\\"ird\\\\na\\nme\",result=\"success\"} 0\n"
+        "certkeep_reloads_total{name=\"we\\\"ird\\\\na\\nme\",result=\"failure\"} 0\n"
+        "# HELP certkeep_renewal_failures_total Failed renewal attempts by reason.\n"
+        "# TYPE certkeep_renewal_failures_total counter\n"
+        "certkeep_renewal_failures_total{name=\"example.com\",reason=\"network\"} 1\n"
+        "certkeep_renewal_failures_total{name=\"example.com\",reason=\"rate_limit\"} 1\n"
+        "certkeep_renewal_failures_total{name=\"we\\\"ird\\\\na\\nme\",reason=\"other\"} 7\n"
         "# HELP certkeep_failures_consecutive Failed attempts since the last success.\n"
         "# TYPE certkeep_failures_consecutive gauge\n"
         "certkeep_failures_consecutive{name=\"example.com\"} 0\n"

@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -197,14 +198,28 @@ static void ari_window_and_retry_after(void **state)
     assert_true(w.k.renew_at >= s && w.k.renew_at < e);
     assert_int_equal(w.k.ari_at, w.now + 7200);
     int64_t at = w.k.renew_at;
-    /* the same window again: the moment stays; a Retry-After out of bounds is ignored */
+    /* the same window again: the moment stays; a Retry-After is honoured whatever its
+     * size within 1 min .. 7 days, and bounded to them */
+    const long ras[][2] = {{5, 60}, {0, 60}, {60, 60}, {90, 90}, {3600, 3600},
+                           {36000, 36000}, {3 * DAY, 3 * DAY}, {7 * DAY, 7 * DAY},
+                           {30 * DAY, 7 * DAY}, {LONG_MAX, 7 * DAY}};
     sleep_until_wake(&w);
     expect_job(&w, CK_KJ_ARI);
-    w.notes = 0;
+    for (size_t i = 0; i < sizeof ras / sizeof ras[0]; i++) {
+        w.k.job = CK_KJ_ARI;  /* each answer to a check started at T0 + 1 h */
+        w.now = T0 + 3600;
+        w.notes = 0;
+        step(&w, (struct ck_keeper_event){.kind = CK_KE_DONE, .ari_start = s, .ari_end = e,
+                                          .retry_after = ras[i][0]});
+        assert_false(w.notes & CK_KN_ARI_MOMENT);
+        assert_int_equal(w.k.renew_at, at);
+        assert_int_equal(w.k.ari_at, w.now + ras[i][1]);
+    }
+    /* no Retry-After: 10..12 h */
+    w.now = T0;
+    w.k.job = CK_KJ_ARI;
     step(&w, (struct ck_keeper_event){.kind = CK_KE_DONE, .ari_start = s, .ari_end = e,
-                                      .retry_after = 5});
-    assert_false(w.notes & CK_KN_ARI_MOMENT);
-    assert_int_equal(w.k.renew_at, at);
+                                      .retry_after = -1});
     assert_true(w.k.ari_at >= w.now + 36000 && w.k.ari_at < w.now + 43200);
     /* the CA wants it now: a window in the past renews within seconds */
     sleep_until_wake(&w);
@@ -249,14 +264,22 @@ static void backoff_steps(void **state)
             hi = next > hi ? next : hi;
         }
         assert_int_equal(lo, T0 + steps[i]);
-        assert_true(hi <= T0 + steps[i] + steps[i] / 100);
+        assert_true(hi < T0 + steps[i] + (steps[i] / 100 > 5 ? steps[i] / 100 : 5));
         assert_true(hi <= T0 + CK_RETRY_HORIZON);
-        if (i > 0)
-            assert_true(hi > lo);  /* a fleet's retries spread */
+        assert_true(hi >= lo + 4);  /* a fleet's retries spread, from the first step on */
     }
-    /* a Retry-After longer than the step wins */
-    ck_keeper_backoff(0, 1, 0, UINT32_MAX, 3000, T0, 99, &f, &next);
-    assert_int_equal(next, T0 + 3000);
+    /* a Retry-After longer than the step wins, spread too */
+    int64_t lo = NEVER, hi = 0;
+    for (uint32_t r = 0; r < 5000; r++) {
+        ck_keeper_backoff(0, 1, 0, UINT32_MAX, 3000, T0, r * 2654435761u, &f, &next);
+        lo = next < lo ? next : lo;
+        hi = next > hi ? next : hi;
+    }
+    assert_int_equal(lo, T0 + 3000);
+    assert_true(hi >= T0 + 3020 && hi < T0 + 3030);
+    /* one beyond reason is bounded (7 days), never an overflow */
+    ck_keeper_backoff(0, 1, 0, UINT32_MAX, LONG_MAX, T0, 12345, &f, &next);
+    assert_true(next >= T0 + 7 * DAY && next < T0 + 7 * DAY + 7 * DAY / 100);
     /* another replica counted this failure already (init: seen = count it started from) */
     ck_keeper_backoff(3, 1, 0, 2, -1, T0, 0, &f, &next);
     assert_int_equal(f, 3);
@@ -268,6 +291,77 @@ static void backoff_steps(void **state)
     ck_keeper_backoff(-1, 1, 2, UINT32_MAX, -1, T0, 0, &f, &next);
     assert_int_equal(f, 3);
     assert_int_equal(next, T0 + 6000);
+}
+
+/* A failed reload: counted, tried again with backoff (10 s, 1 min, ...) until it works;
+ * a new certificate's reload starts the count again. */
+static void reload_retry(void **state)
+{
+    (void)state;
+    struct world w;
+    start(&w, 0, cert(T0, T0 + 90 * DAY, 0), 0, 0);
+    done(&w, CK_KR_OK, 0);
+    int64_t at = w.k.renew_at;
+    sleep_until_wake(&w);
+    expect_job(&w, CK_KJ_RENEW);
+    set_vol(&w, cert(w.now, w.now + 90 * DAY, 0), 0);
+    w.notes = 0;
+    step(&w, (struct ck_keeper_event){.kind = CK_KE_DONE, .changed = 1, .reload_failed = 1});
+    assert_true(w.notes & CK_KN_SUCCESS);  /* the renewal itself worked */
+    assert_true(w.notes & CK_KN_RELOAD_RETRY);
+    assert_int_equal(w.k.failures, 0);
+    expect_idle(&w);
+    assert_true(w.o.wake >= w.now + 10 && w.o.wake <= w.now + 11);
+    const long lo[] = {60, 300, 1800, 3600, 3600};
+    for (int i = 0; i < 5; i++) {
+        sleep_until_wake(&w);
+        expect_job(&w, CK_KJ_RELOAD);
+        step(&w, (struct ck_keeper_event){.kind = CK_KE_DONE, .result = CK_KR_FAILED});
+        assert_int_equal(w.k.reload_failures, (unsigned)i + 2);
+        assert_true(w.k.reload_at >= w.now + lo[i] && w.k.reload_at <= w.now + lo[i] * 11 / 10);
+        assert_int_equal(w.o.wake, w.k.reload_at);
+    }
+    sleep_until_wake(&w);
+    expect_job(&w, CK_KJ_RELOAD);
+    done(&w, CK_KR_OK, 0);
+    assert_int_equal(w.k.reload_failures, 0);
+    assert_int_equal(w.k.reload_at, NEVER);
+    assert_true(w.o.wake > at);  /* back to the renewal schedule */
+    /* a store pickup that reloads fine clears a pending retry too */
+    w.k.reload_failures = 2;
+    w.k.reload_at = w.now + 50;
+    w.k.store_at = w.now;
+    w.k.has_store = 1;
+    ev(&w, CK_KE_TIMER);
+    expect_job(&w, CK_KJ_STORE);
+    set_vol(&w, cert(w.now, w.now + 90 * DAY, 0), 0);
+    done(&w, CK_KR_OK, 1);
+    assert_int_equal(w.k.reload_at, NEVER);
+}
+
+/* renew beside run: run is told the volume changed and takes its new schedule. */
+static void volume_changed_outside(void **state)
+{
+    (void)state;
+    struct world w;
+    start(&w, 0, cert(T0 - 60 * DAY, T0 + 30 * DAY, 0), 0, 0);
+    done(&w, CK_KR_OK, 0);
+    int reads = w.reads;
+    w.now += 100;
+    set_vol(&w, cert(w.now, w.now + 90 * DAY, 0), 0);
+    w.notes = 0;
+    ev(&w, CK_KE_CHANGED);
+    assert_int_equal(w.reads, reads + 1);
+    assert_true(w.notes & CK_KN_NEXT);
+    assert_int_equal(w.k.not_after, w.now + 90 * DAY);
+    struct ck_window win = ck_renewal_window(w.now, w.now + 90 * DAY);
+    assert_true(w.k.renew_at >= win.start && w.k.renew_at < win.end);
+    expect_idle(&w);
+    assert_int_equal(w.k.retry_at, 0);  /* not an early retry: nothing else moves */
+    /* during a job: nothing now, the job's end reads it */
+    w.k.job = CK_KJ_STORE;
+    ev(&w, CK_KE_CHANGED);
+    assert_int_equal(w.reads, reads + 1);
 }
 
 /* Failures through the table, then a restart that keeps them. */
@@ -515,10 +609,11 @@ static void every_state_by_every_event(void **state)
 {
     (void)state;
     const enum ck_keeper_ev evs[] = {CK_KE_TIMER, CK_KE_DONE, CK_KE_NOSTART, CK_KE_LEASE_LOST,
-                                     CK_KE_TERM, CK_KE_EARLY};
+                                     CK_KE_TERM, CK_KE_EARLY, CK_KE_CHANGED};
+    const size_t n_evs = sizeof evs / sizeof evs[0];
     const enum ck_keeper_result res[] = {CK_KR_OK, CK_KR_FAILED, CK_KR_BUSY, CK_KR_CUT};
     for (unsigned setup = 0; setup < 12; setup++) {
-        for (size_t e = 0; e < sizeof evs / sizeof evs[0]; e++) {
+        for (size_t e = 0; e < n_evs; e++) {
             for (size_t r = 0; r < 4; r++) {
                 struct world w;
                 int store = setup & 1, usable = (setup >> 1) % 2;
@@ -526,13 +621,14 @@ static void every_state_by_every_event(void **state)
                       setup / 4, setup >= 8 ? T0 + 300 : 0);
                 if (setup & 4 && w.o.act & CK_KA_JOB)
                     done(&w, CK_KR_OK, 0);
-                for (int turn = 0; turn < 6; turn++) {
+                for (int turn = 0; turn < 7; turn++) {
                     enum ck_keeper_job running = w.k.job;
                     int stopped = w.k.stop;
-                    struct ck_keeper_event x = {.kind = evs[(e + (size_t)turn) % 6],
+                    struct ck_keeper_event x = {.kind = evs[(e + (size_t)turn) % n_evs],
                                                 .result = res[(r + (size_t)turn) % 4],
                                                 .failures = 1, .next_retry = w.now + 60,
-                                                .retry_after = -1};
+                                                .retry_after = -1, .changed = turn & 1,
+                                                .reload_failed = (turn & 3) == 1};
                     if (x.kind == CK_KE_DONE && running == CK_KJ_NONE)
                         x.kind = CK_KE_TIMER;  /* no job, no end */
                     if (x.kind == CK_KE_NOSTART && !(w.o.act & CK_KA_JOB))
@@ -699,6 +795,8 @@ int main(void)
         cmocka_unit_test(ari_window_and_retry_after),
         cmocka_unit_test(backoff_steps),
         cmocka_unit_test(backoff_survives_restart),
+        cmocka_unit_test(reload_retry),
+        cmocka_unit_test(volume_changed_outside),
         cmocka_unit_test(lease_busy_and_stale),
         cmocka_unit_test(lease_lost_then_pickup),
         cmocka_unit_test(sigterm_in_each_state),
