@@ -234,7 +234,7 @@ static void sample(struct buf *b, const struct ck_health *h, const char *name, c
         int64_t v = value_of(&h->certs[i].m, f);
         if (v == 0 && f != F_CONSEC && f != F_OCSP_FAIL && f != F_OCSP_REVOKED)
             continue;
-        put(b, "%s{name=\"", name);
+        put(b, "%s{cert=\"", name);
         put_label(b, h->certs[i].name);
         put(b, "\"} %" PRId64 "\n", v);
     }
@@ -263,7 +263,7 @@ int ck_health_metrics(const struct ck_health *h, char **out, size_t *len, struct
     for (size_t i = 0; i < h->n_certs; i++) {
         const struct ck_health_cert *m = &h->certs[i].m;
         for (int ok = 1; ok >= 0; ok--) {
-            put(&b, "certkeep_renewals_total{name=\"");
+            put(&b, "certkeep_renewals_total{cert=\"");
             put_label(&b, h->certs[i].name);
             put(&b, "\",result=\"%s\"} %" PRIu64 "\n", ok ? "success" : "failure",
                 ok ? m->renewals_success : m->renewals_failure);
@@ -274,7 +274,7 @@ int ck_health_metrics(const struct ck_health *h, char **out, size_t *len, struct
     for (size_t i = 0; i < h->n_certs; i++) {
         const struct ck_health_cert *m = &h->certs[i].m;
         for (int ok = 1; ok >= 0; ok--) {
-            put(&b, "certkeep_reloads_total{name=\"");
+            put(&b, "certkeep_reloads_total{cert=\"");
             put_label(&b, h->certs[i].name);
             put(&b, "\",result=\"%s\"} %" PRIu64 "\n", ok ? "success" : "failure",
                 ok ? m->reloads_success : m->reloads_failure);
@@ -285,7 +285,7 @@ int ck_health_metrics(const struct ck_health *h, char **out, size_t *len, struct
         for (unsigned r = 0; r < CK_HEALTH_REASONS; r++) {
             if (!h->certs[i].m.failures[r])  /* a reason appears with its first failure */
                 continue;
-            put(&b, "certkeep_renewal_failures_total{name=\"");
+            put(&b, "certkeep_renewal_failures_total{cert=\"");
             put_label(&b, h->certs[i].name);
             put(&b, "\",reason=\"%s\"} %" PRIu64 "\n", reason_names[r],
                 h->certs[i].m.failures[r]);

@@ -150,9 +150,9 @@ check_eq "multi: each certificate in the store under its own name" 3 \
     "$(ls "$STORE"/certs/{a.multi.test,bee,c.multi.test}/current.json 2>/dev/null | wc -l)"
 metrics=$(curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics")
 check_eq "multi: /metrics: expiry of each usable certificate" 3 \
-    "$(printf '%s\n' "$metrics" | grep -cE '^certkeep_certificate_expiry_timestamp_seconds\{name="(a.multi.test|bee|c.multi.test)"\} [1-9]')"
+    "$(printf '%s\n' "$metrics" | grep -cE '^certkeep_certificate_expiry_timestamp_seconds\{cert="(a.multi.test|bee|c.multi.test)"\} [1-9]')"
 check_match "multi: /metrics: the optional one's failure counted under its name" \
-    '^certkeep_renewals_total\{name="d.multi.test",result="failure"\} [1-9]' "$metrics"
+    '^certkeep_renewals_total\{cert="d.multi.test",result="failure"\} [1-9]' "$metrics"
 check_match "multi: the log names the certificate" '^.*bee: next renewal at' "$(cat "$W/run1.log")"
 kill -TERM "$RUN_PID"; wait "$RUN_PID"
 check_eq "multi: SIGTERM exits 0" 0 "$?"
@@ -348,7 +348,7 @@ check_eq "sighup: the changed one is issued again with its new names" \
     "$(openssl x509 -in "$H/h1.multi.test/cert.pem" -noout -ext subjectAltName 2>/dev/null | tail -n 1 | sed 's/^ *//')"
 metrics=$(curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics")
 check_eq "sighup: the removed one has left the expiry metrics; the others are there" "0 2" \
-    "$(printf '%s\n' "$metrics" | grep -c '^certkeep_certificate_expiry_timestamp_seconds{name="h2.multi.test"}') $(printf '%s\n' "$metrics" | grep -cE '^certkeep_certificate_expiry_timestamp_seconds\{name="h[13].multi.test"\} [1-9]')"
+    "$(printf '%s\n' "$metrics" | grep -c '^certkeep_certificate_expiry_timestamp_seconds{cert="h2.multi.test"}') $(printf '%s\n' "$metrics" | grep -cE '^certkeep_certificate_expiry_timestamp_seconds\{cert="h[13].multi.test"\} [1-9]')"
 printf 'certificates:\n  - domains: [h1.multi.test\n' >"$HCFG"
 kill -HUP "$RUN_PID"
 wait_for 10 'grep -q "not re-read" "$W/hup.log"'

@@ -140,7 +140,7 @@ wait_for() {
 }
 metric() {
     curl -fsS "http://127.0.0.1:$LISTEN_PORT/metrics" 2>/dev/null |
-        sed -n "s/^$1{name=\"$NAME\"} //p"
+        sed -n "s/^$1{cert=\"$NAME\"} //p"
 }
 
 V=$CK_TMP/v S=$CK_TMP/s

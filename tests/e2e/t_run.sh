@@ -141,8 +141,8 @@ else fail "run: /readyz 200" "$(http_code /readyz); $(logof run-idle | tail -n 3
 check_eq "run: /healthz 200" 200 "$(http_code /healthz)"
 metrics=$(curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics")
 check_match "run: /metrics expiry of the volume's certificate" \
-    "^certkeep_certificate_expiry_timestamp_seconds\{name=\"$NAME\"\} $(not_after)\$" "$metrics"
-check_match "run: /metrics next renewal" "^certkeep_next_renewal_timestamp_seconds\{name=\"$NAME\"\} [1-9]" "$metrics"
+    "^certkeep_certificate_expiry_timestamp_seconds\{cert=\"$NAME\"\} $(not_after)\$" "$metrics"
+check_match "run: /metrics next renewal" "^certkeep_next_renewal_timestamp_seconds\{cert=\"$NAME\"\} [1-9]" "$metrics"
 check_match "run: logs the next renewal" "next renewal at" "$(logof run-idle)"
 # a health client that connects and says nothing: dropped at its 5 s deadline, no spin after
 exec 3<>"/dev/tcp/127.0.0.1/$LISTEN_PORT"
@@ -172,7 +172,7 @@ else fail "run: store check: the newer certificate is picked up" "$(logof run-id
 if wait_for 5 '[ "$(hups)" -ge 1 ]'; then pass "run: store check: app told"
 else fail "run: store check: app told" "$(logof run-idle | tail -n 3)"; fi
 check_match "run: store check: /metrics shows the new expiry" \
-    "^certkeep_certificate_expiry_timestamp_seconds\{name=\"$NAME\"\} $(not_after)\$" \
+    "^certkeep_certificate_expiry_timestamp_seconds\{cert=\"$NAME\"\} $(not_after)\$" \
     "$(curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics")"
 stop_run
 check_eq "run: SIGTERM: exit 0" 0 "$STOP_RC"
@@ -221,7 +221,7 @@ if wait_for 5 '[ "$(hups)" -ge 1 ]'; then pass "run: window open: app told"
 else fail "run: window open: app told" "$(logof run-open | tail -n 3)"; fi
 wait_for 5 'curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics" | grep -q "result=\"success\"} 1"'
 check_match "run: window open: success metric" \
-    "^certkeep_renewals_total\{name=\"$NAME\",result=\"success\"\} 1\$" \
+    "^certkeep_renewals_total\{cert=\"$NAME\",result=\"success\"\} 1\$" \
     "$(curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics")"
 check_match "run: window open: store holds the new one" "$(serial | tr 'A-F' 'a-f' | sed 's/^0*//')" \
     "$(cat "$STORE/certs/$NAME/current.json" 2>/dev/null)"
@@ -250,7 +250,7 @@ else fail "run: CA down: next retry ~60 s ahead" "next_retry $nr, start $t0"; fi
 check_eq "run: CA down: /readyz 503" 503 "$(http_code /readyz)"
 check_eq "run: CA down: /healthz 200" 200 "$(http_code /healthz)"
 check_match "run: CA down: failure metric" \
-    "^certkeep_renewals_total\{name=\"$NAME\",result=\"failure\"\} 1\$" \
+    "^certkeep_renewals_total\{cert=\"$NAME\",result=\"failure\"\} 1\$" \
     "$(curl -s --max-time 2 "http://127.0.0.1:$LISTEN_PORT/metrics")"
 check_eq "run: CA down: nothing on the volume" no "$(test -e "$OUT/$NAME" && echo yes || echo no)"
 stop_run

@@ -105,7 +105,7 @@ d=$(( ${nr:-0} - t0 ))
 if [ "$d" -ge 55 ] && [ "$d" -le 75 ]; then pass "crashloop: next retry ~60 s ahead ($d s)"
 else fail "crashloop: next retry ~60 s ahead" "next_retry $nr, start $t0"; fi
 check_match "crashloop: failure counted by reason in /metrics" \
-    "^certkeep_renewal_failures_total\{name=\"$NAME\",reason=\"network\"\} 1\$" "$(metrics)"
+    "^certkeep_renewal_failures_total\{cert=\"$NAME\",reason=\"network\"\} 1\$" "$(metrics)"
 check "crashloop: promtool check metrics" promtool_ok "$LISTEN_PORT"
 stop_pid "$RUN_PID"
 # a crash-looping sidecar: three restarts, none of which asks the CA again
@@ -190,8 +190,8 @@ done
 check_eq "nginx: same master all along (reloads, not restarts)" "$NGINX_PID" "$(cat "$W/logs/nginx.pid")"
 check "nginx: master alive" kill -0 "$NGINX_PID"
 m=$(metrics)
-check_match "nginx: reloads counted" "^certkeep_reloads_total\{name=\"$NAME\",result=\"success\"\} [3-9]\$" "$m"
-check_match "nginx: no failed reload" "^certkeep_reloads_total\{name=\"$NAME\",result=\"failure\"\} 0\$" "$m"
+check_match "nginx: reloads counted" "^certkeep_reloads_total\{cert=\"$NAME\",result=\"success\"\} [3-9]\$" "$m"
+check_match "nginx: no failed reload" "^certkeep_reloads_total\{cert=\"$NAME\",result=\"failure\"\} 0\$" "$m"
 check "nginx: promtool check metrics" promtool_ok "$LISTEN_PORT"
 check_match "nginx: each renewal replaces the one before (ARI)" "replaces a certificate" "$(logof ngx)"
 stop_pid "$RUN_PID"
@@ -239,11 +239,11 @@ else fail "ari: window in the past: renewed" "$(logof ari | tail -n 3)"; fi
 check_match "ari: the CA's window was read" "the CA's window: renewing at" "$(logof ari)"
 check_match "ari: the order replaces the old certificate" "acme.order: .*replaces a certificate" "$(logof ari)"
 # the app's pidfile is missing: the reload fails, is counted, and is tried again ~10 s later
-if wait_for 10 'metrics | grep -q "^certkeep_reloads_total{name=\"$NAME\",result=\"failure\"} 1\$"'; then
+if wait_for 10 'metrics | grep -q "^certkeep_reloads_total{cert=\"$NAME\",result=\"failure\"} 1\$"'; then
     pass "reload: a failed reload is counted"
 else fail "reload: a failed reload is counted" "$(metrics | grep reloads)"; fi
 check_match "reload: its retry is planned ~10 s ahead" "telling the app failed \(1 in a row\); again at .* \(in (9|10) s\)" "$(logof ari)"
-if wait_for 25 'metrics | grep -q "^certkeep_reloads_total{name=\"$NAME\",result=\"failure\"} 2\$"'; then
+if wait_for 25 'metrics | grep -q "^certkeep_reloads_total{cert=\"$NAME\",result=\"failure\"} 2\$"'; then
     pass "reload: retried after its backoff"
 else fail "reload: retried after its backoff" "$(metrics | grep reloads)"; fi
 check_match "reload: the second wait is ~1 min" "telling the app failed \(2 in a row\); again at .* \(in (59|6[0-5]) s\)" "$(logof ari)"
@@ -254,9 +254,9 @@ check "renew --force beside run: exits 0" ck renew force --force --profile tlsse
 check_match "renew --force: tells the run" "told certkeep run \(pid $RUN_PID\) that the volume changed" "$(logof force)"
 if wait_for 10 'grep -q "the volume changed" "$CK_TMP/ari.log"'; then pass "renew --force: run re-reads the volume"
 else fail "renew --force: run re-reads the volume" "$(logof ari | tail -n 3)"; fi
-wait_for 5 'metrics | grep -q "^certkeep_certificate_expiry_timestamp_seconds{name=\"$NAME\"} $(not_after)\$"'
+wait_for 5 'metrics | grep -q "^certkeep_certificate_expiry_timestamp_seconds{cert=\"$NAME\"} $(not_after)\$"'
 check_match "renew --force: /metrics shows the new notAfter" \
-    "^certkeep_certificate_expiry_timestamp_seconds\{name=\"$NAME\"\} $(not_after)\$" "$(metrics)"
+    "^certkeep_certificate_expiry_timestamp_seconds\{cert=\"$NAME\"\} $(not_after)\$" "$(metrics)"
 check "renew --force: the serial changed" test "$(serial)" != "$sb"
 check_match "renew --force: run plans from the new one" "next renewal at .* \(in [0-9]{6,} s\)" "$(tail -n 3 "$CK_TMP/ari.log")"
 # another process switches the volume without telling the run (as a renew from another
@@ -271,9 +271,9 @@ curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$LISTEN_PORT/healthz"
 if wait_for 10 'grep -q "the volume changed (another process)" "$CK_TMP/ari.log"'; then
     pass "volume switched elsewhere: run notices it"
 else fail "volume switched elsewhere: run notices it" "$(logof ari | tail -n 3)"; fi
-wait_for 5 'metrics | grep -q "^certkeep_certificate_expiry_timestamp_seconds{name=\"$NAME\"} $(not_after)\$"'
+wait_for 5 'metrics | grep -q "^certkeep_certificate_expiry_timestamp_seconds{cert=\"$NAME\"} $(not_after)\$"'
 check_match "volume switched elsewhere: /metrics shows the new notAfter" \
-    "^certkeep_certificate_expiry_timestamp_seconds\{name=\"$NAME\"\} $(not_after)\$" "$(metrics)"
+    "^certkeep_certificate_expiry_timestamp_seconds\{cert=\"$NAME\"\} $(not_after)\$" "$(metrics)"
 stop_pid "$RUN_PID"
 check_eq "ari: run SIGTERM exit 0" 0 "$STOP_RC"
 rm -rf "$STATE" "$OUT"
