@@ -133,13 +133,16 @@ static void catch_stop_signals(void)
 }
 
 /* Several certificates: run and serve take them all; init makes every required one
- * usable, one after the other; status shows each; the others act on the one --cert
- * names (or the only one). */
+ * usable, one after the other; status shows each; the account commands act on the
+ * shared account; the others act on the one --cert names (or the only one). */
 static int dispatch(const struct command *cmd, const struct ck_config *c,
                     const struct ck_log *log, struct ck_err *e)
 {
     if (!strcmp(cmd->name, "run") || !strcmp(cmd->name, "serve"))
         return cmd->run(c, log, e);
+    /* the shared account is every certificate's: any one names it */
+    if (!strncmp(cmd->name, "account ", 8) && !c->account_per_cert && c->n_certs > 1)
+        return cmd->run(&c->certs[0], log, e);
     int each = !strcmp(cmd->name, "init") || !strcmp(cmd->name, "status");
     if (!each || c->cert_pick || c->n_certs <= 1) {
         const struct ck_config *one = ck_config_pick(c, e);

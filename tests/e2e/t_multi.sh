@@ -12,7 +12,7 @@
 # re-reads the file. Orders whose http-01 responder binds one port take turns.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 55
+plan 57
 PEBBLE_PORT=31800 PEBBLE_MGMT_PORT=31801 PEBBLE_TLS01_PORT=31802 PEBBLE_DNS_PORT=31853
 PEBBLE_CTS_PORT=31855 PEBBLE_HTTP01_PORT=31880
 . "$(dirname "$0")/pebble.sh"
@@ -192,6 +192,14 @@ check_eq "multi: renew --cert bee: exit 0" 0 "$?"
 if [ "$(serial_of "$OUT/bee/cert.pem")" != "$sb" ] && [ "$(serial_of "$OUT/a.multi.test/cert.pem")" = "$sa" ]; then
     pass "multi: renew --cert bee: bee renewed, a.multi.test not"
 else fail "multi: renew --cert bee: bee renewed, a.multi.test not" "$(tail -n 2 "$W/renew-bee.log")"; fi
+# the shared account is every certificate's: account rollover needs no --cert
+"$CK_BIN" account rollover --config "$CFG" >"$W/rollover.log" 2>&1
+check_match "multi: account rollover without --cert: the shared account" \
+    'rolled over from key' "$(cat "$W/rollover.log")"
+acc_r=$(accounts)
+"$CK_BIN" renew --config "$CFG" --cert c.multi.test --force >"$W/renew-c.log" 2>&1
+check_eq "multi: after the rollover a renewal signs with the new key, no new account" "0 0" \
+    "$? $(( $(accounts) - acc_r ))"
 # init on a fresh volume: the three required ones from the store; the optional one is run's
 sed "s|^out: .*|out: $W/out-init|" "$CFG" >"$W/init.yaml"
 orders0=$(pebble_order_count)
