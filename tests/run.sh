@@ -3,7 +3,8 @@
 # the container tests (tests/containers: dockerd, compose, podman, the image index),
 # then prints one line: "N passed, N failed, N skipped". A unit binary that stops
 # before its last test, or an e2e script that runs fewer checks than its plan,
-# counts the missing ones as failed.
+# counts the missing ones as failed. The e2e scripts that mostly wait (E2E_BESIDE;
+# empty: none) run in a second lane beside the others.
 set -u
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -37,27 +38,55 @@ run_unit() {
     done
 }
 
+# run_one SCRIPT: its checks into a file of its own, the plan checked, then added to
+# $CK_RESULTS (a missing check counts as failed: MISS lines carry the count).
+run_one() {
+    local t=$1 res rc planned ran t0=$SECONDS
+    res=$(mktemp /tmp/certkeep-results.XXXXXX)
+    CK_RESULTS=$res CK_TMP=$(mktemp -d /tmp/certkeep-e2e.XXXXXX) bash "$t"; rc=$?
+    echo "   ($(basename "$t"): $((SECONDS - t0)) s)"
+    planned=$(sed -n 's/^PLAN \([0-9]*\)$/\1/p' "$res" | head -n 1)
+    ran=$(grep -c '^\(PASS\|FAIL\|SKIP\) ' "$res")
+    if [ -z "$planned" ]; then
+        echo "FAIL $(basename "$t"): declares no plan (exit $rc)" >>"$res"
+    elif [ "$ran" -lt "$planned" ]; then
+        echo "FAIL $(basename "$t"): $((planned - ran)) of $planned planned checks never ran (exit $rc)" >>"$res"
+        echo "MISS $((planned - ran - 1))" >>"$res"  # the line above counts one
+    elif [ "$ran" -gt "$planned" ]; then
+        echo "FAIL $(basename "$t"): ran $ran checks, planned $planned (fix the plan)" >>"$res"
+    fi
+    flock "$CK_RESULTS" cat "$res" >>"$CK_RESULTS"
+    rm -f "$res"
+}
+
+# The scripts that mostly wait for certificates to age (E2E_BESIDE) run in a second
+# lane beside the others; their output follows the others'.
+E2E_BESIDE=${E2E_BESIDE-t_runplus.sh t_shortlived.sh}
 run_e2e() {
-    local t before t0 rc mine planned ran missing=0
+    local t lane="" lane_log
+    lane_log=$(mktemp /tmp/certkeep-lane.XXXXXX)
+    local -a main_lane=() beside=()
     for t in "${1:-tests/e2e}"/t_*.sh; do
         [ -f "$t" ] || continue
-        echo "== e2e $(basename "$t")"
-        before=$(wc -l <"$CK_RESULTS") t0=$SECONDS
-        CK_TMP=$(mktemp -d /tmp/certkeep-e2e.XXXXXX) bash "$t"; rc=$?
-        echo "   ($(basename "$t"): $((SECONDS - t0)) s)"
-        mine=$(tail -n +$((before + 1)) "$CK_RESULTS")
-        planned=$(printf '%s\n' "$mine" | sed -n 's/^PLAN \([0-9]*\)$/\1/p' | head -n 1)
-        ran=$(printf '%s\n' "$mine" | grep -c '^\(PASS\|FAIL\|SKIP\) ')
-        if [ -z "$planned" ]; then
-            echo "FAIL $(basename "$t"): declares no plan (exit $rc)" >>"$CK_RESULTS"
-        elif [ "$ran" -lt "$planned" ]; then
-            echo "FAIL $(basename "$t"): $((planned - ran)) of $planned planned checks never ran (exit $rc)" >>"$CK_RESULTS"
-            missing=$((missing + planned - ran - 1))  # the line above counts one
-        elif [ "$ran" -gt "$planned" ]; then
-            echo "FAIL $(basename "$t"): ran $ran checks, planned $planned (fix the plan)" >>"$CK_RESULTS"
-        fi
+        case " $E2E_BESIDE " in
+            *" $(basename "$t") "*) beside+=("$t") ;;
+            *) main_lane+=("$t") ;;
+        esac
     done
-    failed=$((failed + missing))
+    if [ ${#beside[@]} -gt 0 ]; then
+        (for t in "${beside[@]}"; do echo "== e2e $(basename "$t") (in the second lane)"; run_one "$t"; done) \
+            >"$lane_log" 2>&1 &
+        lane=$!
+    fi
+    for t in "${main_lane[@]}"; do
+        echo "== e2e $(basename "$t")"
+        run_one "$t"
+    done
+    if [ -n "$lane" ]; then
+        wait "$lane"
+        cat "$lane_log"
+    fi
+    rm -f "$lane_log"
 }
 
 # The container tests share one private dockerd (host networking only; the images
@@ -91,7 +120,7 @@ run_containers() {
 # Counted once, after every script ran: $CK_RESULTS holds all of their lines.
 count_results() {
     passed=$((passed + $(grep -c '^PASS ' "$CK_RESULTS")))
-    failed=$((failed + $(grep -c '^FAIL ' "$CK_RESULTS")))
+    failed=$((failed + $(grep -c '^FAIL ' "$CK_RESULTS") + $(sed -n 's/^MISS //p' "$CK_RESULTS" | awk '{s+=$1} END {print s+0}')))
     skipped=$((skipped + $(grep -c '^SKIP ' "$CK_RESULTS")))
     grep '^FAIL ' "$CK_RESULTS" | sed 's/^/  /' || true
 }
