@@ -225,10 +225,12 @@ static int new_order(struct ck_acme *a, const struct ck_acme_order_req *r, struc
         if (rc == 0)
             break;
         /* `replaces` only earns the ARI exemption: a CA that refuses it (already replaced,
-         * or cannot find the certificate: Pebble's serverInternal) gets the order without it */
+         * cannot find the certificate: Pebble's serverInternal, or another account ordered
+         * it: unauthorized, e.g. after a deactivation) gets the order without it */
         if (!with_replaces || e->kind == CK_E_RATELIMIT || e->kind == CK_E_NETWORK ||
             (strcmp(a->problem, "urn:ietf:params:acme:error:alreadyReplaced") != 0 &&
              strcmp(a->problem, "urn:ietf:params:acme:error:malformed") != 0 &&
+             strcmp(a->problem, "urn:ietf:params:acme:error:unauthorized") != 0 &&
              strcmp(a->problem, "urn:ietf:params:acme:error:serverInternal") != 0))
             return -1;
         ck_warn(a->log, "acme.order", "%s; ordering again without \"replaces\"", e->msg);

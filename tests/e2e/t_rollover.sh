@@ -16,7 +16,7 @@
 # - no key material in any log.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 53
+plan 56
 PEBBLE_PORT=32500 PEBBLE_MGMT_PORT=32501 PEBBLE_TLS01_PORT=32502 PEBBLE_DNS_PORT=32553
 PEBBLE_CTS_PORT=32555 PEBBLE_HTTP01_PORT=32580
 S3_PORT=32590 HOLD_PORT=32591
@@ -210,6 +210,13 @@ check "rollover: local key replaced" test -n "$LT1" -a "$LT1" != "$LT0"
 check_eq "rollover: local key file 0600" 600 "$(stat -c %a "$SL/account.key")"
 check_match "rollover: local old key refused" "^40[0-9] " "$(probe "$CK_TMP/lold.pem" "$LURL")"
 check "rollover: local issue with the new key" ck issue l2 "$VL" "$SL"
+# a certificate of a deactivated account, renewed on the new one: the CA refuses its
+# `replaces` (another account ordered it) and gets the order without it
+check "deactivate: local: exit 0" ck "account deactivate" ldeact "$VL" "$SL" --yes
+check "deactivate: local: renewing the old account's certificate: exit 0" \
+    ck renew lrenew "$VL" "$SL" --force
+check_match "deactivate: local: the refused replaces, then the order without it" \
+    'ordering again without "replaces"' "$(logof lrenew)"
 
 echo "-- deactivate"
 check "deactivate: exit 0" cks "account deactivate" deact "$VA" "$SA" --yes
