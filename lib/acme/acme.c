@@ -288,6 +288,7 @@ int acme_post(struct ck_acme *a, const char *url, const char *payload, int use_j
         if (!use_jwk && !reloaded && a->key_refused && account_unknown(a->problem)) {
             /* the account key may have been rolled over elsewhere: the caller has the newer one */
             const struct ck_key *newer = NULL;
+            struct ck_err ca = *e;
             reloaded = 1;
             if (a->key_refused(a->key_refused_ctx, a->key, &newer, e) != 0)
                 return -1;
@@ -296,6 +297,9 @@ int acme_post(struct ck_acme *a, const char *url, const char *payload, int use_j
                     return -1;
                 continue;
             }
+            /* nothing newer: unauthorized need not be about the key (an order's replaces) */
+            if (!strcmp(a->problem, "urn:ietf:params:acme:error:unauthorized"))
+                *e = ca;
             if (!a->kid_saved)
                 return -1;
         }

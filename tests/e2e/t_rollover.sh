@@ -16,7 +16,7 @@
 # - no key material in any log.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 56
+plan 57
 PEBBLE_PORT=32500 PEBBLE_MGMT_PORT=32501 PEBBLE_TLS01_PORT=32502 PEBBLE_DNS_PORT=32553
 PEBBLE_CTS_PORT=32555 PEBBLE_HTTP01_PORT=32580
 S3_PORT=32590 HOLD_PORT=32591
@@ -215,8 +215,10 @@ check "rollover: local issue with the new key" ck issue l2 "$VL" "$SL"
 check "deactivate: local: exit 0" ck "account deactivate" ldeact "$VL" "$SL" --yes
 check "deactivate: local: renewing the old account's certificate: exit 0" \
     ck renew lrenew "$VL" "$SL" --force
-check_match "deactivate: local: the refused replaces, then the order without it" \
-    'ordering again without "replaces"' "$(logof lrenew)"
+check_match "deactivate: local: the CA's refusal of replaces, then the order without it" \
+    'unauthorized: [^;]*; ordering again without "replaces"' "$(logof lrenew)"
+check_eq "deactivate: local: not taken for a refused account key" 0 \
+    "$(grep -c 'refuses account key' "$CK_TMP/lrenew.log")"
 
 echo "-- deactivate"
 check "deactivate: exit 0" cks "account deactivate" deact "$VA" "$SA" --yes
