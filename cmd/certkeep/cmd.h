@@ -82,6 +82,11 @@ int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
 
 /* 0 when b is usable for c now (SPEC section 4; sum filled when the leaf parsed),
  * 1 with the reason in e (naming `where`). */
+/* ck_cmd_usable, skipping the key match and signatures when `proven` (32 bytes, a
+ * passing check's sum->proof) still fits these very bytes and anchors. */
+int ck_cmd_usable_proven(const struct ck_config *c, const char *where, const struct ck_bundle *b,
+                         const unsigned char *proven, struct ck_cert_summary *sum,
+                         struct ck_err *e);
 int ck_cmd_usable(const struct ck_config *c, const char *where, const struct ck_bundle *b,
                   struct ck_cert_summary *sum, struct ck_err *e);
 /* The verdict on what the CA just issued for our order, the one every command

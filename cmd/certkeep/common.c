@@ -49,6 +49,18 @@ struct ck_cert_want ck_cmd_want(const struct ck_config *c)
     return w;
 }
 
+int ck_cmd_usable_proven(const struct ck_config *c, const char *where, const struct ck_bundle *b,
+                         const unsigned char *proven, struct ck_cert_summary *sum,
+                         struct ck_err *e)
+{
+    struct ck_cert_want w = ck_cmd_want(c);
+    w.proven = proven;
+    if (ck_cert_check(where, b->fullchain, b->fullchain_len, b->privkey, b->privkey_len, &w, sum,
+                      e) != 0)
+        return 1;
+    return ck_bundle_consistent(b, where, e) ? 1 : 0;
+}
+
 int ck_cmd_usable(const struct ck_config *c, const char *where, const struct ck_bundle *b,
                   struct ck_cert_summary *sum, struct ck_err *e)
 {

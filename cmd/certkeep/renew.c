@@ -1,13 +1,16 @@
 /* certkeep renew, and the renewal steps `run` shares with it: one issuer under
  * the store lease, store first then volume, tell the app, keep state.json. */
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../../lib/acme/acme.h"
+#include "../../lib/fs/fs.h"
 #include "../../lib/http/http.h"
 #include "../../lib/reload/reload.h"
 #include "../../lib/renewal/renewal.h"
@@ -15,6 +18,57 @@
 #include "cmd.h"
 
 #define RENEW_WAIT_MAX_S 900  /* longest wait for another replica's renewal, as init */
+
+/* <state>/certs/<name>/checked: "<proof hex> <unix time>" of the volume's last full
+ * check, trusted for a day (the chain's dates are not checked under it). A cache: a
+ * torn or stale file only costs the full check again, so it is written plainly. */
+#define PROOF_MAX_AGE_S 86400
+
+static int proof_path(const struct ck_config *c, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/certs/%s/checked", c->state_dir, c->cert_name);
+    return n > 0 && (size_t)n < cap;
+}
+
+static int proof_read(const struct ck_config *c, unsigned char out[32], int64_t now)
+{
+    char path[PATH_MAX], *text = NULL;
+    size_t len = 0;
+    struct ck_err e;
+    long long at = 0;
+    int ok = 0;
+    if (proof_path(c, path, sizeof path) && ck_fs_read_own(path, 128, &text, &len, &e) == 0) {
+        ok = len > 65 && text[64] == ' ' && sscanf(text + 65, "%lld", &at) == 1 && at <= now &&
+             now - at < PROOF_MAX_AGE_S;
+        for (size_t i = 0; ok && i < 32; i++) {
+            unsigned v;
+            ok = sscanf(text + 2 * i, "%2x", &v) == 1;
+            out[i] = (unsigned char)v;
+        }
+    }
+    free(text);
+    return ok;
+}
+
+static void proof_write(const struct ck_config *c, const unsigned char proof[32], int64_t now)
+{
+    char path[PATH_MAX], dir[PATH_MAX], text[96];
+    struct ck_err e;
+    for (int i = 0; i < 32; i++)
+        snprintf(text + 2 * i, 3, "%02x", proof[i]);
+    int tl = 64 + snprintf(text + 64, sizeof text - 64, " %lld\n", (long long)now);
+    int n = snprintf(dir, sizeof dir, "%s/certs/%s", c->state_dir, c->cert_name);
+    if (n <= 0 || (size_t)n >= sizeof dir || !proof_path(c, path, sizeof path) ||
+        ck_fs_mkdir_p(dir, 0700, &e))
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    int ok = write(fd, text, (size_t)tl) == tl;
+    close(fd);
+    if (!ok)  /* no proof rather than a torn one */
+        unlink(path);
+}
 
 int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, char *why,
                        size_t cap)
@@ -32,8 +86,13 @@ int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, c
         snprintf(why, cap, "%s", e.msg);
         return CK_CMD_VOL_UNUSABLE;
     }
-    rc = ck_cmd_usable(c, "volume", &b, sum, &e);
+    unsigned char proven[32];
+    int64_t now = (int64_t)time(NULL);
+    int had = proof_read(c, proven, now);
+    rc = ck_cmd_usable_proven(c, "volume", &b, had ? proven : NULL, sum, &e);
     ck_bundle_free(&b);
+    if (rc == 0 && sum->proved && !had)  /* a full check passed: its proof for a day */
+        proof_write(c, sum->proof, now);
     if (rc) {
         snprintf(why, cap, "%s", e.msg);
         return CK_CMD_VOL_UNUSABLE;

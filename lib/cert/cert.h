@@ -18,6 +18,11 @@ struct ck_cert_want {
                                 * notBefore..notAfter, never by min_valid or by our clock */
     const br_x509_trust_anchor *anchors; /* the chain must lead to one (none: nothing is usable) */
     size_t n_anchors;
+    /* sum->proof of an earlier check that passed: when these very bytes and anchors give
+     * it again, the key match and the chain (its signatures and the dates of its CA
+     * certificates) are not checked again; the leaf's dates, names and key type are.
+     * The caller bounds how old a proof it trusts. NULL: everything is checked. */
+    const unsigned char *proven;
 };
 
 /* The validity a usable certificate must have left: min_valid, but never more
@@ -35,6 +40,8 @@ struct ck_cert_summary {
     char ari_id[200];          /* "" when the leaf has no AKI */
     enum ck_key_type key_type;
     size_t chain_len;          /* certificates after the leaf */
+    unsigned char proof[32];   /* SHA-256 of the files' bytes and the anchors, when usable */
+    int proved;                /* proof is set: the check passed in full, or by w->proven */
 };
 
 /* Checks `fullchain` (leaf then chain, PEM) against `privkey` (PEM) and `w`.

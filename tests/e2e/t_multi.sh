@@ -12,7 +12,7 @@
 # re-reads the file. Orders whose http-01 responder binds one port take turns.
 set -u
 . "$(dirname "$0")/lib.sh"
-plan 57
+plan 60
 PEBBLE_PORT=31800 PEBBLE_MGMT_PORT=31801 PEBBLE_TLS01_PORT=31802 PEBBLE_DNS_PORT=31853
 PEBBLE_CTS_PORT=31855 PEBBLE_HTTP01_PORT=31880
 . "$(dirname "$0")/pebble.sh"
@@ -83,6 +83,11 @@ if ! wait_for 10 '_pebble_port_busy $PEBBLE_HTTP01_PORT'; then
 fi
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$LISTEN_PORT$1"; }
 serial_of() { openssl x509 -in "$1" -noout -serial 2>/dev/null | cut -d= -f2; }
+key_matches() {  # key_matches DIR: cert.pem's public key is privkey.pem's
+    [ -n "$(openssl x509 -in "$1/cert.pem" -noout -pubkey 2>/dev/null)" ] &&
+        [ "$(openssl x509 -in "$1/cert.pem" -noout -pubkey 2>/dev/null)" = \
+          "$(openssl pkey -in "$1/privkey.pem" -pubout 2>/dev/null)" ] && echo yes || echo no
+}
 keyalg_of() { openssl x509 -in "$1" -noout -text 2>/dev/null | sed -n 's/^ *Public Key Algorithm: //p'; }
 accounts() { grep -c 'POST /sign-me-up' "$PEBBLE_LOG" 2>/dev/null || true; }
 have_in() { local n=0 o=$1 d; shift; for d in "$@"; do [ -s "$o/$d/cert.pem" ] && n=$((n + 1)); done; echo $n; }
@@ -175,6 +180,21 @@ check_eq "multi: restart: no order (the optional one waits for its planned retry
     "$(pebble_order_count)"
 check_match "multi: restart: the optional one's planned retry honoured" \
     'd.multi.test: honouring the planned retry' "$(cat "$W/run2.log")"
+kill -TERM "$RUN_PID"; wait "$RUN_PID"
+# The restart took each pair's proof from the state directory (its key match and chain
+# not computed again); a key swapped on the volume is still found out.
+check_eq "multi: a proof of each usable pair in the state directory, 0600" "600 600 600" \
+    "$(stat -c %a "$W"/state/certs/{a.multi.test,bee,c.multi.test}/checked 2>/dev/null | xargs)"
+cat "$OUT/a.multi.test/privkey.pem" >"$OUT/bee/privkey.pem"
+orders0=$(pebble_order_count)
+"$CK_BIN" run --config "$CFG" >"$W/run3.log" 2>&1 &
+RUN_PID=$!
+BG_PIDS="$BG_PIDS $RUN_PID"
+wait_for 20 '[ "$(key_matches "$OUT/bee")" = yes ] && [ "$(http_code /readyz)" = 200 ]'
+check_match "multi: a swapped key under a proof: bee judged unusable" \
+    'bee: volume: privkey.pem does not match the certificate' "$(cat "$W/run3.log")"
+check_eq "multi: a swapped key under a proof: bee's pair restored from the store, no order" \
+    "yes 0" "$(key_matches "$OUT/bee") $(( $(pebble_order_count) - orders0 ))"
 kill -TERM "$RUN_PID"; wait "$RUN_PID"
 
 echo "-- [${SECONDS}s] the one-certificate commands"

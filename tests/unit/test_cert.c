@@ -67,6 +67,9 @@ static int setup(void **state)
        " 2>/dev/null && openssl x509 -req -in leaf.csr -CA evil.pem -CAkey evil.key -CAcreateserial"
        " -days 20 -extfile ext -out planted.pem 2>/dev/null && cat planted.pem evil.pem > plantedfull.pem",
        dir);
+    /* a leaf that outlives its CA (40 days under 30): the chain's dates fail first */
+    sh("cd %s && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 40"
+       " -extfile ext -out long.pem 2>/dev/null && cat long.pem ca.pem > longfull.pem", dir);
     /* notAfter a day before notBefore: no span to be valid in */
     sh("cd %s && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days -1"
        " -extfile ext -out inv.pem 2>/dev/null && cat inv.pem ca.pem > invfull.pem", dir);
@@ -105,7 +108,7 @@ static int check(const char *chain_file, const char *key_file, const char *const
                  enum ck_key_type kt, int64_t now, long min_valid, struct ck_cert_summary *sum,
                  struct ck_err *e)
 {
-    struct ck_cert_want w = {names, n, kt, min_valid, now, 0, tas, n_tas};
+    struct ck_cert_want w = {names, n, kt, min_valid, now, 0, tas, n_tas, NULL};
     return check_want(chain_file, key_file, &w, sum, e);
 }
 
@@ -113,7 +116,7 @@ static int check(const char *chain_file, const char *key_file, const char *const
 static int fresh(const char *chain_file, const char *key_file, const char *const *names, size_t n,
                  int64_t now, long min_valid, struct ck_cert_summary *sum, struct ck_err *e)
 {
-    struct ck_cert_want w = {names, n, CK_KEY_P256, min_valid, now, 1, tas, n_tas};
+    struct ck_cert_want w = {names, n, CK_KEY_P256, min_valid, now, 1, tas, n_tas, NULL};
     return check_want(chain_file, key_file, &w, sum, e);
 }
 
@@ -174,7 +177,7 @@ static void untrusted_chain(void **state)
     assert_non_null(strstr(e.msg, "does not lead to a trust anchor"));
     size_t cl, kl;
     char *c = slurp("full.pem", &cl), *k = slurp("leaf.key", &kl);
-    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, now, 0, NULL, 0};
+    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, now, 0, NULL, 0, NULL};
     assert_int_equal(ck_cert_check("store", c, cl, k, kl, &w, &s, &e), 1);
     assert_non_null(strstr(e.msg, "store: no trust anchor"));
     w.anchors = tas;
@@ -189,12 +192,75 @@ static void untrusted_chain(void **state)
     free(k);
 }
 
+/* A passing check's proof spares the key match and the signatures for the very
+ * same bytes and anchors, never the names, dates or key type. */
+static void proven_shortcut(void **state)
+{
+    (void)state;
+    size_t cl, kl, ol, ll;
+    char *c = slurp("full.pem", &cl), *k = slurp("leaf.key", &kl), *o = slurp("other.key", &ol);
+    char *l = slurp("longfull.pem", &ll);
+    int64_t now = time(NULL);
+    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, now, 0, tas, n_tas, NULL};
+    struct ck_cert_summary s, s2;
+    struct ck_err e;
+    assert_int_equal(ck_cert_check("volume", c, cl, k, kl, &w, &s, &e), 0);
+    assert_true(s.proved);
+    w.proven = s.proof;
+    assert_int_equal(ck_cert_check("volume", c, cl, k, kl, &w, &s2, &e), 0);
+    assert_true(s2.proved);
+    assert_memory_equal(s.proof, s2.proof, sizeof s.proof);
+    /* another key is another proof: the full check runs and finds the mismatch */
+    assert_int_equal(ck_cert_check("volume", c, cl, o, ol, &w, &s2, &e), 1);
+    assert_string_equal(e.msg, "volume: privkey.pem does not match the certificate");
+    assert_false(s2.proved);
+    static const char *names_c[] = {"c.test"};
+    w.names = names_c;
+    w.n_names = 1;
+    assert_int_equal(ck_cert_check("volume", c, cl, k, kl, &w, &s2, &e), 1);
+    assert_string_equal(e.msg, "volume: missing name c.test");
+    w.names = names_ab;
+    w.n_names = 2;
+    w.now = now + 25 * 86400;
+    assert_int_equal(ck_cert_check("volume", c, cl, k, kl, &w, &s2, &e), 1);
+    assert_non_null(strstr(e.msg, "volume: expired"));
+    w.now = now;
+    w.key_type = CK_KEY_RSA2048;
+    assert_int_equal(ck_cert_check("volume", c, cl, k, kl, &w, &s2, &e), 1);
+    assert_non_null(strstr(e.msg, "key type is p256"));
+    /* other anchors are another proof: no anchor at all is the full check's verdict */
+    w.key_type = CK_KEY_P256;
+    w.n_anchors = 0;
+    assert_int_equal(ck_cert_check("volume", c, cl, k, kl, &w, &s2, &e), 1);
+    assert_non_null(strstr(e.msg, "no trust anchor"));
+    w.n_anchors = n_tas;
+    /* the chain's dates belong to the proof (the caller bounds its age); the leaf's
+     * own dates never do */
+    w.proven = NULL;
+    assert_int_equal(ck_cert_check("volume", l, ll, k, kl, &w, &s, &e), 0);
+    w.proven = s.proof;
+    w.now = now + 35 * 86400;
+    assert_int_equal(ck_cert_check("volume", l, ll, k, kl, &w, &s2, &e), 0);
+    w.now = now + 41 * 86400;
+    assert_int_equal(ck_cert_check("volume", l, ll, k, kl, &w, &s2, &e), 1);
+    assert_non_null(strstr(e.msg, "volume: expired"));
+    /* what the CA just issued is always checked in full, and proved for the next time */
+    w.now = now;
+    w.proven = s.proof;
+    w.just_issued = 1;
+    assert_int_equal(ck_cert_check("volume", l, ll, o, ol, &w, &s2, &e), 1);
+    free(c);
+    free(k);
+    free(o);
+    free(l);
+}
+
 static void hostile_bytes(void **state)
 {
     (void)state;
     size_t cl, kl;
     char *c = slurp("full.pem", &cl), *k = slurp("leaf.key", &kl);
-    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, time(NULL), 0, tas, n_tas};
+    struct ck_cert_want w = {names_ab, 2, CK_KEY_P256, 0, time(NULL), 0, tas, n_tas, NULL};
     struct ck_cert_summary s;
     struct ck_err e;
     /* Every cut before the last END line is refused (only the final newline may go). */
@@ -336,6 +402,7 @@ int main(void)
         cmocka_unit_test(short_lived_usable_on_restore),
         cmocka_unit_test(clock_behind_on_restore),
         cmocka_unit_test(just_issued),
+        cmocka_unit_test(proven_shortcut),
         cmocka_unit_test(no_validity_span),
         cmocka_unit_test(time_format),
     };
