@@ -2,6 +2,7 @@
 #ifndef CK_CHALLENGE_INT_H
 #define CK_CHALLENGE_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "../err/err.h"
@@ -25,5 +26,10 @@ struct ck_http01;
 /* ck_http01_start, asking `fetch` for tokens not added. */
 int ck_http01_start_fetch(const char *listen, ck_http01_fetch fetch, void *ctx,
                           const struct ck_log *log, struct ck_http01 **out, struct ck_err *e);
+
+/* A responder's wake pipe (non-blocking, close-on-exec) and its thread, started with
+ * every signal blocked (they belong to the main thread). Errors name what and listen. */
+int ck_challenge_thread(int wake[2], pthread_t *thread, void *(*fn)(void *), void *arg,
+                        const char *what, const char *listen, struct ck_err *e);
 
 #endif

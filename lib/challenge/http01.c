@@ -63,6 +63,22 @@ static int set_flags(int fd)
     return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+int ck_challenge_thread(int wake[2], pthread_t *thread, void *(*fn)(void *), void *arg,
+                        const char *what, const char *listen, struct ck_err *e)
+{
+    if (pipe(wake) < 0 || set_flags(wake[0]) < 0 || set_flags(wake[1]) < 0)
+        return ck_fail(e, "%s listen %s: pipe: %s", what, listen, strerror(errno));
+    /* The thread takes no signals: SIGTERM and friends belong to the main thread. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(thread, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0)
+        return ck_fail(e, "%s listen %s: thread: %s", what, listen, strerror(err));
+    return 0;
+}
+
 /* One line for a refused bind, naming the port and the way out. */
 int ck_http01_bind_fail(struct ck_err *e, const char *listen, const char *port, int err,
                         int has_webroot)
@@ -316,20 +332,8 @@ static int start(const char *listen, int has_webroot, ck_http01_fetch fetch, voi
     int lfd = open_listener(listen, has_webroot, bind_err, e);
     if (lfd < 0 || ck_listen_new(lfd, MAX_REQUEST, 0, answer, s, log, "http01.request", &s->l, e))
         goto fail;
-    if (pipe(s->wake) < 0 || set_flags(s->wake[0]) < 0 || set_flags(s->wake[1]) < 0) {
-        ck_fail(e, "http-01 listen %s: pipe: %s", listen, strerror(errno));
+    if (ck_challenge_thread(s->wake, &s->thread, serve, s, "http-01", listen, e))
         goto fail;
-    }
-    /* The thread takes no signals: SIGTERM and friends belong to the main thread. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(&s->thread, NULL, serve, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err != 0) {
-        ck_fail(e, "http-01 listen %s: thread: %s", listen, strerror(err));
-        goto fail;
-    }
     ck_debug(log, "http01.listen", "http-01 responder listening on %s", listen);
     *out = s;
     return 0;

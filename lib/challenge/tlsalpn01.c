@@ -3,6 +3,7 @@
  * ECDHE-ECDSA-AES128-GCM-SHA256, one P-256 key), whose policy picks the certificate
  * by SNI and refuses a handshake without ALPN acme-tls/1. */
 #include "challenge.h"
+#include "challenge_int.h"
 
 #include <bearssl.h>
 #include <errno.h>
@@ -55,14 +56,6 @@ struct tconn {
 
 static const char *protos[] = {"acme-tls/1"};
 static const uint16_t suites[] = {BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256};
-
-static int set_flags(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -1;
-    return fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
 
 /* ---- the policy: which certificate, and its signatures ---- */
 
@@ -258,20 +251,8 @@ int ck_tlsalpn01_start(const char *listen, const struct ck_log *log, struct ck_t
     if (ck_listen_new_driven(lfd, MAX_CONNS, DEADLINE_MS, drive, s, log, "tlsalpn01.conn",
                              &s->l, e))
         goto fail;
-    if (pipe(s->wake) < 0 || set_flags(s->wake[0]) < 0 || set_flags(s->wake[1]) < 0) {
-        ck_fail(e, "tls-alpn-01 listen %s: pipe: %s", listen, strerror(errno));
+    if (ck_challenge_thread(s->wake, &s->thread, serve, s, "tls-alpn-01", listen, e))
         goto fail;
-    }
-    /* The thread takes no signals: SIGTERM and friends belong to the main thread. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(&s->thread, NULL, serve, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err != 0) {
-        ck_fail(e, "tls-alpn-01 listen %s: thread: %s", listen, strerror(err));
-        goto fail;
-    }
     ck_info(log, "tls-alpn-01", "answering on %s", listen);
     *out = s;
     return 0;
