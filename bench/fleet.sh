@@ -26,32 +26,8 @@ trap cleanup EXIT
 PEBBLE_VA_NOSLEEP=1 pebble_start >/dev/null
 W=$CK_TMP/fleet
 mkdir -p "$W/webroot"
-python3 - "$PEBBLE_HTTP01_PORT" "$W/webroot" "$W/inflight.max" <<'PYEOF' >"$W/http01.log" 2>&1 &
-import http.server, os, sys, threading
-port, root, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-lock = threading.Lock(); busy = {}; state = {"max": 0}
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        name = self.headers.get("Host", "").split(":")[0]
-        with lock:
-            busy[name] = busy.get(name, 0) + 1
-            n = sum(1 for v in busy.values() if v)
-            if n > state["max"]:
-                state["max"] = n
-                open(out, "w").write(str(n))
-        try:
-            p = os.path.join(root, self.path.lstrip("/"))
-            if ".." in self.path or not os.path.isfile(p):
-                self.send_response(404); self.end_headers(); return
-            body = open(p, "rb").read()
-            self.send_response(200); self.send_header("Content-Length", str(len(body)))
-            self.end_headers(); self.wfile.write(body)
-        finally:
-            with lock:
-                busy[name] -= 1
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-PYEOF
+python3 tests/tools/http01_inflight.py "$PEBBLE_HTTP01_PORT" "$W/webroot" "$W/inflight.max" \
+    >"$W/http01.log" 2>&1 &
 PIDS="$PIDS $!"
 for _ in $(seq 100); do _pebble_port_busy "$PEBBLE_HTTP01_PORT" && break; sleep 0.1; done
 CFG=$W/fleet.yaml

@@ -43,32 +43,8 @@ mkdir -p "$WEBROOT" "$W/unserved"
 # overlap. Pebble asks each challenge 3 times at once (its perspectives), and the
 # second entry has two names: the orders in flight are the distinct names (www.
 # dropped) being asked at once; their most goes to $W/inflight.max.
-python3 - "$PEBBLE_HTTP01_PORT" "$WEBROOT" "$W/inflight.max" <<'PYEOF' >"$W/http01.log" 2>&1 &
-import http.server, os, sys, threading, time
-port, root, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-lock = threading.Lock(); busy = {}; state = {"max": 0}
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        order = self.headers.get("Host", "").split(":")[0]
-        order = order[4:] if order.startswith("www.") else order
-        with lock:
-            busy[order] = busy.get(order, 0) + 1
-            state["max"] = max(state["max"], sum(1 for v in busy.values() if v))
-            open(out, "w").write(str(state["max"]))
-        try:
-            time.sleep(1.5)
-            p = os.path.join(root, self.path.lstrip("/"))
-            if ".." in self.path or not os.path.isfile(p):
-                self.send_response(404); self.end_headers(); return
-            body = open(p, "rb").read()
-            self.send_response(200); self.send_header("Content-Length", str(len(body)))
-            self.end_headers(); self.wfile.write(body)
-        finally:
-            with lock:
-                busy[order] -= 1
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-PYEOF
+python3 "$CK_ROOT/tests/tools/http01_inflight.py" "$PEBBLE_HTTP01_PORT" "$WEBROOT" "$W/inflight.max" 1.5 \
+    >"$W/http01.log" 2>&1 &
 HTTP01_PID=$!
 BG_PIDS="$BG_PIDS $HTTP01_PID"
 
