@@ -175,6 +175,9 @@ static int run_command(const struct command *cmd, int argc, char **argv)
         return e.kind == CK_E_USAGE ? 2 : 1;
     }
     ck_log_init(&log, stderr, c.log_level, c.log_json);
+    struct ck_keeper_proc proc;
+    ck_keeper_proc_init(&proc, &ck_cmd_signal, &ck_cmd_stop);
+    ck_keeper_attach(&c, &proc);
     int rc;
     if (c.n_args > 0) {
         rc = ck_failk(&e, CK_E_USAGE, "%s: unexpected argument \"%.64s\"", cmd->name, c.args[0]);
@@ -187,13 +190,13 @@ static int run_command(const struct command *cmd, int argc, char **argv)
     int sig = ck_cmd_signal;
     if (rc && sig) {
         fprintf(stderr, "certkeep: interrupted by %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        ck_cmd_trust_free();
+        ck_keeper_proc_free(&proc);
         ck_config_free(&c);
         return 128 + sig;
     }
     if (rc)
         report(&log, &e);
-    ck_cmd_trust_free();
+    ck_keeper_proc_free(&proc);
     ck_config_free(&c);
     return rc ? (e.kind == CK_E_USAGE ? 2 : 1) : 0;
 }

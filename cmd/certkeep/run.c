@@ -55,13 +55,13 @@ struct job_io {
     struct ck_err e;
     struct ck_cert_summary sum;
     int changed;                 /* the volume's files changed (app told) */
-    int reload;                  /* ck_cmd_tell_app's answer: 0 told, -1 failed, 1 not told */
+    int reload;                  /* ck_keeper_tell_app's answer: 0 told, -1 failed, 1 not told */
     int64_t ari_start, ari_end;
     long retry_after;
     int no_ari;
     unsigned failures;
     int64_t next_retry;
-    struct ck_cmd_ocsp ocsp;
+    struct ck_keeper_ocsp ocsp;
 };
 
 struct run;
@@ -88,7 +88,7 @@ struct slot {
     struct run *r;
     struct cert *cert;           /* running here; NULL: free */
     pthread_t thread;
-    struct ck_cmd_store st;
+    struct ck_keeper_store st;
     struct ck_http *acme_http;   /* for ARI, created at the first check */
     struct ck_acme *acme;
 };
@@ -138,7 +138,7 @@ static void job_ari(struct slot *sl, const struct ck_config *c, struct job_io *i
 {
     struct run *r = sl->r;
     if (!sl->acme) {
-        struct ck_http_opts ho = ck_cmd_http_opts(c, 5000, 30000);
+        struct ck_http_opts ho = ck_keeper_http_opts(c, 5000, 30000);
         struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = r->log};
         if (ck_http_new(&ho, &sl->acme_http, &io->e)) {
             io->rc = -1;
@@ -166,12 +166,12 @@ static void job_ari(struct slot *sl, const struct ck_config *c, struct job_io *i
 static void job_renew(struct slot *sl, const struct ck_config *c, struct job_io *io)
 {
     struct run *r = sl->r;
-    struct ck_cmd_renewal ren;
+    struct ck_keeper_renewal ren;
     memset(&ren, 0, sizeof ren);
     ren.replaces = io->ari_id[0] ? io->ari_id : NULL;
     ren.have_not_after = io->have_not_after;
     ren.write_lock = &r->write_lock;
-    io->rc = ck_cmd_renew_once(c, r->log, sl->st.store, &ren, &io->e);
+    io->rc = ck_keeper_renew_once(c, r->log, sl->st.store, &ren, &io->e);
     io->sum = ren.sum;
     io->changed = io->rc == 0;
     io->reload = io->rc == 0 ? ren.reload : 1;
@@ -186,18 +186,18 @@ static void job_init(struct slot *sl, const struct ck_config *c, struct job_io *
     char why[600];
     struct ck_cert_summary before;
     /* files there, usable or not, are what the app was started on */
-    int had = ck_cmd_read_volume(c, &before, why, sizeof why) != CK_CMD_VOL_ABSENT;
+    int had = ck_keeper_read_volume(c, &before, why, sizeof why) != CK_KEEPER_VOL_ABSENT;
     io->failures_before = io->failures;
-    if (ck_cmd_state_get(c, sl->st.store, &s, &ignored) >= 0 &&
+    if (ck_keeper_state_get(c, sl->st.store, &s, &ignored) >= 0 &&
         s.failures > io->failures_before)
         io->failures_before = s.failures;
-    io->rc = ck_cmd_init_with(c, r->log, sl->st.store, &io->e);
-    if (io->rc == 0 && ck_cmd_read_volume(c, &io->sum, why, sizeof why) == 0 &&
+    io->rc = ck_keeper_init_with(c, r->log, sl->st.store, &io->e);
+    if (io->rc == 0 && ck_keeper_read_volume(c, &io->sum, why, sizeof why) == 0 &&
         (!had || strcmp(before.serial_hex, io->sum.serial_hex))) {
         io->changed = 1;
         if (had) {  /* the app was started on the old files */
-            ck_cmd_ocsp_before_telling(c, r->log, &r->write_lock);
-            io->reload = ck_cmd_tell_app(c, r->log);
+            ck_keeper_ocsp_before_telling(c, r->log, &r->write_lock);
+            io->reload = ck_keeper_tell_app(c, r->log);
         }
     }
 }
@@ -205,27 +205,27 @@ static void job_init(struct slot *sl, const struct ck_config *c, struct job_io *
 static void job_store(struct slot *sl, const struct ck_config *c, struct job_io *io)
 {
     struct run *r = sl->r;
-    int rc = ck_cmd_pickup(c, r->log, sl->st.store, io->have_not_after, &r->write_lock,
+    int rc = ck_keeper_pickup(c, r->log, sl->st.store, io->have_not_after, &r->write_lock,
                            &io->sum, &io->e);
     io->rc = rc < 0 ? -1 : 0;
     if (rc == 1) {
         io->changed = 1;
-        ck_cmd_ocsp_before_telling(c, r->log, &r->write_lock);
-        io->reload = ck_cmd_tell_app(c, r->log);
+        ck_keeper_ocsp_before_telling(c, r->log, &r->write_lock);
+        io->reload = ck_keeper_tell_app(c, r->log);
     }
 }
 
 static void job_ocsp(struct slot *sl, const struct ck_config *c, struct job_io *io)
 {
     struct run *r = sl->r;
-    io->rc = ck_cmd_ocsp_refresh(c, r->log, &r->write_lock, 1, &io->ocsp, &io->e);
+    io->rc = ck_keeper_ocsp_refresh(c, r->log, &r->write_lock, 1, &io->ocsp, &io->e);
     if (io->rc == 0 && io->ocsp.fetched && io->ocsp.a.status == CK_OCSP_REVOKED)
-        ck_cmd_ocsp_revoked(c, r->log, sl->st.store, &io->ocsp);
+        ck_keeper_ocsp_revoked(c, r->log, sl->st.store, &io->ocsp);
 }
 
 static void job_reload(struct slot *sl, const struct ck_config *c, struct job_io *io)
 {
-    io->reload = ck_cmd_tell_app(c, sl->r->log);
+    io->reload = ck_keeper_tell_app(c, sl->r->log);
     if (io->reload < 0)
         io->rc = ck_fail(&io->e, "the app's reload failed");
 }
@@ -250,7 +250,7 @@ static void *job_main(void *arg)
     /* a stop is not a failure: the next start just tries again */
     if (io->rc < 0 && !ck_cmd_signal && (io->kind == JOB_INIT || io->kind == JOB_RENEW)) {
         struct ck_err copy = io->e;
-        ck_cmd_note_failure(c, r->log, sl->st.store, &copy,
+        ck_keeper_note_failure(c, r->log, sl->st.store, &copy,
                             io->kind == JOB_INIT ? io->failures_before : UINT_MAX, &io->failures,
                             &io->next_retry);
     }
@@ -371,7 +371,7 @@ static void read_volume(struct cert *ct, struct ck_keeper_volume *v)
 {
     struct ck_cert_summary s;
     volume_moved(ct);  /* what is read now is no change to notice later */
-    int ok = ck_cmd_read_volume(ct->c, &s, ct->why, sizeof ct->why) == 0;
+    int ok = ck_keeper_read_volume(ct->c, &s, ct->why, sizeof ct->why) == 0;
     memset(v, 0, sizeof *v);
     v->usable = ok;
     v->parsed = s.not_after != 0;
@@ -529,12 +529,12 @@ static void finish_job(struct run *r, struct slot *sl)
             if (ct->hc)
                 ct->hc->ocsp_failures++;
             ck_warn(r->log, "ocsp", "%s%s (the last good %s stays)", ct->pre, io->e.msg,
-                    CK_CMD_OCSP_FILE);
+                    CK_KEEPER_OCSP_FILE);
         } else if (io->kind != JOB_RELOAD) {  /* lib/reload said why, the note when next */
             ck_warn(r->log, io->kind == JOB_ARI ? "ari" : "store.check", "%s%s", ct->pre,
                     io->e.msg);
         }
-    } else if (renewal && io->rc == CK_CMD_BUSY) {
+    } else if (renewal && io->rc == CK_KEEPER_BUSY) {
         ck_info(r->log, "renew.wait", "%s%s; looking at the store again shortly", ct->pre,
                 io->e.msg);
         ev.result = CK_KR_BUSY;
@@ -725,7 +725,7 @@ static int setup(struct run *r, sigset_t *old, struct ck_err *e)
     if (sigaction(SIGWAKE, &wake, &r->old_wake))
         return ck_fail(e, "run: cannot catch SIGURG: %s", strerror(errno));
     struct ck_err pe;  /* without it, `renew --now` cannot find us: nothing else is lost */
-    if (ck_cmd_run_lock(r->c, &r->pidfd, &pe))
+    if (ck_keeper_run_lock(r->c, &r->pidfd, &pe))
         ck_warn(r->log, "run", "%s; `certkeep renew --now` will not find this run", pe.msg);
     if (r->c->listen) {
         if (ck_health_start(r->c->listen, CK_VERSION, r->log, &r->health, e))
@@ -748,7 +748,7 @@ static int open_slots(struct run *r, struct ck_err *e)
         return ck_fail(e, "run: out of memory");
     for (size_t i = 0; i < r->n_slots; i++) {
         r->slots[i].r = r;
-        if (ck_cmd_store_open(r->c, &r->slots[i].st, e))
+        if (ck_keeper_store_open(r->c, &r->slots[i].st, e))
             return -1;
     }
     return 0;
@@ -759,7 +759,7 @@ static void close_slots(struct run *r)
     for (size_t i = 0; r->slots && i < r->n_slots; i++) {
         ck_acme_free(r->slots[i].acme);
         ck_http_free(r->slots[i].acme_http);
-        ck_cmd_store_close(&r->slots[i].st);
+        ck_keeper_store_close(&r->slots[i].st);
     }
     free(r->slots);
     r->slots = NULL;
@@ -822,7 +822,7 @@ static void *start_read(void *arg)
         struct ck_err e;
         struct ck_keeper_event *ev = &sr->evs[i];
         ev->kind = CK_KE_START;
-        if (ck_cmd_state_get(r->certs[i].c, st, &s, &e) == 0) {
+        if (ck_keeper_state_get(r->certs[i].c, st, &s, &e) == 0) {
             ev->failures = s.failures;
             ev->next_retry = s.next_retry;
         }
@@ -891,7 +891,7 @@ static void start_one(struct run *r, struct cert *ct)
     struct ck_keeper_event ev = {.kind = CK_KE_START};
     ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
     ct->k.ocsp = !ct->c->no_ocsp;
-    if (ck_cmd_state_get(ct->c, r->slots[0].st.store, &s, &e) == 0) {
+    if (ck_keeper_state_get(ct->c, r->slots[0].st.store, &s, &e) == 0) {
         ev.failures = s.failures;
         ev.next_retry = s.next_retry;
     }
@@ -913,9 +913,11 @@ static void reread(struct run *r)
         return;
     }
     int execs = 0;
-    if (ck_config_load(nc, ck_cmd_argc, ck_cmd_argv, environ, &e) == 0)
+    if (ck_config_load(nc, ck_cmd_argc, ck_cmd_argv, environ, &e) == 0) {
+        ck_keeper_attach(nc, r->c->proc);
         for (size_t i = 0; i < nc->n_certs; i++)
             execs |= nc->certs[i].reload_command || nc->certs[i].dns_hook;
+    }
     if (nc->out_dir && r->no_exec && execs)  /* loaded, and would need execve */
         ck_failk(&e, CK_E_USAGE, "reload.command or challenge.dns_hook added: the seccomp "
                  "filter set at start has no execve (restart to apply)");
@@ -1011,7 +1013,7 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     r.c = c;
     r.log = log;
     r.sigfd = r.done[0] = r.done[1] = r.pidfd = -1;
-    if (ck_config_validate_for(c, "run", e) || ck_cmd_trust_load(c, e))
+    if (ck_config_validate_for(c, "run", e) || ck_keeper_trust_load(c, e))
         return -1;
     int rc = make(&r, e);
     if (rc == 0)

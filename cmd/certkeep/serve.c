@@ -18,12 +18,12 @@
 
 int ck_cmd_serve(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
 {
-    struct ck_cmd_store st;
+    struct ck_keeper_store st;
     struct ck_central *srv = NULL;
     sigset_t stop, old;
     size_t n = 0;
     /* every store read happens on the answering thread: short timeouts keep it moving */
-    if (ck_config_validate_for(c, "serve", e) || ck_cmd_store_open_within(c, 1000, 3000, &st, e))
+    if (ck_config_validate_for(c, "serve", e) || ck_keeper_store_open_within(c, 1000, 3000, &st, e))
         return -1;
     int rc = ck_central_start(c->http01_listen, st.store, log, &srv, e);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(CK_SANITIZED)
@@ -47,6 +47,6 @@ int ck_cmd_serve(const struct ck_config *c, const struct ck_log *log, struct ck_
         ck_info(log, "serve", "stopping (%s)", ck_cmd_signal == SIGINT ? "SIGINT" : "SIGTERM");
     }
     ck_central_stop(srv);
-    ck_cmd_store_close(&st);
+    ck_keeper_store_close(&st);
     return rc;
 }

@@ -51,7 +51,7 @@ static void leaf_names(const struct ck_bundle *b, char *out, size_t cap)
 
 static void judge(const struct ck_config *c, const struct ck_bundle *b, struct view *v)
 {
-    struct ck_cert_want w = ck_cmd_want(c);
+    struct ck_cert_want w = ck_keeper_want(c);
     struct ck_err e;
     ck_err_clear(&e);
     v->present = 1;
@@ -220,7 +220,7 @@ static int print_json(FILE *out, const struct view *vol, const struct view *sto,
 
 int ck_cmd_status(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
 {
-    struct ck_cmd_store st;
+    struct ck_keeper_store st;
     struct view *vol = calloc(1, sizeof *vol), *sto = calloc(1, sizeof *sto);
     int rc = -1;
     (void)log;
@@ -234,12 +234,12 @@ int ck_cmd_status(const struct ck_config *c, const struct ck_log *log, struct ck
         ck_failk(e, CK_E_USAGE, "no certificate named: set --cert-name or --domain");
         goto out;
     }
-    if (ck_cmd_trust_load(c, e) || ck_cmd_store_open(c, &st, e))
+    if (ck_keeper_trust_load(c, e) || ck_keeper_store_open(c, &st, e))
         goto out;
     look_volume(c, vol);
     if (st.store)
         look_store(c, st.store, sto);
-    ck_cmd_store_close(&st);
+    ck_keeper_store_close(&st);
     if (c->log_json) {
         if (print_json(stdout, vol, sto->where ? sto : NULL, e))
             goto out;

@@ -101,6 +101,9 @@ struct ck_config {
     enum ck_key_type key_types[8];
     size_t n_key_types;              /* 0: key_type alone */
     char *cert_pick;                 /* --cert NAME: the certificate a command acts on */
+    /* Not a setting: the process's signal flags and trust anchors (lib/keeper), set by
+     * cmd/ after loading (ck_keeper_attach); never freed here. */
+    struct ck_keeper_proc *proc;
     struct ck_config_entry *entries; /* parsed entries, before the merge */
     size_t n_entries;
 };

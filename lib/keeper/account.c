@@ -11,11 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../lib/acme/acme.h"
-#include "../../lib/crypto/crypto.h"
-#include "../../lib/fs/fs.h"
-#include "../../lib/store/store.h"
-#include "cmd.h"
+#include "../acme/acme.h"
+#include "../crypto/crypto.h"
+#include "../fs/fs.h"
+#include "../store/store.h"
+#include "keeper.h"
 
 #define MAX_KEY_FILE (64 * 1024)
 #define KEY "account.key"
@@ -28,7 +28,7 @@ static int where(const struct ck_config *c, struct ck_store *st, const char *fil
 {
     int n;
     if (st) {
-        if (ck_cmd_account_prefix(c, out, cap - strlen(file) - 2, e))
+        if (ck_keeper_account_prefix(c, out, cap - strlen(file) - 2, e))
             return -1;
         n = snprintf(out + strlen(out), cap - strlen(out), "/%s", file);
     } else {
@@ -138,10 +138,10 @@ static int promote(const struct ck_config *c, const struct ck_log *log, struct c
     return 1;
 }
 
-int ck_cmd_rekey(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
+int ck_keeper_rekey(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
                  struct ck_err *e)
 {
-    struct ck_cmd_rekey *r = ctx;
+    struct ck_keeper_rekey *r = ctx;
     const char *files[2] = {KEY, PENDING};
     char was[16], now[16];
     *newer = NULL;
@@ -178,7 +178,7 @@ int ck_cmd_rekey(void *ctx, const struct ck_key *refused, const struct ck_key **
     return 0;
 }
 
-void ck_cmd_rekey_free(struct ck_cmd_rekey *r)
+void ck_keeper_rekey_free(struct ck_keeper_rekey *r)
 {
     ck_key_free(r->newer);
     r->newer = NULL;
@@ -187,7 +187,7 @@ void ck_cmd_rekey_free(struct ck_cmd_rekey *r)
 /* What both commands share: the lease (with a store), http, acme, the current key
  * and its account at the CA. */
 struct acct {
-    struct ck_cmd_store st;
+    struct ck_keeper_store st;
     struct ck_lease *lease;
     struct ck_http *http;
     struct ck_acme *acme;
@@ -197,19 +197,19 @@ struct acct {
 static int acct_open(const struct ck_config *c, const struct ck_log *log, const char *what,
                      struct acct *x, struct ck_err *e)
 {
-    struct ck_http_opts ho = ck_cmd_http_opts(c, 0, 0);
+    struct ck_http_opts ho = ck_keeper_http_opts(c, 0, 0);
     struct ck_lease_holder holder;
     char owner[128];
-    if (ck_cmd_store_open(c, &x->st, e))
+    if (ck_keeper_store_open(c, &x->st, e))
         return -1;
     if (x->st.store) {
-        ck_cmd_lease_owner(owner, sizeof owner);
-        int rc = ck_lease_acquire(x->st.store, LEASE, owner, CK_CMD_LEASE_TTL_S, &x->lease,
+        ck_keeper_lease_owner(owner, sizeof owner);
+        int rc = ck_lease_acquire(x->st.store, LEASE, owner, CK_KEEPER_LEASE_TTL_S, &x->lease,
                                   &holder, e);
         if (rc)
             return rc < 0 ? ck_wrap(e, "taking the account lease")
                           : ck_wrap(e, "%s: another replica holds the account lease", what);
-        ck_cmd_lease_overlong(c, log, &holder);
+        ck_keeper_lease_overlong(c, log, &holder);
     }
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = log};
     if (ck_http_new(&ho, &x->http, e))
@@ -249,18 +249,18 @@ static int acct_open(const struct ck_config *c, const struct ck_log *log, const 
     return rc;
 }
 
-static void acct_close(const struct ck_log *log, struct acct *x)
+static void acct_close(const struct ck_config *c, const struct ck_log *log, struct acct *x)
 {
     struct ck_err re;
     ck_acme_free(x->acme);
     ck_http_free(x->http);
     ck_key_free(x->key);
     if (x->lease) {
-        ck_cmd_stop = 0;  /* the release must go out even after a signal */
+        *c->proc->stop = 0;  /* the release must go out even after a signal */
         if (ck_lease_release(x->lease, &re))
             ck_warn(log, "lease", "releasing: %s", re.msg);
     }
-    ck_cmd_store_close(&x->st);
+    ck_keeper_store_close(&x->st);
 }
 
 /* The CA did not take the new key, or we could not hear that it did: asked again,
@@ -276,15 +276,15 @@ static int ca_has(const struct ck_config *c, const struct ck_log *log, struct ck
     return rc == 0 ? 1 : rc == CK_ACME_NO_ACCOUNT ? 0 : -1;
 }
 
-int ck_cmd_account_rollover(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
+int ck_keeper_account_rollover(const struct ck_config *c, const struct ck_log *log,
+                                struct ck_err *e)
 {
     struct acct x = {0};
     struct ck_key *nk = NULL;
     char *pem = NULL, was[16], now[16], url[512];
     size_t len = 0;
     int rc = -1;
-    if (ck_config_validate_for(c, "account rollover", e) ||
-        acct_open(c, log, "account rollover", &x, e))
+    if (acct_open(c, log, "account rollover", &x, e))
         goto out;
     struct ck_store *st = x.st.store;
     /* the same type as the key it replaces: a rollover changes the key, not the account's kind */
@@ -323,21 +323,16 @@ int ck_cmd_account_rollover(const struct ck_config *c, const struct ck_log *log,
 out:
     ck_secret_free(pem, len);
     ck_key_free(nk);
-    acct_close(log, &x);
+    acct_close(c, log, &x);
     return rc;
 }
 
-int ck_cmd_account_deactivate(const struct ck_config *c, const struct ck_log *log,
-                              struct ck_err *e)
+int ck_keeper_account_deactivate(const struct ck_config *c, const struct ck_log *log,
+                                 struct ck_err *e)
 {
     struct acct x = {0};
     char url[512];
     int rc = -1;
-    if (ck_config_validate_for(c, "account deactivate", e))
-        return -1;
-    if (!c->yes)
-        return ck_failk(e, CK_E_USAGE, "account deactivate: the CA never reactivates an "
-                        "account; add --yes to deactivate it");
     if (acct_open(c, log, "account deactivate", &x, e))
         goto out;
     struct ck_store *st = x.st.store;
@@ -353,6 +348,6 @@ int ck_cmd_account_deactivate(const struct ck_config *c, const struct ck_log *lo
             "order creates a new account", url, place(c, st));
     rc = 0;
 out:
-    acct_close(log, &x);
+    acct_close(c, log, &x);
     return rc;
 }

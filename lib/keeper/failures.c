@@ -8,13 +8,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../lib/crypto/crypto.h"
-#include "../../lib/fs/fs.h"
-#include "../../lib/keeper/keeper.h"
-#include "../../lib/webhook/webhook.h"
-#include "cmd.h"
+#include "../crypto/crypto.h"
+#include "../fs/fs.h"
+#include "../keeper/keeper.h"
+#include "../webhook/webhook.h"
+#include "keeper.h"
 
-int ck_cmd_local_path(const struct ck_config *c, const char *rel, char *out, size_t cap,
+int ck_keeper_local_path(const struct ck_config *c, const char *rel, char *out, size_t cap,
                       struct ck_err *e)
 {
     int n = snprintf(out, cap, "%s/certs/%s%s%s", c->state_dir, c->cert_name, *rel ? "/" : "",
@@ -24,7 +24,7 @@ int ck_cmd_local_path(const struct ck_config *c, const char *rel, char *out, siz
     return 0;
 }
 
-int ck_cmd_state_get(const struct ck_config *c, struct ck_store *st, struct ck_bundle_state *s,
+int ck_keeper_state_get(const struct ck_config *c, struct ck_store *st, struct ck_bundle_state *s,
                      struct ck_err *e)
 {
     char path[PATH_MAX], *text = NULL;
@@ -32,7 +32,7 @@ int ck_cmd_state_get(const struct ck_config *c, struct ck_store *st, struct ck_b
     memset(s, 0, sizeof *s);
     if (st)
         return ck_bundle_state_get(st, c->cert_name, s, e);
-    if (ck_cmd_local_path(c, "state.json", path, sizeof path, e))
+    if (ck_keeper_local_path(c, "state.json", path, sizeof path, e))
         return -1;
     int rc = ck_fs_read(path, CK_BUNDLE_JSON_MAX, &text, &len, e);
     if (rc)
@@ -48,8 +48,8 @@ static int state_put(const struct ck_config *c, struct ck_store *st,
     char path[PATH_MAX], *text = NULL;
     if (st)
         return ck_bundle_state_put(st, c->cert_name, s, e);
-    if (ck_cmd_local_path(c, "", path, sizeof path, e) || ck_fs_mkdir_p(path, 0700, e) ||
-        ck_cmd_local_path(c, "state.json", path, sizeof path, e) ||
+    if (ck_keeper_local_path(c, "", path, sizeof path, e) || ck_fs_mkdir_p(path, 0700, e) ||
+        ck_keeper_local_path(c, "state.json", path, sizeof path, e) ||
         ck_bundle_state_json(s, &text, e))
         return -1;
     int rc = ck_fs_write_atomic(path, text, strlen(text), 0600, e);
@@ -65,13 +65,13 @@ static void hook(const struct ck_config *c, const struct ck_log *log, struct ck_
     char why[600];
     if (!c->webhook_url)
         return;
-    ck_cmd_read_volume(c, &sum, why, sizeof why);  /* sum.not_after is set when the leaf parsed */
+    ck_keeper_read_volume(c, &sum, why, sizeof why);  /* sum.not_after is set when the leaf parsed */
     ev->cert_name = c->cert_name;
     ev->names = (const char *const *)c->domains;
     ev->n_names = c->n_domains;
     ev->not_after = sum.not_after;
     ev->time = (int64_t)time(NULL);
-    struct ck_http_opts ho = ck_cmd_http_opts(c, CK_WEBHOOK_CONNECT_MS, CK_WEBHOOK_TIMEOUT_MS);
+    struct ck_http_opts ho = ck_keeper_http_opts(c, CK_WEBHOOK_CONNECT_MS, CK_WEBHOOK_TIMEOUT_MS);
     ck_err_clear(&e);
     if (ck_webhook_post(&ho, c->webhook_url, ev, &e))
         ck_warn(log, "webhook", "%s", e.msg);
@@ -79,7 +79,7 @@ static void hook(const struct ck_config *c, const struct ck_log *log, struct ck_
         ck_info(log, "webhook", "%s sent", ev->recovery ? "recovery" : "failure");
 }
 
-void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+void ck_keeper_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                          const struct ck_err *failure, unsigned seen, unsigned *failures,
                          int64_t *next_retry)
 {
@@ -87,10 +87,10 @@ void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, st
     struct ck_err e;
     int64_t now = (int64_t)time(NULL);
     /* a stop the operator asked for is not a failure to count, back off from or report */
-    if (ck_cmd_signal)
+    if (*c->proc->signal)
         return;
     uint32_t rnd = 0;
-    int have = ck_cmd_state_get(c, st, &s, &e) >= 0;
+    int have = ck_keeper_state_get(c, st, &s, &e) >= 0;
     long stored = have ? (long)s.failures : -1;
     if (!have || (!st && s.failures < *failures))  /* no state file: run's count in memory */
         memset(&s, 0, sizeof s);
@@ -108,18 +108,18 @@ void ck_cmd_note_failure(const struct ck_config *c, const struct ck_log *log, st
     hook(c, log, &ev);
 }
 
-void ck_cmd_alert(const struct ck_config *c, const struct ck_log *log, const char *msg)
+void ck_keeper_alert(const struct ck_config *c, const struct ck_log *log, const char *msg)
 {
     struct ck_webhook_event ev = {.error = msg};
     hook(c, log, &ev);
 }
 
-void ck_cmd_clear_failures(const struct ck_config *c, const struct ck_log *log,
+void ck_keeper_clear_failures(const struct ck_config *c, const struct ck_log *log,
                            struct ck_store *st)
 {
     struct ck_bundle_state s;
     struct ck_err e;
-    if (ck_cmd_state_get(c, st, &s, &e) != 0 || (!s.failures && !s.next_retry))
+    if (ck_keeper_state_get(c, st, &s, &e) != 0 || (!s.failures && !s.next_retry))
         return;
     unsigned before = s.failures;
     memset(&s, 0, sizeof s);

@@ -9,12 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../lib/keeper/keeper.h"
-#include "../../lib/store/store.h"
-#include "cmd.h"
+#include "../keeper/keeper.h"
+#include "../store/store.h"
+#include "keeper.h"
 
 #define STORE_TRIES 3       /* reads of an unreachable store when the volume has nothing */
-#define LEASE_TTL_S CK_CMD_LEASE_TTL_S
+#define LEASE_TTL_S CK_KEEPER_LEASE_TTL_S
 #define LEASE_BEAT_S 30     /* heartbeat period while issuing */
 #define WAIT_MAX_S 900      /* longest wait for another replica's certificate */
 
@@ -36,7 +36,7 @@ static void source_free(struct source *s)
 static void judge(const struct ck_config *c, const char *where, struct source *s)
 {
     struct ck_err e;
-    struct ck_cert_want w = ck_cmd_want(c);
+    struct ck_cert_want w = ck_keeper_want(c);
     ck_err_clear(&e);
     s->present = 1;
     /* the certificate's own verdict first: its reasons are the specific ones */
@@ -53,7 +53,7 @@ static void judge(const struct ck_config *c, const char *where, struct source *s
 static int refuse_revoked(const struct ck_config *c, struct ck_store *st, const char *where,
                           struct source *s)
 {
-    if (!s->usable || !ck_cmd_revoked(c, st, s->sum.serial_hex))
+    if (!s->usable || !ck_keeper_revoked(c, st, s->sum.serial_hex))
         return 0;
     s->usable = 0;
     snprintf(s->why, sizeof s->why, "%s: serial %s is revoked", where, s->sum.serial_hex);
@@ -125,7 +125,7 @@ static int read_store(const struct ck_config *c, const struct ck_log *log, struc
             return 0;
         if (e->kind == CK_E_USAGE) /* a sealed key without its store key: no retry mends that */
             return -1;
-        if (i + 1 < tries && !ck_cmd_signal) {
+        if (i + 1 < tries && !*c->proc->signal) {
             ck_warn(log, "store.retry", "%s (try %d of %d; again in %d s)", e->msg, i + 1, tries,
                     1 << i);
             sleep(1u << i);
@@ -171,17 +171,17 @@ static int issue_now(const struct ck_config *c, const struct ck_log *log, struct
     struct ck_bundle b;
     struct ck_cert_summary sum;
     ck_info(log, "init.issue", "issuing: nothing usable (%s)", refused);
-    int rc = ck_cmd_obtain_replacing(c, log, st, replaces, &b, &sum, e);
+    int rc = ck_keeper_obtain_replacing(c, log, st, replaces, &b, &sum, e);
     if (!rc)
-        rc = ck_cmd_save(c, log, st, &b, &sum, e);
+        rc = ck_keeper_save(c, log, st, &b, &sum, e);
     ck_bundle_free(&b);
     if (rc)
-        return -1;  /* counted by the caller: ck_cmd_note_failure */
-    ck_cmd_clear_failures(c, log, st);
+        return -1;  /* counted by the caller: ck_keeper_note_failure */
+    ck_keeper_clear_failures(c, log, st);
     return volume_usable(c, e);
 }
 
-void ck_cmd_lease_owner(char *out, size_t cap)
+void ck_keeper_lease_owner(char *out, size_t cap)
 {
     char host[64] = "";
     unsigned char r[4] = {0};
@@ -220,7 +220,7 @@ static int restore_if_there(const struct ck_config *c, const struct ck_log *log,
  * killed issuer blocks the others for little more than a TTL. */
 static void *beat_main(void *arg)
 {
-    struct ck_cmd_beat *b = arg;
+    struct ck_keeper_beat *b = arg;
     pthread_mutex_lock(&b->mu);
     while (!b->stop) {
         struct timespec until;
@@ -241,7 +241,7 @@ static void *beat_main(void *arg)
     return NULL;
 }
 
-void ck_cmd_beat_start(struct ck_cmd_beat *b, struct ck_lease *lease, const struct ck_log *log)
+void ck_keeper_beat_start(struct ck_keeper_beat *b, struct ck_lease *lease, const struct ck_log *log)
 {
     memset(b, 0, sizeof *b);
     b->lease = lease;
@@ -263,10 +263,10 @@ void ck_cmd_beat_start(struct ck_cmd_beat *b, struct ck_lease *lease, const stru
             pthread_mutex_destroy(&b->mu);
     }
     if (!b->running)
-        ck_warn(log, "lease", "no heartbeat thread; the lease lasts %d s", CK_CMD_LEASE_TTL_S);
+        ck_warn(log, "lease", "no heartbeat thread; the lease lasts %d s", CK_KEEPER_LEASE_TTL_S);
 }
 
-void ck_cmd_beat_stop(struct ck_cmd_beat *b)
+void ck_keeper_beat_stop(struct ck_keeper_beat *b)
 {
     if (!b->running)
         return;
@@ -285,14 +285,14 @@ static int issue_holding(const struct ck_config *c, const struct ck_log *log, st
                          struct ck_lease *lease, const char *refused, const char *replaces,
                          struct ck_err *e)
 {
-    struct ck_cmd_beat b;
-    ck_cmd_beat_start(&b, lease, log);
+    struct ck_keeper_beat b;
+    ck_keeper_beat_start(&b, lease, log);
     int rc = restore_if_there(c, log, st, "written by another replica before we took the lease", e);
     if (rc == 0)
         rc = issue_now(c, log, st, refused, replaces, e);
     else
         rc = rc < 0 ? -1 : 0;
-    ck_cmd_beat_stop(&b);
+    ck_keeper_beat_stop(&b);
     return rc;
 }
 
@@ -303,13 +303,13 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
                              struct ck_err *e)
 {
     char owner[128];
-    struct ck_cmd_store ls;
+    struct ck_keeper_store ls;
     struct ck_lease *lease = NULL;
     struct ck_lease_holder holder;
     time_t deadline = time(NULL) + WAIT_MAX_S;
     int said = 0, rc;
-    ck_cmd_lease_owner(owner, sizeof owner);
-    if (ck_cmd_store_open(c, &ls, e))
+    ck_keeper_lease_owner(owner, sizeof owner);
+    if (ck_keeper_store_open(c, &ls, e))
         return -1;
     for (;;) {
         rc = ck_lease_acquire(ls.store, c->cert_name, owner, LEASE_TTL_S, &lease, &holder, e);
@@ -318,7 +318,7 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
             goto out;
         }
         if (rc == 0) {
-            ck_cmd_lease_overlong(c, log, &holder);
+            ck_keeper_lease_overlong(c, log, &holder);
             break;
         }
         if (!said++)
@@ -328,9 +328,9 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
                          WAIT_MAX_S);
             goto out;
         }
-        if (!ck_cmd_signal)
+        if (!*c->proc->signal)
             sleep(1);  /* SIGINT/SIGTERM cut it short */
-        if (ck_cmd_signal) {
+        if (*c->proc->signal) {
             rc = ck_fail(e, "interrupted while waiting for the lease holder %s", holder.owner);
             goto out;
         }
@@ -342,11 +342,11 @@ static int issue_under_lease(const struct ck_config *c, const struct ck_log *log
     }
     rc = issue_holding(c, log, st, lease, refused, replaces, e);
     struct ck_err re;
-    ck_cmd_stop = 0;  /* the release must go out even after a signal */
+    *c->proc->stop = 0;  /* the release must go out even after a signal */
     if (ck_lease_release(lease, &re))
         ck_warn(log, "lease", "releasing: %s", re.msg);
 out:
-    ck_cmd_store_close(&ls);
+    ck_keeper_store_close(&ls);
     return rc;
 }
 
@@ -365,7 +365,7 @@ static void seed(const struct ck_config *c, const struct ck_log *log, struct ck_
     ck_bundle_record_free(&r);
 }
 
-int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+int ck_keeper_init_with(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                      struct ck_err *e)
 {
     struct source vol, sto;
@@ -435,33 +435,5 @@ int ck_cmd_init_with(const struct ck_config *c, const struct ck_log *log, struct
     }
     source_free(&vol);
     source_free(&sto);
-    return rc;
-}
-
-int ck_cmd_init(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
-{
-    struct ck_cmd_store st;
-    if (ck_config_validate_for(c, "init", e) || ck_cmd_trust_load(c, e) ||
-        ck_cmd_store_open(c, &st, e))
-        return -1;
-    int rc = ck_cmd_init_with(c, log, st.store, e);
-    struct ck_cmd_ocsp o;
-    struct ck_err oe;
-    /* stapling material is welcome, never a reason to hold the app back */
-    if (rc == 0 && ck_cmd_ocsp_refresh(c, log, NULL, 0, &o, &oe))
-        ck_warn(log, "ocsp", "%s (no new %s)", oe.msg, CK_CMD_OCSP_FILE);
-    else if (rc == 0 && o.fetched && o.a.status == CK_OCSP_REVOKED) {
-        ck_cmd_ocsp_revoked(c, log, st.store, &o);
-        rc = ck_cmd_init_with(c, log, st.store, e);  /* refuses the marked one: a new one */
-        if (rc == 0 && ck_cmd_ocsp_refresh(c, log, NULL, 0, &o, &oe))
-            ck_warn(log, "ocsp", "%s (no new %s)", oe.msg, CK_CMD_OCSP_FILE);
-    }
-    if (rc) {
-        unsigned f = 0;
-        int64_t next = 0;
-        struct ck_err copy = *e;
-        ck_cmd_note_failure(c, log, st.store, &copy, UINT_MAX, &f, &next);
-    }
-    ck_cmd_store_close(&st);
     return rc;
 }

@@ -14,9 +14,25 @@
 #ifndef CK_KEEPER_H
 #define CK_KEEPER_H
 
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include <bearssl.h>
+
+#include "../bundle/bundle.h"
+#include "../cert/cert.h"
+#include "../config/config.h"
+#include "../err/err.h"
+#include "../http/http.h"
+#include "../log/log.h"
+#include "../ocsp/ocsp.h"
 #include "../renewal/renewal.h"
+
+#ifndef CK_VERSION
+#define CK_VERSION "0.0.0-dev"
+#endif
 
 #define CK_KEEPER_NEVER INT64_MAX
 #define CK_KEEPER_STORE_EVERY_S 600   /* + up to 300 s: another replica's renewal */
@@ -175,5 +191,241 @@ enum ck_keeper_init ck_keeper_init_choice(const struct ck_keeper_sources *s);
  * step of the wall clock is noticed within an hour (-1 for CK_KEEPER_NEVER is
  * also capped: the loop re-reads the clock at least hourly). */
 int ck_keeper_poll_ms(int64_t wake, int64_t now);
+
+
+/* ---- The keeping's adapters: volume, store, ACME, lease, reload, webhook. Each takes
+ * the certificate's configuration; c->proc must be set (ck_keeper_attach). ---- */
+
+/* The process around the keeping, owned by cmd/ (one per process): the flags its signal
+ * handlers set, the trust anchors, and what the obtaining of certificates shares. */
+struct ck_keeper_proc {
+    volatile sig_atomic_t *signal;   /* the SIGINT/SIGTERM that asked to stop (0: none) */
+    volatile sig_atomic_t *stop;     /* lib/http's stop hook; cleared to let a lease release out */
+    struct ck_http *trust;           /* owns the anchors (ck_keeper_trust_load) */
+    const br_x509_trust_anchor *anchors;
+    size_t n_anchors;
+    pthread_mutex_t account_mu;      /* one account set-up at a time */
+    pthread_mutex_t said_mu;
+    int64_t said_min_valid, said_life; /* the min_valid warning last given (once per pair) */
+};
+void ck_keeper_proc_init(struct ck_keeper_proc *p, volatile sig_atomic_t *signal,
+                         volatile sig_atomic_t *stop);
+void ck_keeper_proc_free(struct ck_keeper_proc *p);
+/* Points c and each of c->certs at p. */
+void ck_keeper_attach(struct ck_config *c, struct ck_keeper_proc *p);
+
+/* The configured store (dir or S3) with what it needs; store NULL when none is configured. */
+struct ck_keeper_store {
+    struct ck_store *store;
+    struct ck_http *http;
+};
+/* Opening makes no request; only a configuration or credentials problem fails. */
+/* HTTP options every command uses: the CA bundle, our User-Agent, the stop flag;
+ * timeouts in ms (0: lib/http's defaults). */
+struct ck_http_opts ck_keeper_http_opts(const struct ck_config *c, long connect_ms, long total_ms);
+int ck_keeper_store_open(const struct ck_config *c, struct ck_keeper_store *out, struct ck_err *e);
+/* The same with the S3 requests' timeouts in ms. */
+int ck_keeper_store_open_within(const struct ck_config *c, long connect_ms, long total_ms,
+                             struct ck_keeper_store *out, struct ck_err *e);
+void ck_keeper_store_close(struct ck_keeper_store *s);
+
+/* Parses the trust anchors (system store plus --ca-bundle) that ck_keeper_want hands to
+ * every verdict into c->proc; once per process, before any thread starts (later calls
+ * do nothing). Without them nothing is usable. */
+int ck_keeper_trust_load(const struct ck_config *c, struct ck_err *e);
+
+/* What "usable" means for this configuration, now. */
+struct ck_cert_want ck_keeper_want(const struct ck_config *c);
+
+/* A new certificate over ACME, checked, not yet written anywhere. The account
+ * comes from the store when st is set (shared by every replica), else <state>. */
+int ck_keeper_obtain(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                  struct ck_bundle *out, struct ck_cert_summary *sum, struct ck_err *e);
+/* Store first (durable, when st is set), then the volume. */
+int ck_keeper_save(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                const struct ck_bundle *b, const struct ck_cert_summary *sum, struct ck_err *e);
+
+/* init's work on an open store (st NULL: none): volume, else store, else issue. */
+int ck_keeper_init_with(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                     struct ck_err *e);
+
+/* <state>/run.pid (runpid.c): `run` takes it (an flock held for its life, its pid in
+ * it); ck_keeper_run_signal sends sig to the run holding it, or fails in one line. */
+int ck_keeper_run_lock(const struct ck_config *c, int *fd, struct ck_err *e);
+int ck_keeper_run_signal(const struct ck_config *c, int sig, long *pid, struct ck_err *e);
+
+/* As ck_keeper_obtain; the order names `replaces` (ARI id, NULL: none) when the CA has ARI. */
+int ck_keeper_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
+                            struct ck_store *st, const char *replaces, struct ck_bundle *out,
+                            struct ck_cert_summary *sum, struct ck_err *e);
+
+/* 0 when b is usable for c now (SPEC section 4; sum filled when the leaf parsed),
+ * 1 with the reason in e (naming `where`). */
+/* ck_keeper_usable, skipping the key match and signatures when `proven` (32 bytes, a
+ * passing check's sum->proof) still fits these very bytes and anchors. */
+int ck_keeper_usable_proven(const struct ck_config *c, const char *where, const struct ck_bundle *b,
+                         const unsigned char *proven, struct ck_cert_summary *sum,
+                         struct ck_err *e);
+int ck_keeper_usable(const struct ck_config *c, const char *where, const struct ck_bundle *b,
+                  struct ck_cert_summary *sum, struct ck_err *e);
+/* The verdict on what the CA just issued for our order, the one every command
+ * uses: as ck_keeper_usable, but its validity is judged by its own span, so it is
+ * always published (SPEC section 4). Logs a clock skew, and a renewal.min_valid
+ * above the lifetime's share (once). 0 or -1 (e). */
+int ck_keeper_just_issued(const struct ck_config *c, const struct ck_log *log,
+                       const struct ck_bundle *b, struct ck_cert_summary *sum, struct ck_err *e);
+
+/* The issuer lease across replicas: its TTL, an owner string (host/pid/random)
+ * and a heartbeat thread (on the lease's own store handle) while holding it. */
+#define CK_KEEPER_LEASE_TTL_S 120
+struct ck_lease;
+void ck_keeper_lease_owner(char *out, size_t cap);
+/* After acquiring: one warning when the lease was taken over from an overlong one,
+ * one when the store ignores conditional writes. */
+void ck_keeper_lease_overlong(const struct ck_config *c, const struct ck_log *log,
+                           const struct ck_lease_holder *h);
+struct ck_keeper_beat {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int stop, running;
+    int lost;                  /* a heartbeat found the lease held by someone else */
+    struct ck_lease *lease;
+    const struct ck_log *log;
+};
+/* Without a thread (logged) the lease just lasts its TTL. */
+void ck_keeper_beat_start(struct ck_keeper_beat *b, struct ck_lease *lease, const struct ck_log *log);
+void ck_keeper_beat_stop(struct ck_keeper_beat *b);
+
+/* The volume's certificate: 0 usable (sum filled), CK_KEEPER_VOL_ABSENT or
+ * CK_KEEPER_VOL_UNUSABLE (why says why; sum filled when the leaf parsed). */
+#define CK_KEEPER_VOL_ABSENT 1
+#define CK_KEEPER_VOL_UNUSABLE 2
+int ck_keeper_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, char *why,
+                       size_t cap);
+/* Restores the store's certificate when its notAfter is later than
+ * have_not_after (one GET of current.json otherwise): 1 restored (sum filled),
+ * 0 nothing newer, -1 error (an unusable newer one is an error). write_lock
+ * (may be NULL) is held while the volume is written. */
+int ck_keeper_pickup(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                  int64_t have_not_after, pthread_mutex_t *write_lock,
+                  struct ck_cert_summary *sum, struct ck_err *e);
+/* Tells the app (reload.* keys), each way logged: 0 told, -1 a way failed, 1 none set. */
+int ck_keeper_tell_app(const struct ck_config *c, const struct ck_log *log);
+
+/* One renewal: under the store lease when st is set (a newer store certificate
+ * is restored instead), store first then volume, app told, lease released,
+ * failures cleared.
+ * 0 done, CK_KEEPER_BUSY another replica holds the lease, -1 failed (e). */
+#define CK_KEEPER_BUSY 1
+struct ck_keeper_renewal {
+    const char *replaces;      /* ARI id of the certificate being replaced, or NULL */
+    int64_t have_not_after;    /* of the volume's usable certificate; 0: none */
+    pthread_mutex_t *write_lock; /* held while files are written (NULL: none) */
+    struct ck_cert_summary sum; /* out: the new certificate */
+    int restored;              /* out: it came from the store */
+    int lease_lost;            /* out: the lease was lost while we held it */
+    int reload;                /* out: ck_keeper_tell_app's answer (1: not told) */
+    unsigned failures;         /* out after a failure (ck_keeper_note_failure) */
+    int64_t next_retry;
+};
+int ck_keeper_renew_once(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                      struct ck_keeper_renewal *r, struct ck_err *e);
+/* state.json (the store's, else <state>/certs/<name>/state.json): failures+1
+ * (unless it already shows more than `seen`: another replica counted this one),
+ * last error, next retry = now + ck_retry_delay; *failures in (run's count in
+ * memory, used when the state cannot be read) and out. POSTs the "failure"
+ * webhook. Nothing is counted or sent after the operator's SIGINT/SIGTERM. */
+void ck_keeper_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                         const struct ck_err *failure, unsigned seen, unsigned *failures,
+                         int64_t *next_retry);
+/* The "failure" webhook for an event that is not a renewal's failure (nothing counted). */
+void ck_keeper_alert(const struct ck_config *c, const struct ck_log *log, const char *msg);
+/* After a new certificate: failures back to 0, and the "recovery" webhook when there were some. */
+void ck_keeper_clear_failures(const struct ck_config *c, const struct ck_log *log,
+                           struct ck_store *st);
+/* The renewal state from the store, else from the state directory; as ck_bundle_state_get. */
+int ck_keeper_state_get(const struct ck_config *c, struct ck_store *st, struct ck_bundle_state *s,
+                     struct ck_err *e);
+/* <state>/certs/<name>[/rel]: the store's layout, in the state directory. */
+int ck_keeper_local_path(const struct ck_config *c, const char *rel, char *out, size_t cap,
+                      struct ck_err *e);
+
+/* The ACME account key from the store when st is set, else <state>/account.key;
+ * created when absent only if `create` (else an error naming where it was sought). */
+int ck_keeper_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                       int create, struct ck_key **out, struct ck_err *e);
+
+/* accounts/<directory host> in the store: where the shared account lives. */
+int ck_keeper_account_prefix(const struct ck_config *c, char *out, size_t cap, struct ck_err *e);
+/* lib/acme's key_refused hook for an order: the account key refused by the CA is
+ * replaced by a different one in the store (or <state>): account.key, else a
+ * pending account.key.next the CA knows (then made account.key). One line logged;
+ * when there is none, e says so. */
+struct ck_key;
+struct ck_keeper_rekey {
+    const struct ck_config *c;
+    const struct ck_log *log;
+    struct ck_store *st;       /* NULL: <state> */
+    struct ck_http *http;
+    struct ck_key *newer;      /* owned: the key handed over */
+};
+int ck_keeper_rekey(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
+                 struct ck_err *e);
+void ck_keeper_rekey_free(struct ck_keeper_rekey *r);
+
+/* 1 when `certkeep revoke` marked serial (hex, as in ck_cert_summary) revoked: in
+ * <state>/certs/<name>/revoked/, or in the store's certs/<name>/revoked/ when st
+ * is set; 0 otherwise (an unreadable store counts as not marked). */
+int ck_keeper_revoked(const struct ck_config *c, struct ck_store *st, const char *serial);
+/* Marks serial revoked (the store's mark when st is set, and the state directory's). */
+int ck_keeper_mark_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                        const char *serial, int reason, struct ck_err *e);
+
+/* OCSP stapling material: <out>/<name>/ocsp.der for the volume's certificate. */
+#define CK_KEEPER_OCSP_FILE "ocsp.der"
+struct ck_keeper_ocsp {
+    int fetched;               /* a response came from the responder (else none was due) */
+    struct ck_ocsp_answer a;   /* of the response fetched, or of the file kept */
+    int64_t refresh_at;        /* when to look again; 0: never (off, or no responder) */
+    char serial[65];           /* of the certificate asked about */
+};
+/* Reads the volume's certificate; when it names a responder (and ocsp is on), keeps an
+ * ocsp.der that is good and not past half its validity, else fetches one: a good answer
+ * is written (under write_lock when set) and the app told when tell_app; a revoked one
+ * is returned (0, a.status) and never written. -1 (e): no good response (unknown, the
+ * responder down or refused); the file there is kept. */
+int ck_keeper_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
+                        pthread_mutex_t *write_lock, int tell_app, struct ck_keeper_ocsp *out,
+                        struct ck_err *e);
+/* After a new certificate, before the app is told (nginx reads ssl_stapling_file when it
+ * reloads): ck_keeper_ocsp_refresh, a failure one warning; a revoked answer is left to run's
+ * OCSP check and the next init. */
+void ck_keeper_ocsp_before_telling(const struct ck_config *c, const struct ck_log *log,
+                                pthread_mutex_t *write_lock);
+/* A revoked answer: one error line, the mark (ck_keeper_mark_revoked, so init and run issue
+ * a new certificate) and the webhook. */
+void ck_keeper_ocsp_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                         const struct ck_keeper_ocsp *o);
+
+/* Is the certificate due (sum: the volume's)? From the CA's ARI window when it offers
+ * one, else from its lifetime (the window's start: an operator asked, no jitter). */
+int ck_keeper_renew_due(const struct ck_config *c, const struct ck_log *log,
+                        const struct ck_cert_summary *sum, int64_t now, int64_t *when);
+/* After CK_KEEPER_BUSY: another replica is renewing. Restores its certificate when it
+ * lands in the store (app told), or renews here if its lease goes away (bounded wait). */
+int ck_keeper_renew_wait(const struct ck_config *c, const struct ck_log *log,
+                         struct ck_store *st, struct ck_keeper_renewal *r, struct ck_err *e);
+
+/* The volume's certificate revoked at the CA with the account key ("alreadyRevoked" is
+ * done too), then marked (ck_keeper_mark_revoked). */
+int ck_keeper_revoke(const struct ck_config *c, const struct ck_log *log, int reason,
+                     struct ck_err *e);
+/* Account key rollover (RFC 8555 7.3.5) and deactivation (7.3.6), under the store's
+ * "account" lease when there is a store. */
+int ck_keeper_account_rollover(const struct ck_config *c, const struct ck_log *log,
+                               struct ck_err *e);
+int ck_keeper_account_deactivate(const struct ck_config *c, const struct ck_log *log,
+                                 struct ck_err *e);
 
 #endif

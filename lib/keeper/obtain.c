@@ -11,15 +11,15 @@
 
 #include <cjson/cJSON.h>
 
-#include "../../lib/acme/acme.h"
-#include "../../lib/bundle/bundle.h"
-#include "../../lib/cert/cert.h"
-#include "../../lib/challenge/challenge.h"
-#include "../../lib/crypto/crypto.h"
-#include "../../lib/fs/fs.h"
-#include "../../lib/http/http.h"
-#include "../../lib/store/store.h"
-#include "cmd.h"
+#include "../acme/acme.h"
+#include "../bundle/bundle.h"
+#include "../cert/cert.h"
+#include "../challenge/challenge.h"
+#include "../crypto/crypto.h"
+#include "../fs/fs.h"
+#include "../http/http.h"
+#include "../store/store.h"
+#include "keeper.h"
 
 #define MAX_KEY_FILE (64 * 1024)
 #define MAX_STATE_FILE (16 * 1024)
@@ -37,7 +37,7 @@ static int state_path(char *out, size_t cap, const struct ck_config *c, const ch
 }
 
 /* Where the account lives in the store: accounts/<directory host>/. */
-int ck_cmd_account_prefix(const struct ck_config *c, char *out, size_t cap, struct ck_err *e)
+int ck_keeper_account_prefix(const struct ck_config *c, char *out, size_t cap, struct ck_err *e)
 {
     const char *h = strstr(c->directory_url, "://");
     h = h ? h + 3 : c->directory_url;
@@ -67,7 +67,7 @@ static int store_account_key(const struct ck_config *c, const struct ck_log *log
 {
     char key[CK_STORE_KEY_MAX + 1], *pem = NULL;
     size_t len = 0;
-    if (ck_cmd_account_prefix(c, key, sizeof key - 16, e))
+    if (ck_keeper_account_prefix(c, key, sizeof key - 16, e))
         return -1;
     strcat(key, "/account.key");
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -180,7 +180,7 @@ fail:
     return -1;
 }
 
-int ck_cmd_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+int ck_keeper_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                        int create, struct ck_key **out, struct ck_err *e)
 {
     int fresh;
@@ -205,7 +205,7 @@ static int read_account(const struct ck_config *c, struct ck_store *st, char *pa
                         char **text, size_t *len, struct ck_err *e)
 {
     if (st) {
-        if (ck_cmd_account_prefix(c, path, PATH_MAX - 16, e))
+        if (ck_keeper_account_prefix(c, path, PATH_MAX - 16, e))
             return -1;
         strcat(path, "/account.json");
         return ck_store_get(st, path, MAX_STATE_FILE, text, len, NULL, 0, e);
@@ -306,6 +306,7 @@ static void webroot_cleanup(void *ctx, const char *domain, const char *token,
 struct central {
     struct ck_store *st;
     const struct ck_log *log;
+    volatile sig_atomic_t *stop;
     char *text;
     size_t len;
     char pending[4096];
@@ -349,15 +350,15 @@ static void central_cleanup(void *ctx, const char *domain, const char *token,
     struct ck_err e;
     (void)key_authz;
     /* after SIGTERM too: the stop flag would abort the delete, so it waits for it */
-    int stopped = ck_cmd_stop;
+    int stopped = *w->stop;
     if (stopped)
-        ck_cmd_stop = 0;
+        *w->stop = 0;
     if (ck_central_remove(w->st, token, &e))
         ck_warn(w->log, "http01.store", "%s: %s", domain, e.msg);
     else
         central_note(w, token, 0);
     if (stopped)
-        ck_cmd_stop = 1;
+        *w->stop = 1;
 }
 
 /* What a killed run left in the store: removed now (a failure is only logged). */
@@ -367,7 +368,7 @@ static int central_start(const struct ck_config *c, const struct ck_log *log,
     char file[300], *text = NULL, *save = NULL;
     size_t len;
     struct ck_err re;
-    *w = (struct central){.st = st, .log = log};
+    *w = (struct central){.st = st, .log = log, .stop = c->proc->stop};
     snprintf(file, sizeof file, "http01-store-%s.pending", c->cert_name);
     if (state_path(w->pending, sizeof w->pending, c, file, e) ||
         ck_fs_mkdir_p(c->state_dir, 0700, e))
@@ -414,7 +415,7 @@ struct issue {
     struct central central;
     struct ck_acme_solver solver;
     struct ck_acme_cert got;
-    struct ck_cmd_rekey rekey;
+    struct ck_keeper_rekey rekey;
 };
 
 static int start_solver(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
@@ -476,10 +477,6 @@ static int start_solver(const struct ck_config *c, const struct ck_log *log, str
     return 0;
 }
 
-/* Orders of several certificates run at once in `run`: one creates the shared
- * account, the others wait for it and find it. */
-static pthread_mutex_t account_mu = PTHREAD_MUTEX_INITIALIZER;
-
 /* The account key (its signer started) and the account at the CA. */
 static int account_setup(const struct ck_config *c, const struct ck_log *log,
                          struct ck_store *st, struct issue *s, struct ck_err *e)
@@ -513,7 +510,7 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
                  const char *replaces, struct issue *s, struct ck_bundle *out,
                  struct ck_cert_summary *sum, struct ck_err *e)
 {
-    struct ck_http_opts ho = ck_cmd_http_opts(c, 0, 0);
+    struct ck_http_opts ho = ck_keeper_http_opts(c, 0, 0);
     /* A volume that cannot take the result fails before the CA spends an order on us. */
     if (check_writable(c->out_dir, e) || ck_http_new(&ho, &s->http, e))
         return -1;
@@ -521,14 +518,15 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
      * then the directory, so a wrong URL leaves no new account key behind. */
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .http = s->http, .log = log,
                               .eab_kid = c->eab_kid, .eab_key_file = c->eab_key_file,
-                              .key_refused = ck_cmd_rekey, .key_refused_ctx = &s->rekey};
-    s->rekey = (struct ck_cmd_rekey){.c = c, .log = log, .st = st, .http = s->http};
+                              .key_refused = ck_keeper_rekey, .key_refused_ctx = &s->rekey};
+    s->rekey = (struct ck_keeper_rekey){.c = c, .log = log, .st = st, .http = s->http};
     if (start_solver(c, log, st, s, e) || ck_acme_new(&ao, &s->acme, e) ||
         ck_acme_directory(s->acme, e))
         return -1;
-    pthread_mutex_lock(&account_mu);
+    /* several orders at once in `run`: one creates the shared account, the others find it */
+    pthread_mutex_lock(&c->proc->account_mu);
     int rc = account_setup(c, log, st, s, e);
-    pthread_mutex_unlock(&account_mu);
+    pthread_mutex_unlock(&c->proc->account_mu);
     if (rc || ck_key_generate(c->key_type, &s->cert_key, e))
         return -1;
     if (ck_key_same(s->account, s->cert_key))
@@ -566,16 +564,16 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
     if (rc)
         return ck_wrap(e, "issued certificate");
     /* Everything SPEC section 4 asks, checked before anything is published. */
-    return ck_cmd_just_issued(c, log, out, sum, e);
+    return ck_keeper_just_issued(c, log, out, sum, e);
 }
 
-int ck_cmd_obtain(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+int ck_keeper_obtain(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                   struct ck_bundle *out, struct ck_cert_summary *sum, struct ck_err *e)
 {
-    return ck_cmd_obtain_replacing(c, log, st, NULL, out, sum, e);
+    return ck_keeper_obtain_replacing(c, log, st, NULL, out, sum, e);
 }
 
-int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
+int ck_keeper_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
                             struct ck_store *st, const char *replaces, struct ck_bundle *out,
                             struct ck_cert_summary *sum, struct ck_err *e)
 {
@@ -594,12 +592,12 @@ int ck_cmd_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
     free(s.saved_account);
     ck_key_free(s.cert_key);
     ck_key_free(s.account);
-    ck_cmd_rekey_free(&s.rekey);
+    ck_keeper_rekey_free(&s.rekey);
     ck_http_free(s.http);
     return rc;
 }
 
-int ck_cmd_save(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+int ck_keeper_save(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                 const struct ck_bundle *b, const struct ck_cert_summary *sum, struct ck_err *e)
 {
     if (st) {
@@ -616,22 +614,4 @@ int ck_cmd_save(const struct ck_config *c, const struct ck_log *log, struct ck_s
         return -1;
     log_issued(c, log, sum);
     return 0;
-}
-
-int ck_cmd_issue(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
-{
-    struct ck_cmd_store st;
-    struct ck_bundle b;
-    struct ck_cert_summary sum;
-    if (ck_config_validate_for(c, "issue", e) || ck_cmd_trust_load(c, e) ||
-        ck_cmd_store_open(c, &st, e))
-        return -1;
-    int rc = ck_cmd_obtain(c, log, st.store, &b, &sum, e);
-    if (!rc)
-        rc = ck_cmd_save(c, log, st.store, &b, &sum, e);
-    if (!rc)
-        ck_cmd_ocsp_before_telling(c, log, NULL);
-    ck_bundle_free(&b);
-    ck_cmd_store_close(&st);
-    return rc;
 }

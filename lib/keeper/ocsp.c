@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../lib/fs/fs.h"
-#include "../../lib/ocsp/ocsp.h"
-#include "cmd.h"
+#include "../fs/fs.h"
+#include "../ocsp/ocsp.h"
+#include "keeper.h"
 
 /* The volume's cert.pem text, its leaf and issuer DER (the first two of fullchain). */
 struct held {
@@ -50,7 +50,7 @@ static int kept(const struct ck_config *c, const struct held *h, int64_t now,
     char path[PATH_MAX], *data = NULL;
     size_t len = 0;
     struct ck_err e;
-    if (snprintf(path, sizeof path, "%s/%s/%s", c->out_dir, c->cert_name, CK_CMD_OCSP_FILE) >=
+    if (snprintf(path, sizeof path, "%s/%s/%s", c->out_dir, c->cert_name, CK_KEEPER_OCSP_FILE) >=
             (int)sizeof path ||
         ck_fs_read(path, CK_OCSP_MAX_RESPONSE, &data, &len, &e) != 0)
         return 0;
@@ -66,8 +66,8 @@ static int64_t half_way(const struct ck_ocsp_answer *a)
     return a->this_update + (a->next_update - a->this_update) / 2;
 }
 
-int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
-                        pthread_mutex_t *write_lock, int tell_app, struct ck_cmd_ocsp *out,
+int ck_keeper_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
+                        pthread_mutex_t *write_lock, int tell_app, struct ck_keeper_ocsp *out,
                         struct ck_err *e)
 {
     struct held v;
@@ -96,7 +96,7 @@ int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
         rc = 0;
         goto out;
     }
-    struct ck_http_opts ho = ck_cmd_http_opts(c, 5000, 15000);
+    struct ck_http_opts ho = ck_keeper_http_opts(c, 5000, 15000);
     if (ck_http_new(&ho, &h, e))
         goto out;
     if (ck_ocsp_fetch(h, v.ci.ocsp_url, v.l.items[0].data, v.l.items[0].len, v.l.items[1].data,
@@ -115,7 +115,7 @@ int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
     }
     if (write_lock)
         pthread_mutex_lock(write_lock);
-    rc = ck_certdir_put(c->out_dir, c->cert_name, v.b.cert, v.b.cert_len, CK_CMD_OCSP_FILE, resp,
+    rc = ck_certdir_put(c->out_dir, c->cert_name, v.b.cert, v.b.cert_len, CK_KEEPER_OCSP_FILE, resp,
                         resp_len, 0644, e);
     if (write_lock)
         pthread_mutex_unlock(write_lock);
@@ -126,9 +126,9 @@ int ck_cmd_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
     ck_time_format(out->a.next_update, until);
     ck_info(log, "ocsp", "serial %s good until %s%s: %s/%s/%s written", out->serial, until,
             out->a.delegated ? " (a delegated responder)" : "", c->out_dir, c->cert_name,
-            CK_CMD_OCSP_FILE);
+            CK_KEEPER_OCSP_FILE);
     if (tell_app)
-        ck_cmd_tell_app(c, log);
+        ck_keeper_tell_app(c, log);
 out:
     free(resp);
     ck_http_free(h);
@@ -138,8 +138,8 @@ out:
     return rc;
 }
 
-void ck_cmd_ocsp_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                         const struct ck_cmd_ocsp *o)
+void ck_keeper_ocsp_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                         const struct ck_keeper_ocsp *o)
 {
     char msg[200], when[32];
     struct ck_err e;
@@ -147,16 +147,16 @@ void ck_cmd_ocsp_revoked(const struct ck_config *c, const struct ck_log *log, st
     snprintf(msg, sizeof msg, "ocsp: the responder says serial %s was revoked at %s", o->serial,
              when);
     ck_error(log, "ocsp.revoked", "%s; issuing a new certificate", msg);
-    if (ck_cmd_mark_revoked(c, log, st, o->serial, 0, &e))
+    if (ck_keeper_mark_revoked(c, log, st, o->serial, 0, &e))
         ck_warn(log, "ocsp", "%s", e.msg);
-    ck_cmd_alert(c, log, msg);
+    ck_keeper_alert(c, log, msg);
 }
 
-void ck_cmd_ocsp_before_telling(const struct ck_config *c, const struct ck_log *log,
+void ck_keeper_ocsp_before_telling(const struct ck_config *c, const struct ck_log *log,
                                 pthread_mutex_t *write_lock)
 {
-    struct ck_cmd_ocsp o;
+    struct ck_keeper_ocsp o;
     struct ck_err e;
-    if (ck_cmd_ocsp_refresh(c, log, write_lock, 0, &o, &e))
-        ck_warn(log, "ocsp", "%s (no %s yet)", e.msg, CK_CMD_OCSP_FILE);
+    if (ck_keeper_ocsp_refresh(c, log, write_lock, 0, &o, &e))
+        ck_warn(log, "ocsp", "%s (no %s yet)", e.msg, CK_KEEPER_OCSP_FILE);
 }

@@ -9,13 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../lib/acme/acme.h"
-#include "../../lib/fs/fs.h"
-#include "../../lib/http/http.h"
-#include "../../lib/reload/reload.h"
-#include "../../lib/renewal/renewal.h"
-#include "../../lib/store/store.h"
-#include "cmd.h"
+#include "../acme/acme.h"
+#include "../fs/fs.h"
+#include "../http/http.h"
+#include "../reload/reload.h"
+#include "../renewal/renewal.h"
+#include "../store/store.h"
+#include "keeper.h"
 
 #define RENEW_WAIT_MAX_S 900  /* longest wait for another replica's renewal, as init */
 
@@ -70,7 +70,7 @@ static void proof_write(const struct ck_config *c, const unsigned char proof[32]
         unlink(path);
 }
 
-int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, char *why,
+int ck_keeper_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, char *why,
                        size_t cap)
 {
     struct ck_bundle b;
@@ -80,32 +80,32 @@ int ck_cmd_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, c
     int rc = ck_bundle_read_volume(c->out_dir, c->cert_name, &b, &e);
     if (rc == CK_BUNDLE_ABSENT) {
         snprintf(why, cap, "volume: nothing at %s/%s", c->out_dir, c->cert_name);
-        return CK_CMD_VOL_ABSENT;
+        return CK_KEEPER_VOL_ABSENT;
     }
     if (rc) {
         snprintf(why, cap, "%s", e.msg);
-        return CK_CMD_VOL_UNUSABLE;
+        return CK_KEEPER_VOL_UNUSABLE;
     }
     unsigned char proven[32];
     int64_t now = (int64_t)time(NULL);
     int had = proof_read(c, proven, now);
-    rc = ck_cmd_usable_proven(c, "volume", &b, had ? proven : NULL, sum, &e);
+    rc = ck_keeper_usable_proven(c, "volume", &b, had ? proven : NULL, sum, &e);
     ck_bundle_free(&b);
     if (rc == 0 && sum->proved && !had)  /* a full check passed: its proof for a day */
         proof_write(c, sum->proof, now);
     if (rc) {
         snprintf(why, cap, "%s", e.msg);
-        return CK_CMD_VOL_UNUSABLE;
+        return CK_KEEPER_VOL_UNUSABLE;
     }
-    if (ck_cmd_revoked(c, NULL, sum->serial_hex)) {  /* local mark only: run's loop calls this */
+    if (ck_keeper_revoked(c, NULL, sum->serial_hex)) {  /* local mark only: run's loop calls this */
         snprintf(why, cap, "volume: serial %s is revoked", sum->serial_hex);
-        return CK_CMD_VOL_UNUSABLE;
+        return CK_KEEPER_VOL_UNUSABLE;
     }
     snprintf(why, cap, "usable");
     return 0;
 }
 
-int ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log)
+int ck_keeper_tell_app(const struct ck_config *c, const struct ck_log *log)
 {
     struct ck_reload_target t;
     struct ck_err e;
@@ -115,7 +115,7 @@ int ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log)
     struct ck_cert_summary sum = {0};
     char why[600];
     if (t.command)  /* facts for the command's environment; a signal goes out without them */
-        ck_cmd_read_volume(c, &sum, why, sizeof why);
+        ck_keeper_read_volume(c, &sum, why, sizeof why);
     if (sum.serial_hex[0]) {
         memcpy(t.serial, sum.serial_hex, sizeof t.serial);
         t.not_after = sum.not_after;
@@ -124,7 +124,7 @@ int ck_cmd_tell_app(const struct ck_config *c, const struct ck_log *log)
     return ck_reload(&t, log, &e);  /* logs each way itself; not a failed renewal */
 }
 
-int ck_cmd_pickup(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+int ck_keeper_pickup(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
                   int64_t have_not_after, pthread_mutex_t *write_lock,
                   struct ck_cert_summary *sum, struct ck_err *e)
 {
@@ -146,11 +146,11 @@ int ck_cmd_pickup(const struct ck_config *c, const struct ck_log *log, struct ck
             ck_fail(e, "store: current.json vanished");
         return -1;
     }
-    if (ck_cmd_usable(c, "store", &b, sum, e)) {
+    if (ck_keeper_usable(c, "store", &b, sum, e)) {
         ck_bundle_free(&b);
         return -1;
     }
-    if (ck_cmd_revoked(c, st, sum->serial_hex)) {  /* nothing newer worth having: renew */
+    if (ck_keeper_revoked(c, st, sum->serial_hex)) {  /* nothing newer worth having: renew */
         ck_bundle_free(&b);
         return 0;
     }
@@ -171,42 +171,42 @@ int ck_cmd_pickup(const struct ck_config *c, const struct ck_log *log, struct ck
 
 /* Obtain + save (+ reload) while holding the lease (or with no store). */
 static int renew_holding(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                         struct ck_cmd_renewal *r, struct ck_err *e)
+                         struct ck_keeper_renewal *r, struct ck_err *e)
 {
     struct ck_bundle b;
     if (st) {  /* another replica may have renewed just before we took the lease */
-        int rc = ck_cmd_pickup(c, log, st, r->have_not_after, r->write_lock, &r->sum, e);
+        int rc = ck_keeper_pickup(c, log, st, r->have_not_after, r->write_lock, &r->sum, e);
         if (rc < 0)
             return ck_wrap(e, "reading the store before renewing");
         if (rc == 1) {
             r->restored = 1;
-            ck_cmd_ocsp_before_telling(c, log, r->write_lock);
-            r->reload = ck_cmd_tell_app(c, log);
+            ck_keeper_ocsp_before_telling(c, log, r->write_lock);
+            r->reload = ck_keeper_tell_app(c, log);
             return 0;
         }
     }
-    if (ck_cmd_obtain_replacing(c, log, st, r->replaces, &b, &r->sum, e))
+    if (ck_keeper_obtain_replacing(c, log, st, r->replaces, &b, &r->sum, e))
         return -1;
     if (r->write_lock)
         pthread_mutex_lock(r->write_lock);
-    int rc = ck_cmd_save(c, log, st, &b, &r->sum, e);
+    int rc = ck_keeper_save(c, log, st, &b, &r->sum, e);
     if (r->write_lock)
         pthread_mutex_unlock(r->write_lock);
     ck_bundle_free(&b);
     if (rc == 0) {  /* the files are switched: the app first, the lease and state.json after */
-        ck_cmd_ocsp_before_telling(c, log, r->write_lock);
-        r->reload = ck_cmd_tell_app(c, log);
+        ck_keeper_ocsp_before_telling(c, log, r->write_lock);
+        r->reload = ck_keeper_tell_app(c, log);
     }
     return rc;
 }
 
-int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                      struct ck_cmd_renewal *r, struct ck_err *e)
+int ck_keeper_renew_once(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
+                      struct ck_keeper_renewal *r, struct ck_err *e)
 {
-    struct ck_cmd_store ls;
+    struct ck_keeper_store ls;
     struct ck_lease *lease = NULL;
     struct ck_lease_holder holder;
-    struct ck_cmd_beat beat;
+    struct ck_keeper_beat beat;
     char owner[128];
     int rc;
     r->restored = 0;
@@ -217,32 +217,32 @@ int ck_cmd_renew_once(const struct ck_config *c, const struct ck_log *log, struc
         goto done;
     }
     /* the lease on a handle of its own: the heartbeat thread uses it meanwhile */
-    if (ck_cmd_store_open(c, &ls, e))
+    if (ck_keeper_store_open(c, &ls, e))
         return -1;
-    ck_cmd_lease_owner(owner, sizeof owner);
-    rc = ck_lease_acquire(ls.store, c->cert_name, owner, CK_CMD_LEASE_TTL_S, &lease, &holder, e);
+    ck_keeper_lease_owner(owner, sizeof owner);
+    rc = ck_lease_acquire(ls.store, c->cert_name, owner, CK_KEEPER_LEASE_TTL_S, &lease, &holder, e);
     if (rc) {
-        ck_cmd_store_close(&ls);
+        ck_keeper_store_close(&ls);
         if (rc < 0)
             return ck_wrap(e, "taking the issuer lease");
         ck_debug(log, "renew.wait", "%s; another replica is renewing", e->msg);
-        return CK_CMD_BUSY;
+        return CK_KEEPER_BUSY;
     }
-    ck_cmd_lease_overlong(c, log, &holder);
-    ck_cmd_beat_start(&beat, lease, log);
+    ck_keeper_lease_overlong(c, log, &holder);
+    ck_keeper_beat_start(&beat, lease, log);
     rc = renew_holding(c, log, st, r, e);
-    ck_cmd_beat_stop(&beat);
+    ck_keeper_beat_stop(&beat);
     struct ck_err re;
-    ck_cmd_stop = 0;  /* the release must go out even after a signal */
+    *c->proc->stop = 0;  /* the release must go out even after a signal */
     int released = ck_lease_release(lease, &re);
     if (released)
         ck_warn(log, "lease", "releasing: %s", re.msg);
     r->lease_lost = beat.lost || released == CK_STORE_CONFLICT;
-    ck_cmd_store_close(&ls);
+    ck_keeper_store_close(&ls);
 done:
     if (rc)
         return -1;
-    ck_cmd_clear_failures(c, log, st);
+    ck_keeper_clear_failures(c, log, st);
     r->failures = 0;
     r->next_retry = 0;
     return 0;
@@ -250,14 +250,14 @@ done:
 
 /* Is the certificate due? From the CA's ARI window when it offers one, else
  * from its lifetime (the start of the window: an operator asked, no jitter). */
-static int due(const struct ck_config *c, const struct ck_log *log,
+int ck_keeper_renew_due(const struct ck_config *c, const struct ck_log *log,
                const struct ck_cert_summary *sum, int64_t now, int64_t *when)
 {
     struct ck_window w = ck_renewal_window(sum->not_before, sum->not_after);
     *when = w.start;
     if (!sum->ari_id[0])
         return now >= *when;
-    struct ck_http_opts ho = ck_cmd_http_opts(c, 5000, 20000);
+    struct ck_http_opts ho = ck_keeper_http_opts(c, 5000, 20000);
     struct ck_acme_opts ao = {.directory_url = c->directory_url, .log = log};
     struct ck_http *h = NULL;
     struct ck_acme *a = NULL;
@@ -280,78 +280,26 @@ static int due(const struct ck_config *c, const struct ck_log *log,
 
 /* Another replica is renewing: restore its certificate when it lands in the
  * store, or renew ourselves if its lease goes away without one (bounded). */
-static int wait_for_holder(const struct ck_config *c, const struct ck_log *log,
-                           struct ck_store *st, struct ck_cmd_renewal *r, struct ck_err *e)
+int ck_keeper_renew_wait(const struct ck_config *c, const struct ck_log *log,
+                           struct ck_store *st, struct ck_keeper_renewal *r, struct ck_err *e)
 {
     time_t deadline = time(NULL) + RENEW_WAIT_MAX_S;
     ck_info(log, "renew.wait", "%s; waiting for its certificate", e->msg);
     while (time(NULL) < deadline) {
-        if (!ck_cmd_signal)
+        if (!*c->proc->signal)
             sleep(2);  /* SIGINT/SIGTERM cut it short */
-        if (ck_cmd_signal)
+        if (*c->proc->signal)
             return ck_fail(e, "interrupted while waiting for the lease holder");
-        int rc = ck_cmd_pickup(c, log, st, r->have_not_after, NULL, &r->sum, e);
+        int rc = ck_keeper_pickup(c, log, st, r->have_not_after, NULL, &r->sum, e);
         if (rc == 1) {
-            ck_cmd_tell_app(c, log);
+            ck_keeper_tell_app(c, log);
             return 0;
         }
         if (rc < 0)
             ck_warn(log, "renew.wait", "%s", e->msg);
-        rc = ck_cmd_renew_once(c, log, st, r, e);
-        if (rc != CK_CMD_BUSY)
+        rc = ck_keeper_renew_once(c, log, st, r, e);
+        if (rc != CK_KEEPER_BUSY)
             return rc;
     }
     return ck_fail(e, "no certificate from the lease holder within %d s", RENEW_WAIT_MAX_S);
-}
-
-int ck_cmd_renew(const struct ck_config *c, const struct ck_log *log, struct ck_err *e)
-{
-    struct ck_cmd_store st;
-    struct ck_cmd_renewal r;
-    char why[600], when[32];
-    int64_t now = (int64_t)time(NULL), at = 0;
-    long pid = 0;
-    if (c->now && c->force)
-        return ck_failk(e, CK_E_USAGE, "renew: --now asks the running `run`, --force renews "
-                        "here: one or the other");
-    if (c->now) {  /* the sidecar does the work, as on SIGUSR1 */
-        if (ck_cmd_run_signal(c, SIGUSR1, &pid, e))
-            return -1;
-        ck_info(log, "renew.now", "asked certkeep run (pid %ld) to retry or renew now", pid);
-        return 0;
-    }
-    if (ck_config_validate_for(c, "renew", e) || ck_cmd_trust_load(c, e) ||
-        ck_cmd_store_open(c, &st, e))
-        return -1;
-    memset(&r, 0, sizeof r);
-    struct ck_cert_summary cur;
-    int vol = ck_cmd_read_volume(c, &cur, why, sizeof why);
-    if (vol == 0) {
-        r.have_not_after = cur.not_after;
-        r.replaces = cur.ari_id;
-    } else if (cur.not_after) {  /* parsed but unusable: still the one it replaces */
-        r.replaces = cur.ari_id;
-    }
-    if (vol == 0 && !c->force && !due(c, log, &cur, now, &at)) {
-        ck_time_format(at, when);
-        ck_info(log, "renew.notdue", "serial %s is not due before %s (--force renews now)",
-                cur.serial_hex, when);
-        ck_cmd_store_close(&st);
-        return 0;
-    }
-    ck_info(log, "renew", "renewing: %s", c->force ? "--force" : vol ? why : "due");
-    int rc = ck_cmd_renew_once(c, log, st.store, &r, e);
-    if (rc == CK_CMD_BUSY)
-        rc = wait_for_holder(c, log, st.store, &r, e);
-    if (rc < 0) {
-        unsigned f = 0;
-        int64_t next = 0;
-        struct ck_err copy = *e;
-        ck_cmd_note_failure(c, log, st.store, &copy, UINT_MAX, &f, &next);
-    }
-    struct ck_err ignored;  /* a `run` beside us: its schedule and metrics follow the volume */
-    if (rc == 0 && ck_cmd_run_signal(c, SIGUSR2, &pid, &ignored) == 0)
-        ck_info(log, "renew", "told certkeep run (pid %ld) that the volume changed", pid);
-    ck_cmd_store_close(&st);
-    return rc ? -1 : 0;
 }

@@ -11,8 +11,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "../../lib/fs/fs.h"
-#include "cmd.h"
+#include "../fs/fs.h"
+#include "keeper.h"
 
 static int pid_path(const struct ck_config *c, char *out, size_t cap, struct ck_err *e)
 {
@@ -22,7 +22,7 @@ static int pid_path(const struct ck_config *c, char *out, size_t cap, struct ck_
     return 0;
 }
 
-int ck_cmd_run_lock(const struct ck_config *c, int *fd, struct ck_err *e)
+int ck_keeper_run_lock(const struct ck_config *c, int *fd, struct ck_err *e)
 {
     char path[PATH_MAX], pid[32];
     *fd = -1;
@@ -48,7 +48,7 @@ int ck_cmd_run_lock(const struct ck_config *c, int *fd, struct ck_err *e)
     return 0;
 }
 
-int ck_cmd_run_signal(const struct ck_config *c, int sig, long *pid_out, struct ck_err *e)
+int ck_keeper_run_signal(const struct ck_config *c, int sig, long *pid_out, struct ck_err *e)
 {
     char path[PATH_MAX], buf[32];
     *pid_out = 0;
