@@ -428,4 +428,44 @@ int ck_keeper_account_rollover(const struct ck_config *c, const struct ck_log *l
 int ck_keeper_account_deactivate(const struct ck_config *c, const struct ck_log *log,
                                  struct ck_err *e);
 
+/* ---- The fleet (fleet.c): every certificate of c kept by one process, cmd run's machinery.
+ * The caller owns the event loop and the signals (SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2
+ * blocked in every thread, read from a signalfd): it polls the fleet's fds until its next
+ * deadline and calls back on each event. The fleet runs the jobs on threads and wakes them
+ * with SIGURG (its handler set by ck_keeper_fleet_new, restored by ck_keeper_fleet_free). ---- */
+struct ck_keeper_fleet;
+struct pollfd;
+/* The certificates, the done pipe, run.pid (ck_keeper_run_lock), the health listener
+ * (c->listen) and the job slots' store handles. */
+int ck_keeper_fleet_new(const struct ck_config *c, const struct ck_log *log,
+                        struct ck_keeper_fleet **out, struct ck_err *e);
+void ck_keeper_fleet_free(struct ck_keeper_fleet *f);
+/* The seccomp filter (lib/sandbox, unless off), then each keeper's start. */
+int ck_keeper_fleet_start(struct ck_keeper_fleet *f, struct ck_err *e);
+/* Time passed: steps every idle certificate whose moment came; the next deadline. */
+int64_t ck_keeper_fleet_due(struct ck_keeper_fleet *f);
+/* The health listener's fds (cap: CK_HEALTH_MAX_FDS; *timeout shortened), then
+ * ck_keeper_fleet_health on their revents after each poll, a timeout too. */
+size_t ck_keeper_fleet_pollfds(struct ck_keeper_fleet *f, struct pollfd *pfd, size_t cap,
+                               int *timeout);
+void ck_keeper_fleet_health(struct ck_keeper_fleet *f, const struct pollfd *pfd, size_t n);
+/* The done pipe: ck_keeper_fleet_done when it is readable (a job ended). */
+int ck_keeper_fleet_done_fd(const struct ck_keeper_fleet *f);
+void ck_keeper_fleet_done(struct ck_keeper_fleet *f);
+/* A signal arrived. SIGHUP only asks for ck_keeper_fleet_wants_reread. */
+void ck_keeper_fleet_signal(struct ck_keeper_fleet *f, int signo);
+/* SIGHUP came and no job runs: the caller loads the configuration again
+ * (ck_config_load, ck_keeper_attach) and hands it over, owned by the fleet from here:
+ * nc NULL (no memory), or zeroed by a failed load with why saying why. A bad one is
+ * refused in one line and the old one stays; then every certificate is checked now. */
+int ck_keeper_fleet_wants_reread(const struct ck_keeper_fleet *f);
+void ck_keeper_fleet_reread(struct ck_keeper_fleet *f, struct ck_config *nc,
+                            const struct ck_err *why);
+/* SIGTERM / SIGINT came (or a re-read failed): leave the loop, then ck_keeper_fleet_stop. */
+int ck_keeper_fleet_stopping(const struct ck_keeper_fleet *f);
+/* Lets the running jobs end through their error paths within a grace (700 ms): 0.
+ * 1: one did not; it is abandoned (logged) with the write lock held, so that no
+ * file write starts: the caller exits at once (_exit), nothing freed. */
+int ck_keeper_fleet_stop(struct ck_keeper_fleet *f);
+
 #endif
