@@ -856,6 +856,7 @@ static void start(struct run *r)
         struct cert *ct = &r->certs[i];
         ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
         ct->k.ocsp = !ct->c->no_ocsp;
+        ct->k.scale = (unsigned)ct->c->time_scale;
         step(r, ct, &evs[i]);
     }
     free(evs);
@@ -891,6 +892,7 @@ static void start_one(struct run *r, struct cert *ct)
     struct ck_keeper_event ev = {.kind = CK_KE_START};
     ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
     ct->k.ocsp = !ct->c->no_ocsp;
+    ct->k.scale = (unsigned)ct->c->time_scale;
     if (ck_keeper_state_get(ct->c, r->slots[0].st.store, &s, &e) == 0) {
         ev.failures = s.failures;
         ev.next_retry = s.next_retry;
@@ -1015,6 +1017,9 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     r.sigfd = r.done[0] = r.done[1] = r.pidfd = -1;
     if (ck_config_validate_for(c, "run", e) || ck_keeper_trust_load(c, e))
         return -1;
+    if (c->time_scale > 1)
+        ck_warn(log, "run", "test_time_scale %d: retries, store and ARI checks wait %d times "
+                "less than they should (a setting for tests)", c->time_scale, c->time_scale);
     int rc = make(&r, e);
     if (rc == 0)
         rc = setup(&r, &old, e);

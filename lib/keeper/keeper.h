@@ -121,6 +121,8 @@ struct ck_keeper {
     int has_store;
     long min_valid;
     int ocsp;                  /* keep an OCSP response beside the certificate (set after init) */
+    unsigned scale;            /* tests: every wait the keeper sets (not the certificate's
+                                * renewal moment) divided by this; 0 or 1: real time */
     /* the volume */
     int ready;                 /* a usable certificate is on the volume */
     int has_ari;
