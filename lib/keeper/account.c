@@ -139,7 +139,7 @@ static int promote(const struct ck_config *c, const struct ck_log *log, struct c
 }
 
 int ck_keeper_rekey(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
-                 struct ck_err *e)
+                    struct ck_err *e)
 {
     struct ck_keeper_rekey *r = ctx;
     const char *files[2] = {KEY, PENDING};
