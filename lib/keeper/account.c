@@ -1,4 +1,4 @@
-/* certkeep account rollover|deactivate, and the pickup of a rolled-over key by
+/* The ACME account key: rollover, deactivation, and the pickup of a rolled-over key by
  * replicas. The account key is account.key in the store's accounts/<host>/ (else
  * <state>/); during a rollover the new key is first written as account.key.next,
  * so a stop between the CA's acceptance and the write of account.key loses

@@ -1,6 +1,6 @@
-/* certkeep init: the volume, else the store, else issue (one issuer across
- * replicas, under a lease in the store). Exit 0 only when the volume then
- * holds a usable certificate. */
+/* init's work (`certkeep init`, and run's INIT job): the volume, else the store, else
+ * issue (one issuer across replicas, under a lease in the store, with its heartbeat).
+ * 0 only when the volume then holds a usable certificate. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>

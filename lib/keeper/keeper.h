@@ -1,11 +1,13 @@
-/* The keeping policy of one certificate, s6 style: a pure step (state x event
+/* The keeping of certificates. Two halves: the policy, and the adapters it is run on.
+ *
+ * The policy of one certificate, s6 style: a pure step (state x event
  * -> actions, next wake-up). No system call, no I/O, no clock: time (Unix
  * seconds) and randomness come in with each event; the caller runs the actions
  * (volume read, jobs on its adapters) and reports back with events. One struct
  * per certificate, owned by the caller: a list of them can share one loop.
  *
  * The jobs the caller runs on its adapters, one at a time per certificate:
- *   INIT   the volume, else the store, else issue under the lease (cmd init's work)
+ *   INIT   the volume, else the store, else issue under the lease (ck_keeper_init_with)
  *   RENEW  issue under the lease (a newer store certificate is restored instead)
  *   STORE  pick up another replica's newer certificate from the store
  *   ARI    ask the CA for its renewal window

@@ -1,4 +1,6 @@
-/* certkeep issue: a new certificate now, published only once it is checked. */
+/* A new certificate over ACME: the account (its key in the store or <state>), the
+ * challenge solver, the order; checked before anything is written, then saved to the
+ * store first and the volume after. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -1,5 +1,6 @@
-/* certkeep renew, and the renewal steps `run` shares with it: one issuer under
- * the store lease, store first then volume, tell the app, keep state.json. */
+/* The renewal steps `renew` and `run` share: the volume read (with its day-long proof),
+ * one issuer under the store lease, store first then volume, tell the app, keep
+ * state.json; the pickup of another replica's certificate, and the wait for it. */
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>

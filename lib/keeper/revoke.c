@@ -1,4 +1,4 @@
-/* certkeep revoke: the volume's certificate is revoked at the CA with the
+/* Revocation (`certkeep revoke`): the volume's certificate is revoked at the CA with the
  * account key, then marked revoked (certs/<name>/revoked/<serial>.json in the
  * store and under the state directory) so that init and run refuse it ("revoked")
  * wherever a copy is found and issue a new one. */
