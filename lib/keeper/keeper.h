@@ -433,4 +433,9 @@ int ck_keeper_account_rollover(const struct ck_config *c, const struct ck_log *l
 int ck_keeper_account_deactivate(const struct ck_config *c, const struct ck_log *log,
                                  struct ck_err *e);
 
+/* certkeep status: the volume's certificate and the store's (st NULL: none configured),
+ * usable or why not, names, expiry, renewal window and last failure, written to out as
+ * text, or as one JSON object when c->log_json. 0 when the volume's is usable, else -1 (e). */
+int ck_keeper_status(const struct ck_config *c, struct ck_store *st, FILE *out, struct ck_err *e);
+
 #endif
