@@ -61,7 +61,7 @@ run_one() {
 
 # The scripts that mostly wait for certificates to age (E2E_BESIDE) run in a second
 # lane beside the others; their output follows the others'.
-E2E_BESIDE=${E2E_BESIDE-t_runplus.sh t_shortlived.sh}
+E2E_BESIDE=${E2E_BESIDE-t_runplus.sh t_shortlived.sh t_timescale.sh}
 run_e2e() {
     local t lane="" lane_log
     lane_log=$(mktemp /tmp/certkeep-lane.XXXXXX)

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "../../lib/keeper/keeper.h"
 
@@ -31,5 +32,20 @@ int ck_cmd_revoke(const struct ck_config *c, const struct ck_log *log, struct ck
 int ck_cmd_account_rollover(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
 int ck_cmd_account_deactivate(const struct ck_config *c, const struct ck_log *log,
                               struct ck_err *e);
+
+/* The command table (commands.c); run is NULL for version and help. */
+struct ck_cmd {
+    const char *name;
+    int (*run)(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
+    const char *summary;
+};
+/* argv[1] (with argv[2] for "account WORD": *sub 1) as a command; NULL after one line. */
+const struct ck_cmd *ck_cmd_lookup(int argc, char **argv, int *sub);
+void ck_cmd_usage(FILE *out);
+void ck_cmd_command_usage(const struct ck_cmd *cmd, FILE *out);
+/* A --help or -h among the arguments, before any "--". */
+int ck_cmd_wants_help(int argc, char **argv);
+/* certkeep help [COMMAND]: the exit status. */
+int ck_cmd_help(int argc, char **argv);
 
 #endif

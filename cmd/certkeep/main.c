@@ -1,88 +1,13 @@
 /* certkeep: command dispatch. Exit 0 done, 1 failure, 2 usage or configuration error. */
-#define _GNU_SOURCE /* dl_iterate_phdr in glibc (the ASan build); musl has it anyway */
-#include <errno.h>
-#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <link.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "ck_deps_versions.h"  /* written by scripts/deps.sh: the Debian versions built in */
 #include "cmd.h"
+#include "../../lib/sandbox/sandbox.h"
 
 extern char **environ;
-
-struct command {
-    const char *name;
-    int (*run)(const struct ck_config *c, const struct ck_log *log, struct ck_err *e);
-    const char *summary;
-};
-
-static const struct command commands[] = {
-    {"init", ck_cmd_init,
-     "ensure a usable certificate in --out (from the volume, the store, or issued), exit"},
-    {"run", ck_cmd_run, "do what init does, then stay: renew when due, reload the app"},
-    {"issue", ck_cmd_issue, "obtain a new certificate now and write it to the output directory"},
-    {"renew", ck_cmd_renew, "renew if due (--force: now; --now: ask the running run)"},
-    {"status", ck_cmd_status, "what is held where: names, expiry, next renewal, last failure"},
-    {"revoke", ck_cmd_revoke,
-     "revoke the volume's certificate (--reason); init and run then issue a new one"},
-    {"account rollover", ck_cmd_account_rollover,
-     "a new ACME account key, taken by the CA and the store (every replica's)"},
-    {"account deactivate", ck_cmd_account_deactivate,
-     "deactivate the ACME account (--yes); the next order makes a new one"},
-    {"serve", ck_cmd_serve,
-     "answer http-01 from the store for replicas with challenge.http01_store (central validation)"},
-    {"version", NULL, "print the version"},
-    {"help", NULL, "show this help, or a command's"},
-};
-#define N_COMMANDS (sizeof commands / sizeof commands[0])
-
-static const struct command *find(const char *name)
-{
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(commands[i].name, name))
-            return &commands[i];
-    return NULL;
-}
-
-static void usage(FILE *out)
-{
-    fputs("usage: certkeep COMMAND [flags]\n\n"
-          "Gets a TLS certificate over ACME and keeps it valid.\n\ncommands:\n", out);
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
-    fputs("\n\"certkeep COMMAND --help\" lists the flags. Every flag is also a key of the\n"
-          "--config file and a CERTKEEP_* variable; flag > variable > file > default.\n"
-          "Exit status: 0 done, 1 failure, 2 usage or configuration error.\n", out);
-}
-
-static void command_usage(const struct command *cmd, FILE *out)
-{
-    if (!cmd->run) {
-        fprintf(out, "usage: certkeep %s%s\n\n%s\n", cmd->name,
-                strcmp(cmd->name, "help") ? "" : " [COMMAND]", cmd->summary);
-        return;
-    }
-    fprintf(out, "usage: certkeep %s [flags]\n\n%s\n\nflags:\n", cmd->name, cmd->summary);
-    ck_config_print_flags(out);
-    fputs("  -h, --help                   show this help\n", out);
-}
-
-static int wants_help(int argc, char **argv)
-{
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--"))
-            return 0;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return 1;
-    }
-    return 0;
-}
 
 /* One line on stderr; JSON logs get it as a log line so collectors see it. */
 static void report(const struct ck_log *log, const struct ck_err *e)
@@ -91,23 +16,6 @@ static void report(const struct ck_log *log, const struct ck_err *e)
         ck_error(log, "failed", "%s", e->msg);
     else
         fprintf(stderr, "certkeep: %s\n", e->msg);
-}
-
-static int help(int argc, char **argv)
-{
-    if (argc < 1) {
-        usage(stdout);
-        return 0;
-    }
-    char two[80];
-    snprintf(two, sizeof two, "%.8s %.64s", argv[0], argc > 1 ? argv[1] : "");
-    const struct command *cmd = find(strcmp(argv[0], "account") ? argv[0] : two);
-    if (!cmd) {
-        fprintf(stderr, "certkeep: help: unknown command \"%.64s\"\n", argv[0]);
-        return 2;
-    }
-    command_usage(cmd, stdout);
-    return 0;
 }
 
 volatile sig_atomic_t ck_cmd_signal, ck_cmd_stop;
@@ -135,7 +43,7 @@ static void catch_stop_signals(void)
 /* Several certificates: run and serve take them all; init makes every required one
  * usable, one after the other; status shows each; the account commands act on the
  * shared account; the others act on the one --cert names (or the only one). */
-static int dispatch(const struct command *cmd, const struct ck_config *c,
+static int dispatch(const struct ck_cmd *cmd, const struct ck_config *c,
                     const struct ck_log *log, struct ck_err *e)
 {
     if (!strcmp(cmd->name, "run") || !strcmp(cmd->name, "serve"))
@@ -162,7 +70,7 @@ static int dispatch(const struct command *cmd, const struct ck_config *c,
     return 0;
 }
 
-static int run_command(const struct command *cmd, int argc, char **argv)
+static int run_command(const struct ck_cmd *cmd, int argc, char **argv)
 {
     struct ck_config c;
     struct ck_err e;
@@ -201,97 +109,27 @@ static int run_command(const struct command *cmd, int argc, char **argv)
     return rc ? (e.kind == CK_E_USAGE ? 2 : 1) : 0;
 }
 
-/* Descriptors for the listeners' connection slots (lib/listen, 1024 each): the soft
- * limit (often 1024) up to NOFILE_WANT, as far as the hard limit allows; below that
- * the listeners hold fewer connections. */
-#define NOFILE_WANT 4096
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= NOFILE_WANT)
-        return;
-    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < NOFILE_WANT ? rl.rlim_max
-                                                                            : NOFILE_WANT;
-    setrlimit(RLIMIT_NOFILE, &rl);
-}
-
-/* Keys live in this process's memory: no core file holds them, and no process of
- * the same user can read it (ptrace, /proc/PID/mem) as it could a dumpable one. */
-static int seal_memory(void)
-{
-    struct rlimit none = {0, 0};
-    if (setrlimit(RLIMIT_CORE, &none) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-        fprintf(stderr, "certkeep: cannot turn off core dumps: %s\n", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* The first object is the program. PT_GNU_RELRO made read-only, as a dynamic
- * loader does after relocating: musl's static start-up (rcrt1.o) relocates but
- * leaves it writable, so -z relro -z now would otherwise change nothing. */
-static int relro_one(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    long page = sysconf(_SC_PAGESIZE);
-    int *rc = data;
-    for (size_t i = 0; page > 0 && i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_GNU_RELRO)
-            continue;
-        uintptr_t start = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)(page - 1);
-        uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz) & ~(uintptr_t)(page - 1);
-        if (end > start && mprotect((void *)start, end - start, PROT_READ) != 0)
-            *rc = -1;
-    }
-    return 1;
-}
-
-static int protect_relro(void)
-{
-    int rc = 0;
-    dl_iterate_phdr(relro_one, &rc);
-    if (rc != 0)
-        fprintf(stderr, "certkeep: cannot make relocations read-only: %s\n", strerror(errno));
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
-    if (protect_relro() != 0 || seal_memory() != 0)
+    struct ck_err e;
+    if (ck_sandbox_protect_relro(&e) != 0 || ck_sandbox_seal_memory(&e) != 0) {
+        report(NULL, &e);
         return 1;
+    }
     /* A peer that hangs up must give an error, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
-        usage(stderr);
+        ck_cmd_usage(stderr);
         return 2;
     }
-    const char *name = argv[1];
-    if (!strcmp(name, "--help") || !strcmp(name, "-h"))
-        name = "help";
-    if (!strcmp(name, "--version"))
-        name = "version";
-    /* "account rollover": two words, one command */
-    char two[80];
-    int sub = 0;
-    if (!strcmp(name, "account")) {
-        snprintf(two, sizeof two, "account %.64s", argc > 2 ? argv[2] : "");
-        name = two;
-        sub = argc > 2;
-    }
-    const struct command *cmd = find(name);
-    if (!cmd) {
-        if (!strncmp(name, "account ", 8))
-            fprintf(stderr, "certkeep: account: say \"account rollover\" or \"account "
-                    "deactivate\"\n");
-        else
-            fprintf(stderr, "certkeep: unknown command \"%.64s\" (try \"certkeep help\")\n", name);
+    int sub;
+    const struct ck_cmd *cmd = ck_cmd_lookup(argc, argv, &sub);
+    if (!cmd)
         return 2;
-    }
     argc -= sub;
     argv += sub;
-    if (wants_help(argc - 2, argv + 2)) {
-        command_usage(cmd, stdout);
+    if (ck_cmd_wants_help(argc - 2, argv + 2)) {
+        ck_cmd_command_usage(cmd, stdout);
         return 0;
     }
     if (!strcmp(cmd->name, "version")) {
@@ -299,9 +137,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd->name, "help"))
-        return help(argc - 2, argv + 2);
+        return ck_cmd_help(argc - 2, argv + 2);
     if (strcmp(cmd->name, "run") != 0)
         catch_stop_signals();
-    raise_nofile();
+    ck_sandbox_raise_nofile();
     return run_command(cmd, argc - 2, argv + 2);
 }

@@ -111,6 +111,9 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     int sigfd = -1;
     if (ck_config_validate_for(c, "run", e) || ck_keeper_trust_load(c, e))
         return -1;
+    if (c->time_scale > 1)
+        ck_warn(log, "run", "test_time_scale %d: retries, store and ARI checks wait %d times "
+                "less than they should (a setting for tests)", c->time_scale, c->time_scale);
     int rc = setup(&old, &sigfd, e);
     if (rc == 0)
         rc = ck_keeper_fleet_new(c, log, &f, e);

@@ -84,6 +84,8 @@
  *   required                 CERTKEEP_REQUIRED            true: init and /readyz wait for it
  *   account                  CERTKEEP_ACCOUNT             shared|per-certificate, shared
  *   max_concurrent_orders    CERTKEEP_MAX_CONCURRENT_ORDERS  run: jobs at once (1-64), 4
+ *   test_time_scale          CERTKEEP_TEST_TIME_SCALE     tests only: run's waits (retries, store
+ *                            and ARI checks, reload retries) divided by 1-64 (warned at start), 1
  *   (flag only)                                           --cert NAME        the certificate to act on
  *   no_ocsp                  CERTKEEP_NO_OCSP             --no-ocsp          no ocsp.der (OCSP stapling
  *                            material, fetched when the certificate names a responder), false
@@ -258,6 +260,8 @@ static const struct key keys[] = {
      account_names, NULL},
     {"max_concurrent_orders", "CERTKEEP_MAX_CONCURRENT_ORDERS", NULL, NULL, NULL, T_INT,
      OFF(max_orders), NULL, NULL},
+    {"test_time_scale", "CERTKEEP_TEST_TIME_SCALE", NULL, NULL, NULL, T_INT, OFF(time_scale), NULL,
+     NULL},
     {NULL, NULL, NULL, "--cert", "NAME", T_NAME, OFF(cert_pick), NULL,
      "with certificates: the one to act on (init, issue, renew, status, revoke)"},
     {"no_ocsp", "CERTKEEP_NO_OCSP", NULL, "--no-ocsp", NULL, T_BOOL, OFF(no_ocsp), NULL,
@@ -1247,6 +1251,7 @@ int ck_config_init(struct ck_config *c, struct ck_err *e)
     c->revoke_reason = -1;
     c->required = 1;
     c->max_orders = 4;
+    c->time_scale = 1;
     c->entry = -1;
     if (set_default(&c->out_dir, "/certs", e) || set_default(&c->state_dir, "/var/lib/certkeep", e) ||
         set_default(&c->directory_url, DEFAULT_DIRECTORY, e) ||

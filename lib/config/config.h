@@ -98,6 +98,7 @@ struct ck_config {
     int account_per_cert;            /* account: per-certificate (default shared) */
     char *account_name;              /* per-certificate: the account's own name, NULL: shared */
     int max_orders;                  /* run: jobs (orders) at once; default 4 */
+    int time_scale;                  /* tests: the keeper's waits divided by this; default 1 */
     enum ck_key_type key_types[8];
     size_t n_key_types;              /* 0: key_type alone */
     char *cert_pick;                 /* --cert NAME: the certificate a command acts on */

@@ -1,4 +1,4 @@
-/* certkeep account rollover|deactivate, and the pickup of a rolled-over key by
+/* The ACME account key: rollover, deactivation, and the pickup of a rolled-over key by
  * replicas. The account key is account.key in the store's accounts/<host>/ (else
  * <state>/); during a rollover the new key is first written as account.key.next,
  * so a stop between the CA's acceptance and the write of account.key loses
@@ -139,7 +139,7 @@ static int promote(const struct ck_config *c, const struct ck_log *log, struct c
 }
 
 int ck_keeper_rekey(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
-                 struct ck_err *e)
+                    struct ck_err *e)
 {
     struct ck_keeper_rekey *r = ctx;
     const char *files[2] = {KEY, PENDING};

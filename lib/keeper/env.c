@@ -68,8 +68,8 @@ struct ck_cert_want ck_keeper_want(const struct ck_config *c)
 }
 
 int ck_keeper_usable_proven(const struct ck_config *c, const char *where, const struct ck_bundle *b,
-                         const unsigned char *proven, struct ck_cert_summary *sum,
-                         struct ck_err *e)
+                            const unsigned char *proven, struct ck_cert_summary *sum,
+                            struct ck_err *e)
 {
     struct ck_cert_want w = ck_keeper_want(c);
     w.proven = proven;
@@ -80,7 +80,7 @@ int ck_keeper_usable_proven(const struct ck_config *c, const char *where, const 
 }
 
 int ck_keeper_usable(const struct ck_config *c, const char *where, const struct ck_bundle *b,
-                  struct ck_cert_summary *sum, struct ck_err *e)
+                     struct ck_cert_summary *sum, struct ck_err *e)
 {
     struct ck_cert_want w = ck_keeper_want(c);
     if (ck_cert_check(where, b->fullchain, b->fullchain_len, b->privkey, b->privkey_len, &w, sum,
@@ -90,7 +90,7 @@ int ck_keeper_usable(const struct ck_config *c, const char *where, const struct 
 }
 
 int ck_keeper_just_issued(const struct ck_config *c, const struct ck_log *log,
-                       const struct ck_bundle *b, struct ck_cert_summary *sum, struct ck_err *e)
+                          const struct ck_bundle *b, struct ck_cert_summary *sum, struct ck_err *e)
 {
     const char *where = "issued certificate";
     struct ck_cert_want w = ck_keeper_want(c);
@@ -147,7 +147,7 @@ int ck_keeper_store_open(const struct ck_config *c, struct ck_keeper_store *out,
 }
 
 int ck_keeper_store_open_within(const struct ck_config *c, long connect_ms, long total_ms,
-                             struct ck_keeper_store *out, struct ck_err *e)
+                                struct ck_keeper_store *out, struct ck_err *e)
 {
     memset(out, 0, sizeof *out);
     if (c->store_dir) {
@@ -195,7 +195,7 @@ void ck_keeper_store_close(struct ck_keeper_store *s)
 }
 
 void ck_keeper_lease_overlong(const struct ck_config *c, const struct ck_log *log,
-                           const struct ck_lease_holder *h)
+                              const struct ck_lease_holder *h)
 {
     char when[32];
     if (h->notice[0])

@@ -15,7 +15,7 @@
 #include "keeper.h"
 
 int ck_keeper_local_path(const struct ck_config *c, const char *rel, char *out, size_t cap,
-                      struct ck_err *e)
+                         struct ck_err *e)
 {
     int n = snprintf(out, cap, "%s/certs/%s%s%s", c->state_dir, c->cert_name, *rel ? "/" : "",
                      rel);
@@ -25,7 +25,7 @@ int ck_keeper_local_path(const struct ck_config *c, const char *rel, char *out, 
 }
 
 int ck_keeper_state_get(const struct ck_config *c, struct ck_store *st, struct ck_bundle_state *s,
-                     struct ck_err *e)
+                        struct ck_err *e)
 {
     char path[PATH_MAX], *text = NULL;
     size_t len = 0;
@@ -65,7 +65,8 @@ static void hook(const struct ck_config *c, const struct ck_log *log, struct ck_
     char why[600];
     if (!c->webhook_url)
         return;
-    ck_keeper_read_volume(c, &sum, why, sizeof why);  /* sum.not_after is set when the leaf parsed */
+    /* sum.not_after is set when the leaf parsed */
+    ck_keeper_read_volume(c, &sum, why, sizeof why);
     ev->cert_name = c->cert_name;
     ev->names = (const char *const *)c->domains;
     ev->n_names = c->n_domains;
@@ -79,9 +80,9 @@ static void hook(const struct ck_config *c, const struct ck_log *log, struct ck_
         ck_info(log, "webhook", "%s sent", ev->recovery ? "recovery" : "failure");
 }
 
-void ck_keeper_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                         const struct ck_err *failure, unsigned seen, unsigned *failures,
-                         int64_t *next_retry)
+void ck_keeper_note_failure(const struct ck_config *c, const struct ck_log *log,
+                            struct ck_store *st, const struct ck_err *failure, unsigned seen,
+                            unsigned *failures, int64_t *next_retry)
 {
     struct ck_bundle_state s;
     struct ck_err e;
@@ -97,6 +98,9 @@ void ck_keeper_note_failure(const struct ck_config *c, const struct ck_log *log,
     ck_random(&rnd, sizeof rnd, &e);  /* without it, no jitter */
     ck_keeper_backoff(stored, st != NULL, *failures, seen, failure->retry_after, now, rnd,
                       &s.failures, &s.next_retry);
+    if (c->time_scale > 1)  /* tests: the wait divided, as the keeper's own */
+        s.next_retry = now + ((s.next_retry - now) / c->time_scale > 0
+                                  ? (s.next_retry - now) / c->time_scale : 1);
     s.last_failure = now;
     snprintf(s.last_error, sizeof s.last_error, "%s", failure->msg);
     if (state_put(c, st, &s, &e))
@@ -115,7 +119,7 @@ void ck_keeper_alert(const struct ck_config *c, const struct ck_log *log, const 
 }
 
 void ck_keeper_clear_failures(const struct ck_config *c, const struct ck_log *log,
-                           struct ck_store *st)
+                              struct ck_store *st)
 {
     struct ck_bundle_state s;
     struct ck_err e;

@@ -1,9 +1,9 @@
-/* The keeping of several certificates in one process (cmd run's machinery), driven
- * by the caller's event loop (s6 style): it polls the fds and the deadline the fleet
- * names and calls back here on each event. What is due when is the keeper's (the
- * policy, one state per certificate); this file runs their jobs on threads, at most
- * max_concurrent_orders at once (the others wait their turn, in order), so /healthz
- * answers and SIGTERM is honoured within a second even while the CA is slow. */
+/* The keeping of several certificates in one process, driven by the caller's event
+ * loop (s6 style): it polls the fds and the deadline the fleet names and calls back
+ * here on each event. What is due when is the keeper's (the policy, one state per
+ * certificate); this file runs their jobs on threads, at most max_concurrent_orders
+ * at once (the others wait their turn, in order), so /healthz answers and SIGTERM
+ * is honoured within a second even while the CA is slow. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -821,6 +821,7 @@ static void start(struct ck_keeper_fleet *r)
         struct cert *ct = &r->certs[i];
         ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
         ct->k.ocsp = !ct->c->no_ocsp;
+        ct->k.scale = (unsigned)ct->c->time_scale;
         step(r, ct, &evs[i]);
     }
     free(evs);
@@ -897,6 +898,7 @@ static void start_one(struct ck_keeper_fleet *r, struct cert *ct)
     struct ck_keeper_event ev = {.kind = CK_KE_START};
     ck_keeper_init(&ct->k, r->slots[0].st.store != NULL, (long)ct->c->min_valid);
     ct->k.ocsp = !ct->c->no_ocsp;
+    ct->k.scale = (unsigned)ct->c->time_scale;
     if (ck_keeper_state_get(ct->c, r->slots[0].st.store, &s, &e) == 0) {
         ev.failures = s.failures;
         ev.next_retry = s.next_retry;

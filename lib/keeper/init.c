@@ -1,6 +1,6 @@
-/* certkeep init: the volume, else the store, else issue (one issuer across
- * replicas, under a lease in the store). Exit 0 only when the volume then
- * holds a usable certificate. */
+/* init's work (`certkeep init`, and run's INIT job): the volume, else the store, else
+ * issue (one issuer across replicas, under a lease in the store, with its heartbeat).
+ * 0 only when the volume then holds a usable certificate. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -241,7 +241,8 @@ static void *beat_main(void *arg)
     return NULL;
 }
 
-void ck_keeper_beat_start(struct ck_keeper_beat *b, struct ck_lease *lease, const struct ck_log *log)
+void ck_keeper_beat_start(struct ck_keeper_beat *b, struct ck_lease *lease,
+                          const struct ck_log *log)
 {
     memset(b, 0, sizeof *b);
     b->lease = lease;
@@ -366,7 +367,7 @@ static void seed(const struct ck_config *c, const struct ck_log *log, struct ck_
 }
 
 int ck_keeper_init_with(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                     struct ck_err *e)
+                        struct ck_err *e)
 {
     struct source vol, sto;
     char refused[1100], d[160];

@@ -27,6 +27,14 @@ static int64_t jitter(int64_t base, int64_t spread, uint32_t *s)
     return base + (spread > 0 ? (int64_t)(draw(s) % (uint32_t)spread) : 0);
 }
 
+/* now + d, d divided by the test time scale (never below 1 s). */
+static int64_t later(const struct ck_keeper *k, int64_t now, int64_t d)
+{
+    if (k->scale > 1)
+        d = d / k->scale > 0 ? d / k->scale : 1;
+    return now + d;
+}
+
 void ck_keeper_init(struct ck_keeper *k, int has_store, long min_valid)
 {
     memset(k, 0, sizeof *k);
@@ -66,7 +74,7 @@ static void refresh(struct ck_keeper *k, const struct ck_keeper_volume *v, int n
     k->said_unusable = 0;
     if (!same) {  /* a new certificate: a new moment, and ARI about it later */
         k->ari_known = 0;
-        k->ari_at = now + jitter(CK_KEEPER_ARI_FIRST_S, ARI_FIRST_JITTER_S, s);
+        k->ari_at = later(k, now, jitter(CK_KEEPER_ARI_FIRST_S, ARI_FIRST_JITTER_S, s));
         new_moment = 1;
         k->ocsp_at = k->ocsp ? now : NEVER;  /* the job finds out whether it names a responder */
         k->ocsp_failures = 0;
@@ -157,7 +165,7 @@ static void after_volume(struct ck_keeper *k, int64_t now, uint32_t *s,
     }
     if (j == CK_KJ_INIT || j == CK_KJ_RENEW) {
         if (k->inited && k->has_store && k->store_at == NEVER)
-            k->store_at = now + jitter(CK_KEEPER_STORE_EVERY_S, STORE_JITTER_S, s);
+            k->store_at = later(k, now, jitter(CK_KEEPER_STORE_EVERY_S, STORE_JITTER_S, s));
         if (k->lease_lost && k->has_store) {  /* another replica may have issued meanwhile */
             k->store_at = now;
             out->note |= CK_KN_LEASE_LOST;
@@ -179,7 +187,7 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
     if (j == CK_KJ_RELOAD || ev->changed) {  /* the app was told (or should have been) */
         if (ev->reload_failed || (j == CK_KJ_RELOAD && ev->result != CK_KR_OK)) {
             k->reload_failures++;
-            k->reload_at = now + ck_keeper_reload_delay(k->reload_failures, draw(s));
+            k->reload_at = later(k, now, ck_keeper_reload_delay(k->reload_failures, draw(s)));
             out->note |= CK_KN_RELOAD_RETRY;
         } else {
             k->reload_failures = 0;
@@ -193,8 +201,8 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
             k->failures = ev->failures;
             k->retry_at = ev->next_retry;
         } else if (ev->result == CK_KR_BUSY) {
-            k->renew_at = now + jitter(CK_KEEPER_BUSY_WAIT_S, 30, s);
-            k->store_at = now + jitter(CK_KEEPER_BUSY_WAIT_S / 2, 15, s);
+            k->renew_at = later(k, now, jitter(CK_KEEPER_BUSY_WAIT_S, 30, s));
+            k->store_at = later(k, now, jitter(CK_KEEPER_BUSY_WAIT_S / 2, 15, s));
         } else {
             k->failures = 0;
             k->retry_at = 0;
@@ -207,7 +215,7 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
         out->act |= CK_KA_READ_VOLUME;
         break;
     case CK_KJ_STORE:
-        k->store_at = now + jitter(CK_KEEPER_STORE_EVERY_S, STORE_JITTER_S, s);
+        k->store_at = later(k, now, jitter(CK_KEEPER_STORE_EVERY_S, STORE_JITTER_S, s));
         if (ev->result == CK_KR_OK && ev->changed) {
             k->after = j;
             k->after_changed = 1;
@@ -217,7 +225,7 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
         break;
     case CK_KJ_ARI:
         if (ev->result != CK_KR_OK) {
-            k->ari_at = now + jitter(ARI_ERROR_S, ARI_ERROR_S / 2, s);
+            k->ari_at = later(k, now, jitter(ARI_ERROR_S, ARI_ERROR_S / 2, s));
         } else if (ev->no_ari) {
             out->note |= CK_KN_NO_ARI;
             k->ari_at = NEVER;
@@ -227,7 +235,8 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
                 ra = CK_KEEPER_ARI_RA_MIN_S;
             if (ra > CK_KEEPER_ARI_RA_MAX_S)
                 ra = CK_KEEPER_ARI_RA_MAX_S;
-            k->ari_at = now + (ra >= 0 ? ra : jitter(CK_KEEPER_ARI_EVERY_S, ARI_JITTER_S, s));
+            k->ari_at = later(k, now, ra >= 0 ? ra
+                                              : jitter(CK_KEEPER_ARI_EVERY_S, ARI_JITTER_S, s));
             struct ck_window w = ck_renewal_ari_bound((struct ck_window){ev->ari_start,
                                                                          ev->ari_end},
                                                       k->not_before, k->not_after);
@@ -249,7 +258,7 @@ static void done(struct ck_keeper *k, const struct ck_keeper_event *ev, uint32_t
             if (d > CK_KEEPER_OCSP_RETRY_MAX_S)
                 d = CK_KEEPER_OCSP_RETRY_MAX_S;
             k->ocsp_failures++;
-            k->ocsp_at = now + jitter(d, d / 10, s);
+            k->ocsp_at = later(k, now, jitter(d, d / 10, s));
         } else {
             k->ocsp_failures = 0;
             k->ocsp_at = ev->ocsp_next > 0 ? ev->ocsp_next : NEVER;
@@ -335,7 +344,7 @@ void ck_keeper_step(struct ck_keeper *k, const struct ck_keeper_event *ev,
         break;
     case CK_KE_NOSTART:
         k->job = CK_KJ_NONE;
-        k->retry_at = ev->now + NOSTART_S;
+        k->retry_at = later(k, ev->now, NOSTART_S);
         break;
     case CK_KE_LEASE_LOST:
         if (k->job == CK_KJ_INIT || k->job == CK_KJ_RENEW)

@@ -1,11 +1,13 @@
-/* The keeping policy of one certificate, s6 style: a pure step (state x event
+/* The keeping of certificates. Two halves: the policy, and the adapters it is run on.
+ *
+ * The policy of one certificate, s6 style: a pure step (state x event
  * -> actions, next wake-up). No system call, no I/O, no clock: time (Unix
  * seconds) and randomness come in with each event; the caller runs the actions
  * (volume read, jobs on its adapters) and reports back with events. One struct
  * per certificate, owned by the caller: a list of them can share one loop.
  *
  * The jobs the caller runs on its adapters, one at a time per certificate:
- *   INIT   the volume, else the store, else issue under the lease (cmd init's work)
+ *   INIT   the volume, else the store, else issue under the lease (ck_keeper_init_with)
  *   RENEW  issue under the lease (a newer store certificate is restored instead)
  *   STORE  pick up another replica's newer certificate from the store
  *   ARI    ask the CA for its renewal window
@@ -121,6 +123,8 @@ struct ck_keeper {
     int has_store;
     long min_valid;
     int ocsp;                  /* keep an OCSP response beside the certificate (set after init) */
+    unsigned scale;            /* tests: every wait the keeper sets (not the certificate's
+                                * renewal moment) divided by this; 0 or 1: real time */
     /* the volume */
     int ready;                 /* a usable certificate is on the volume */
     int has_ari;
@@ -226,7 +230,7 @@ struct ck_http_opts ck_keeper_http_opts(const struct ck_config *c, long connect_
 int ck_keeper_store_open(const struct ck_config *c, struct ck_keeper_store *out, struct ck_err *e);
 /* The same with the S3 requests' timeouts in ms. */
 int ck_keeper_store_open_within(const struct ck_config *c, long connect_ms, long total_ms,
-                             struct ck_keeper_store *out, struct ck_err *e);
+                                struct ck_keeper_store *out, struct ck_err *e);
 void ck_keeper_store_close(struct ck_keeper_store *s);
 
 /* Parses the trust anchors (system store plus --ca-bundle) that ck_keeper_want hands to
@@ -240,14 +244,14 @@ struct ck_cert_want ck_keeper_want(const struct ck_config *c);
 /* A new certificate over ACME, checked, not yet written anywhere. The account
  * comes from the store when st is set (shared by every replica), else <state>. */
 int ck_keeper_obtain(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                  struct ck_bundle *out, struct ck_cert_summary *sum, struct ck_err *e);
+                     struct ck_bundle *out, struct ck_cert_summary *sum, struct ck_err *e);
 /* Store first (durable, when st is set), then the volume. */
 int ck_keeper_save(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                const struct ck_bundle *b, const struct ck_cert_summary *sum, struct ck_err *e);
+                   const struct ck_bundle *b, const struct ck_cert_summary *sum, struct ck_err *e);
 
 /* init's work on an open store (st NULL: none): volume, else store, else issue. */
 int ck_keeper_init_with(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                     struct ck_err *e);
+                        struct ck_err *e);
 
 /* <state>/run.pid (runpid.c): `run` takes it (an flock held for its life, its pid in
  * it); ck_keeper_run_signal sends sig to the run holding it, or fails in one line. */
@@ -256,24 +260,24 @@ int ck_keeper_run_signal(const struct ck_config *c, int sig, long *pid, struct c
 
 /* As ck_keeper_obtain; the order names `replaces` (ARI id, NULL: none) when the CA has ARI. */
 int ck_keeper_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
-                            struct ck_store *st, const char *replaces, struct ck_bundle *out,
-                            struct ck_cert_summary *sum, struct ck_err *e);
+                               struct ck_store *st, const char *replaces, struct ck_bundle *out,
+                               struct ck_cert_summary *sum, struct ck_err *e);
 
 /* 0 when b is usable for c now (SPEC section 4; sum filled when the leaf parsed),
  * 1 with the reason in e (naming `where`). */
 /* ck_keeper_usable, skipping the key match and signatures when `proven` (32 bytes, a
  * passing check's sum->proof) still fits these very bytes and anchors. */
 int ck_keeper_usable_proven(const struct ck_config *c, const char *where, const struct ck_bundle *b,
-                         const unsigned char *proven, struct ck_cert_summary *sum,
-                         struct ck_err *e);
+                            const unsigned char *proven, struct ck_cert_summary *sum,
+                            struct ck_err *e);
 int ck_keeper_usable(const struct ck_config *c, const char *where, const struct ck_bundle *b,
-                  struct ck_cert_summary *sum, struct ck_err *e);
+                     struct ck_cert_summary *sum, struct ck_err *e);
 /* The verdict on what the CA just issued for our order, the one every command
  * uses: as ck_keeper_usable, but its validity is judged by its own span, so it is
  * always published (SPEC section 4). Logs a clock skew, and a renewal.min_valid
  * above the lifetime's share (once). 0 or -1 (e). */
 int ck_keeper_just_issued(const struct ck_config *c, const struct ck_log *log,
-                       const struct ck_bundle *b, struct ck_cert_summary *sum, struct ck_err *e);
+                          const struct ck_bundle *b, struct ck_cert_summary *sum, struct ck_err *e);
 
 /* The issuer lease across replicas: its TTL, an owner string (host/pid/random)
  * and a heartbeat thread (on the lease's own store handle) while holding it. */
@@ -283,7 +287,7 @@ void ck_keeper_lease_owner(char *out, size_t cap);
 /* After acquiring: one warning when the lease was taken over from an overlong one,
  * one when the store ignores conditional writes. */
 void ck_keeper_lease_overlong(const struct ck_config *c, const struct ck_log *log,
-                           const struct ck_lease_holder *h);
+                              const struct ck_lease_holder *h);
 struct ck_keeper_beat {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -294,7 +298,8 @@ struct ck_keeper_beat {
     const struct ck_log *log;
 };
 /* Without a thread (logged) the lease just lasts its TTL. */
-void ck_keeper_beat_start(struct ck_keeper_beat *b, struct ck_lease *lease, const struct ck_log *log);
+void ck_keeper_beat_start(struct ck_keeper_beat *b, struct ck_lease *lease,
+                          const struct ck_log *log);
 void ck_keeper_beat_stop(struct ck_keeper_beat *b);
 
 /* The volume's certificate: 0 usable (sum filled), CK_KEEPER_VOL_ABSENT or
@@ -302,14 +307,14 @@ void ck_keeper_beat_stop(struct ck_keeper_beat *b);
 #define CK_KEEPER_VOL_ABSENT 1
 #define CK_KEEPER_VOL_UNUSABLE 2
 int ck_keeper_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, char *why,
-                       size_t cap);
+                          size_t cap);
 /* Restores the store's certificate when its notAfter is later than
  * have_not_after (one GET of current.json otherwise): 1 restored (sum filled),
  * 0 nothing newer, -1 error (an unusable newer one is an error). write_lock
  * (may be NULL) is held while the volume is written. */
 int ck_keeper_pickup(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                  int64_t have_not_after, pthread_mutex_t *write_lock,
-                  struct ck_cert_summary *sum, struct ck_err *e);
+                     int64_t have_not_after, pthread_mutex_t *write_lock,
+                     struct ck_cert_summary *sum, struct ck_err *e);
 /* Tells the app (reload.* keys), each way logged: 0 told, -1 a way failed, 1 none set. */
 int ck_keeper_tell_app(const struct ck_config *c, const struct ck_log *log);
 
@@ -330,31 +335,31 @@ struct ck_keeper_renewal {
     int64_t next_retry;
 };
 int ck_keeper_renew_once(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                      struct ck_keeper_renewal *r, struct ck_err *e);
+                         struct ck_keeper_renewal *r, struct ck_err *e);
 /* state.json (the store's, else <state>/certs/<name>/state.json): failures+1
  * (unless it already shows more than `seen`: another replica counted this one),
  * last error, next retry = now + ck_retry_delay; *failures in (run's count in
  * memory, used when the state cannot be read) and out. POSTs the "failure"
  * webhook. Nothing is counted or sent after the operator's SIGINT/SIGTERM. */
-void ck_keeper_note_failure(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                         const struct ck_err *failure, unsigned seen, unsigned *failures,
-                         int64_t *next_retry);
+void ck_keeper_note_failure(const struct ck_config *c, const struct ck_log *log,
+                            struct ck_store *st, const struct ck_err *failure, unsigned seen,
+                            unsigned *failures, int64_t *next_retry);
 /* The "failure" webhook for an event that is not a renewal's failure (nothing counted). */
 void ck_keeper_alert(const struct ck_config *c, const struct ck_log *log, const char *msg);
 /* After a new certificate: failures back to 0, and the "recovery" webhook when there were some. */
 void ck_keeper_clear_failures(const struct ck_config *c, const struct ck_log *log,
-                           struct ck_store *st);
+                              struct ck_store *st);
 /* The renewal state from the store, else from the state directory; as ck_bundle_state_get. */
 int ck_keeper_state_get(const struct ck_config *c, struct ck_store *st, struct ck_bundle_state *s,
-                     struct ck_err *e);
+                        struct ck_err *e);
 /* <state>/certs/<name>[/rel]: the store's layout, in the state directory. */
 int ck_keeper_local_path(const struct ck_config *c, const char *rel, char *out, size_t cap,
-                      struct ck_err *e);
+                         struct ck_err *e);
 
 /* The ACME account key from the store when st is set, else <state>/account.key;
  * created when absent only if `create` (else an error naming where it was sought). */
 int ck_keeper_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                       int create, struct ck_key **out, struct ck_err *e);
+                          int create, struct ck_key **out, struct ck_err *e);
 
 /* accounts/<directory host> in the store: where the shared account lives. */
 int ck_keeper_account_prefix(const struct ck_config *c, char *out, size_t cap, struct ck_err *e);
@@ -371,7 +376,7 @@ struct ck_keeper_rekey {
     struct ck_key *newer;      /* owned: the key handed over */
 };
 int ck_keeper_rekey(void *ctx, const struct ck_key *refused, const struct ck_key **newer,
-                 struct ck_err *e);
+                    struct ck_err *e);
 void ck_keeper_rekey_free(struct ck_keeper_rekey *r);
 
 /* 1 when `certkeep revoke` marked serial (hex, as in ck_cert_summary) revoked: in
@@ -380,7 +385,7 @@ void ck_keeper_rekey_free(struct ck_keeper_rekey *r);
 int ck_keeper_revoked(const struct ck_config *c, struct ck_store *st, const char *serial);
 /* Marks serial revoked (the store's mark when st is set, and the state directory's). */
 int ck_keeper_mark_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                        const char *serial, int reason, struct ck_err *e);
+                           const char *serial, int reason, struct ck_err *e);
 
 /* OCSP stapling material: <out>/<name>/ocsp.der for the volume's certificate. */
 #define CK_KEEPER_OCSP_FILE "ocsp.der"
@@ -396,17 +401,17 @@ struct ck_keeper_ocsp {
  * is returned (0, a.status) and never written. -1 (e): no good response (unknown, the
  * responder down or refused); the file there is kept. */
 int ck_keeper_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
-                        pthread_mutex_t *write_lock, int tell_app, struct ck_keeper_ocsp *out,
-                        struct ck_err *e);
+                           pthread_mutex_t *write_lock, int tell_app, struct ck_keeper_ocsp *out,
+                           struct ck_err *e);
 /* After a new certificate, before the app is told (nginx reads ssl_stapling_file when it
  * reloads): ck_keeper_ocsp_refresh, a failure one warning; a revoked answer is left to run's
  * OCSP check and the next init. */
 void ck_keeper_ocsp_before_telling(const struct ck_config *c, const struct ck_log *log,
-                                pthread_mutex_t *write_lock);
+                                   pthread_mutex_t *write_lock);
 /* A revoked answer: one error line, the mark (ck_keeper_mark_revoked, so init and run issue
  * a new certificate) and the webhook. */
-void ck_keeper_ocsp_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                         const struct ck_keeper_ocsp *o);
+void ck_keeper_ocsp_revoked(const struct ck_config *c, const struct ck_log *log,
+                            struct ck_store *st, const struct ck_keeper_ocsp *o);
 
 /* Is the certificate due (sum: the volume's)? From the CA's ARI window when it offers
  * one, else from its lifetime (the window's start: an operator asked, no jitter). */
@@ -428,7 +433,12 @@ int ck_keeper_account_rollover(const struct ck_config *c, const struct ck_log *l
 int ck_keeper_account_deactivate(const struct ck_config *c, const struct ck_log *log,
                                  struct ck_err *e);
 
-/* ---- The fleet (fleet.c): every certificate of c kept by one process, cmd run's machinery.
+/* certkeep status: the volume's certificate and the store's (st NULL: none configured),
+ * usable or why not, names, expiry, renewal window and last failure, written to out as
+ * text, or as one JSON object when c->log_json. 0 when the volume's is usable, else -1 (e). */
+int ck_keeper_status(const struct ck_config *c, struct ck_store *st, FILE *out, struct ck_err *e);
+
+/* ---- The fleet (fleet.c): every certificate of c kept by one process, each by its keeper.
  * The caller owns the event loop and the signals (SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2
  * blocked in every thread, read from a signalfd): it polls the fleet's fds until its next
  * deadline and calls back on each event. The fleet runs the jobs on threads and wakes them

@@ -1,4 +1,6 @@
-/* certkeep issue: a new certificate now, published only once it is checked. */
+/* A new certificate over ACME: the account (its key in the store or <state>), the
+ * challenge solver, the order; checked before anything is written, then saved to the
+ * store first and the volume after. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -181,7 +183,7 @@ fail:
 }
 
 int ck_keeper_account_key(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                       int create, struct ck_key **out, struct ck_err *e)
+                          int create, struct ck_key **out, struct ck_err *e)
 {
     int fresh;
     return account_key(c, log, st, create, out, &fresh, e) || ck_signer_start(*out, e) ? -1 : 0;
@@ -568,14 +570,14 @@ static int order(const struct ck_config *c, const struct ck_log *log, struct ck_
 }
 
 int ck_keeper_obtain(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                  struct ck_bundle *out, struct ck_cert_summary *sum, struct ck_err *e)
+                     struct ck_bundle *out, struct ck_cert_summary *sum, struct ck_err *e)
 {
     return ck_keeper_obtain_replacing(c, log, st, NULL, out, sum, e);
 }
 
 int ck_keeper_obtain_replacing(const struct ck_config *c, const struct ck_log *log,
-                            struct ck_store *st, const char *replaces, struct ck_bundle *out,
-                            struct ck_cert_summary *sum, struct ck_err *e)
+                               struct ck_store *st, const char *replaces, struct ck_bundle *out,
+                               struct ck_cert_summary *sum, struct ck_err *e)
 {
     struct issue s;
     memset(&s, 0, sizeof s);
@@ -598,7 +600,7 @@ int ck_keeper_obtain_replacing(const struct ck_config *c, const struct ck_log *l
 }
 
 int ck_keeper_save(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                const struct ck_bundle *b, const struct ck_cert_summary *sum, struct ck_err *e)
+                   const struct ck_bundle *b, const struct ck_cert_summary *sum, struct ck_err *e)
 {
     if (st) {
         struct ck_bundle_record r;

@@ -67,8 +67,8 @@ static int64_t half_way(const struct ck_ocsp_answer *a)
 }
 
 int ck_keeper_ocsp_refresh(const struct ck_config *c, const struct ck_log *log,
-                        pthread_mutex_t *write_lock, int tell_app, struct ck_keeper_ocsp *out,
-                        struct ck_err *e)
+                           pthread_mutex_t *write_lock, int tell_app, struct ck_keeper_ocsp *out,
+                           struct ck_err *e)
 {
     struct held v;
     struct ck_http *h = NULL;
@@ -138,8 +138,8 @@ out:
     return rc;
 }
 
-void ck_keeper_ocsp_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                         const struct ck_keeper_ocsp *o)
+void ck_keeper_ocsp_revoked(const struct ck_config *c, const struct ck_log *log,
+                            struct ck_store *st, const struct ck_keeper_ocsp *o)
 {
     char msg[200], when[32];
     struct ck_err e;
@@ -153,7 +153,7 @@ void ck_keeper_ocsp_revoked(const struct ck_config *c, const struct ck_log *log,
 }
 
 void ck_keeper_ocsp_before_telling(const struct ck_config *c, const struct ck_log *log,
-                                pthread_mutex_t *write_lock)
+                                   pthread_mutex_t *write_lock)
 {
     struct ck_keeper_ocsp o;
     struct ck_err e;

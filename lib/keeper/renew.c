@@ -1,5 +1,6 @@
-/* certkeep renew, and the renewal steps `run` shares with it: one issuer under
- * the store lease, store first then volume, tell the app, keep state.json. */
+/* The renewal steps `renew` and `run` share: the volume read (with its day-long proof),
+ * one issuer under the store lease, store first then volume, tell the app, keep
+ * state.json; the pickup of another replica's certificate, and the wait for it. */
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -71,7 +72,7 @@ static void proof_write(const struct ck_config *c, const unsigned char proof[32]
 }
 
 int ck_keeper_read_volume(const struct ck_config *c, struct ck_cert_summary *sum, char *why,
-                       size_t cap)
+                          size_t cap)
 {
     struct ck_bundle b;
     struct ck_err e;
@@ -125,8 +126,8 @@ int ck_keeper_tell_app(const struct ck_config *c, const struct ck_log *log)
 }
 
 int ck_keeper_pickup(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                  int64_t have_not_after, pthread_mutex_t *write_lock,
-                  struct ck_cert_summary *sum, struct ck_err *e)
+                     int64_t have_not_after, pthread_mutex_t *write_lock,
+                     struct ck_cert_summary *sum, struct ck_err *e)
 {
     struct ck_bundle_record r;
     struct ck_bundle b;
@@ -201,7 +202,7 @@ static int renew_holding(const struct ck_config *c, const struct ck_log *log, st
 }
 
 int ck_keeper_renew_once(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                      struct ck_keeper_renewal *r, struct ck_err *e)
+                         struct ck_keeper_renewal *r, struct ck_err *e)
 {
     struct ck_keeper_store ls;
     struct ck_lease *lease = NULL;

@@ -1,4 +1,4 @@
-/* certkeep revoke: the volume's certificate is revoked at the CA with the
+/* Revocation (`certkeep revoke`): the volume's certificate is revoked at the CA with the
  * account key, then marked revoked (certs/<name>/revoked/<serial>.json in the
  * store and under the state directory) so that init and run refuse it ("revoked")
  * wherever a copy is found and issue a new one. */
@@ -41,7 +41,7 @@ int ck_keeper_revoked(const struct ck_config *c, struct ck_store *st, const char
 /* The mark in the store (when st is set) and in the state directory; the store's
  * is the one every replica sees, so without a store the state directory's must hold. */
 int ck_keeper_mark_revoked(const struct ck_config *c, const struct ck_log *log, struct ck_store *st,
-                        const char *serial, int reason, struct ck_err *e)
+                           const char *serial, int reason, struct ck_err *e)
 {
     char rel[128], path[PATH_MAX], key[CK_STORE_KEY_MAX + 1], text[256];
     struct ck_err le;

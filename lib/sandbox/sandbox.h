@@ -15,4 +15,13 @@
  * has, for the log. Irreversible. */
 int ck_sandbox_run(int with_exec, size_t *n_allowed, struct ck_err *e);
 
+/* Process hardening, for main before anything else. The program's PT_GNU_RELRO made
+ * read-only (static musl relocates but leaves it writable). */
+int ck_sandbox_protect_relro(struct ck_err *e);
+/* No core file and not dumpable: no other process of the user reads the keys in memory. */
+int ck_sandbox_seal_memory(struct ck_err *e);
+/* The soft RLIMIT_NOFILE up to 4096 as far as the hard limit allows (the listeners'
+ * connection slots); below that they hold fewer connections. */
+void ck_sandbox_raise_nofile(void);
+
 #endif

@@ -785,6 +785,30 @@ static void ocsp_refresh(void **state)
     assert_int_equal(w.k.ocsp_at, NEVER);
 }
 
+/* test_time_scale: every wait the keeper sets is divided (never below 1 s); the
+ * certificate's own renewal moment is not. */
+static void time_scale(void **state)
+{
+    (void)state;
+    struct world w;
+    start(&w, 1, cert(T0 - 61 * DAY, T0 + 29 * DAY, 0), 0, 0);
+    w.k.scale = 60;
+    done(&w, CK_KR_OK, 0);
+    assert_true(w.k.store_at >= T0 + 10 && w.k.store_at <= T0 + 15);   /* 600..900 s / 60 */
+    struct ck_window win = ck_renewal_window(T0 - 61 * DAY, T0 + 29 * DAY);
+    assert_true(w.k.renew_at >= win.start && w.k.renew_at < win.end);  /* not scaled */
+    w.now = w.k.renew_at;
+    ev(&w, CK_KE_TIMER);
+    expect_job(&w, CK_KJ_RENEW);
+    done(&w, CK_KR_BUSY, 0);
+    assert_true(w.k.renew_at >= w.now + 1 && w.k.renew_at <= w.now + 2); /* 60..90 s / 60 */
+    assert_true(w.k.store_at >= w.now && w.k.store_at <= w.now + 1);    /* 30..45 s / 60 */
+    sleep_until_wake(&w);
+    assert_true(w.o.act & CK_KA_JOB);  /* the store check or the renewal: both 1 s away */
+    step(&w, (struct ck_keeper_event){.kind = CK_KE_NOSTART});
+    assert_int_equal(w.k.retry_at, w.now + 1);                           /* 60 s / 60 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -806,6 +830,7 @@ int main(void)
         cmocka_unit_test(init_choice),
         cmocka_unit_test(poll_timeout),
         cmocka_unit_test(pick_stays_in_its_window),
+        cmocka_unit_test(time_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
