@@ -100,13 +100,14 @@ struct t {
     char *logbuf;
     size_t loglen;
     struct ck_err e;
+    char *env[4];              /* CERTKEEP_* settings for the next process_start */
+    char *args[4];             /* more flags for it */
 };
 
 /* A configuration as cmd/ loads it, attached to a fresh proc with the test CA. */
 static void process_start(struct t *t, int with_store)
 {
     char *argv[24];
-    char *envp[] = {NULL};
     int n = 0;
     argv[n++] = "--domain";
     argv[n++] = NAME;
@@ -126,9 +127,11 @@ static void process_start(struct t *t, int with_store)
         argv[n++] = "--store-dir";
         argv[n++] = t->store;
     }
+    for (size_t i = 0; i < 4 && t->args[i]; i++)
+        argv[n++] = t->args[i];
     argv[n] = NULL;
     ck_err_clear(&t->e);
-    if (ck_config_load(&t->c, n, argv, envp, &t->e))
+    if (ck_config_load(&t->c, n, argv, t->env, &t->e))
         fail_msg("config: %s", t->e.msg);
     t->sig = t->stop = 0;
     ck_keeper_proc_init(&t->p, &t->sig, &t->stop);
@@ -328,6 +331,12 @@ static void init_keeps_a_usable_volume(void **state)
     volume_is(t, "a", "a");
     store_is(t, "c", "a");
     assert_non_null(strstr(logged(t), "using the volume"));
+    /* a newer one in the store that is not usable (not its key): never published */
+    put_store(t, "b", "other");
+    assert_int_equal(init(t), 0);
+    volume_is(t, "a", "a");
+    store_is(t, "b", "other");
+    assert_non_null(strstr(logged(t), "privkey.pem does not match"));
     process_end(t);
     /* no store configured: the same */
     process_start(t, 0);
@@ -749,6 +758,21 @@ static void read_volume(void **state)
     char *text2 = slurp(proof, &len2);
     assert_int_equal(len2, len);
     assert_memory_equal(text2, text, len);
+    free(text2);
+    /* a new certificate (a renewal, a restore) under the old proof: the full check it
+     * passes leaves its own proof, so that the next reads are spared it */
+    put_volume(t, "b", "b");
+    assert_int_equal(ck_keeper_read_volume(t->one, &sum, why, sizeof why), 0);
+    assert_true(sum.proved);
+    text2 = slurp(proof, &len2);
+    assert_true(len2 > 64);
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(text2 + 2 * i, "%2x", &v), 1);
+        if (v != sum.proof[i])
+            fail_msg("%s: not the proof of the certificate now on the volume", proof);
+    }
+    assert_memory_not_equal(text2, text, 64);
     free(text);
     free(text2);
     /* the key swapped for another valid key: the proof does not cover it */
@@ -810,6 +834,163 @@ static void account_key(void **state)
     ck_key_free(k2);
 }
 
+/* Another replica revoked the volume's certificate: only the store holds the mark. The
+ * store's older, unrevoked one is published instead. */
+static void init_refuses_a_volume_revoked_in_the_store(void **state)
+{
+    struct t *t = *state;
+    char p[400];
+    process_start(t, 1);
+    put_volume(t, "b", "b");
+    put_store(t, "a", "a");
+    struct ck_cert_summary b = summary_of(t, "b", "b");
+    assert_int_equal(ck_keeper_mark_revoked(t->one, &t->log, t->st, b.serial_hex, 1, &t->e), 0);
+    snprintf(p, sizeof p, "%s/certs/%s/revoked/%s.json", t->state, NAME, b.serial_hex);
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(init(t), 0);
+    volume_is(t, "a", "a");
+    store_is(t, "a", "a");
+}
+
+/* ---- SIGTERM while waiting for another replica ---- */
+
+static void sigterm_while_init_waits_for_the_lease(void **state)
+{
+    struct t *t = *state;
+    struct ck_lease *other = NULL;
+    process_start(t, 1);
+    assert_int_equal(ck_lease_acquire(t->st, NAME, "replica-b/7/cafe", 60, &other, NULL, &t->e), 0);
+    t->sig = SIGTERM;
+    assert_int_equal(init(t), -1);
+    assert_non_null(strstr(t->e.msg, "interrupted"));
+    assert_non_null(strstr(t->e.msg, "replica-b/7/cafe"));
+    volume_absent(t);
+    assert_int_equal(ck_lease_heartbeat(other, &t->e), 0);  /* still the other's */
+    assert_int_equal(ck_lease_release(other, &t->e), 0);
+}
+
+static void sigterm_while_renew_waits_for_the_lease(void **state)
+{
+    struct t *t = *state;
+    struct ck_lease *other = NULL;
+    struct ck_keeper_renewal r = {0};
+    process_start(t, 1);
+    put_volume(t, "a", "a");
+    r.have_not_after = summary_of(t, "a", "a").not_after;
+    assert_int_equal(ck_lease_acquire(t->st, NAME, "replica-b/7/cafe", 60, &other, NULL, &t->e), 0);
+    assert_int_equal(ck_keeper_renew_once(t->one, &t->log, t->st, &r, &t->e), CK_KEEPER_BUSY);
+    t->sig = SIGTERM;
+    assert_int_equal(ck_keeper_renew_wait(t->one, &t->log, t->st, &r, &t->e), -1);
+    assert_non_null(strstr(t->e.msg, "interrupted"));
+    volume_is(t, "a", "a");
+    assert_int_equal(ck_lease_release(other, &t->e), 0);
+}
+
+/* SIGTERM during a renewal that holds the lease: the lease still goes back. */
+static void sigterm_while_renewing_gives_the_lease_back(void **state)
+{
+    struct t *t = *state;
+    struct ck_keeper_renewal r = {0};
+    struct ck_bundle_state s;
+    process_start(t, 1);
+    put_volume(t, "a", "a");
+    r.have_not_after = summary_of(t, "a", "a").not_after;
+    t->sig = SIGTERM;
+    t->stop = 1;  /* what the handler sets: lib/http's requests stop */
+    assert_int_equal(ck_keeper_renew_once(t->one, &t->log, t->st, &r, &t->e), -1);
+    assert_int_equal(t->stop, 0);  /* cleared so that the release went out */
+    struct ck_lease *l = NULL;
+    assert_int_equal(ck_lease_acquire(t->st, NAME, "replica-c", 60, &l, NULL, &t->e), 0);
+    ck_lease_free(l);
+    volume_is(t, "a", "a");
+    /* and nothing counted for it */
+    unsigned f = 0;
+    int64_t next = 0;
+    ck_keeper_note_failure(t->one, &t->log, t->st, &t->e, 0, &f, &next);
+    assert_int_equal(ck_keeper_state_get(t->one, t->st, &s, &t->e), CK_BUNDLE_ABSENT);
+    assert_int_equal(f, 0);
+}
+
+/* ---- the app told (reload.command), the webhook ---- */
+
+static void tell_app(void **state)
+{
+    struct t *t = *state;
+    char script[300], told[300], cmd[700], env[400];
+    process_start(t, 0);
+    put_volume(t, "a", "a");
+    assert_int_equal(ck_keeper_tell_app(t->one, &t->log), 1);  /* no reload.* set */
+    process_end(t);
+    snprintf(told, sizeof told, "%s/told", t->root);
+    snprintf(script, sizeof script, "%s/reload.sh", t->root);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\necho \"$CERTKEEP_CERT_NAME $CERTKEEP_SERIAL\" > '%s'\nexit \"$1\"\n",
+            told);
+    fclose(f);
+    assert_int_equal(chmod(script, 0755), 0);
+    snprintf(env, sizeof env, "CERTKEEP_RELOAD_COMMAND=%s 0", script);
+    t->env[0] = env;
+    process_start(t, 0);
+    assert_int_equal(ck_keeper_tell_app(t->one, &t->log), 0);
+    size_t len;
+    char *text = slurp(told, &len);
+    snprintf(cmd, sizeof cmd, "%s %s\n", NAME, summary_of(t, "a", "a").serial_hex);
+    assert_string_equal(text, cmd);
+    free(text);
+    process_end(t);
+    snprintf(env, sizeof env, "CERTKEEP_RELOAD_COMMAND=%s 3", script);
+    process_start(t, 0);
+    assert_int_equal(ck_keeper_tell_app(t->one, &t->log), -1);
+    assert_non_null(strstr(logged(t), "reload.failed"));
+}
+
+/* A webhook that cannot be reached is a warning; the failure is counted all the same. */
+static void failure_webhook_unreachable(void **state)
+{
+    struct t *t = *state;
+    struct ck_err why;
+    struct ck_bundle_state s;
+    unsigned f = 0;
+    int64_t next = 0;
+    t->env[0] = "CERTKEEP_WEBHOOK_URL=http://127.0.0.1:1/hook";
+    process_start(t, 0);
+    ck_err_clear(&why);
+    ck_fail(&why, "order failed");
+    ck_keeper_note_failure(t->one, &t->log, NULL, &why, 0, &f, &next);
+    assert_int_equal(f, 1);
+    assert_int_equal(ck_keeper_state_get(t->one, NULL, &s, &t->e), 0);
+    assert_int_equal(s.failures, 1);
+    assert_non_null(strstr(logged(t), "webhook"));
+    assert_non_null(strstr(logged(t), "127.0.0.1:1"));
+}
+
+/* ---- the verdicts ---- */
+
+static void usable_and_just_issued(void **state)
+{
+    struct t *t = *state;
+    struct ck_bundle b;
+    struct ck_cert_summary sum;
+    t->args[0] = "--min-valid";
+    t->args[1] = "3d";  /* more than 1/8 of a 20-day certificate */
+    process_start(t, 0);
+    bundle_of("a", "a", &b);
+    assert_int_equal(ck_keeper_usable(t->one, "store", &b, &sum, &t->e), 0);
+    assert_int_equal(ck_keeper_just_issued(t->one, &t->log, &b, &sum, &t->e), 0);
+    assert_int_equal(ck_keeper_just_issued(t->one, &t->log, &b, &sum, &t->e), 0);
+    const char *l = logged(t), *w = strstr(l, "renewal.min_valid");
+    assert_non_null(w);
+    assert_null(strstr(w + 1, "renewal.min_valid"));  /* said once per process */
+    ck_bundle_free(&b);
+    bundle_of("a", "other", &b);
+    assert_int_equal(ck_keeper_usable(t->one, "store", &b, &sum, &t->e), 1);
+    assert_non_null(strstr(t->e.msg, "store"));
+    assert_int_equal(ck_keeper_just_issued(t->one, &t->log, &b, &sum, &t->e), -1);
+    assert_non_null(strstr(t->e.msg, "issued certificate"));
+    ck_bundle_free(&b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -822,6 +1003,7 @@ int main(void)
         T(init_seeds_an_empty_store),
         T(init_without_anything_fails_naming_the_ca),
         T(init_refuses_a_revoked_volume),
+        T(init_refuses_a_volume_revoked_in_the_store),
         T(pickup),
         T(failures_in_the_store),
         T(failures_in_the_state_dir),
@@ -834,6 +1016,12 @@ int main(void)
         T(run_pid),
         T(read_volume),
         T(account_key),
+        T(sigterm_while_init_waits_for_the_lease),
+        T(sigterm_while_renew_waits_for_the_lease),
+        T(sigterm_while_renewing_gives_the_lease_back),
+        T(tell_app),
+        T(failure_webhook_unreachable),
+        T(usable_and_just_issued),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
