@@ -572,6 +572,37 @@ static void failures_another_replica_counted(void **state)
     assert_int_equal(s.failures, 2);
 }
 
+/* A state.json that cannot be read is no count of 0: the process's own count goes on,
+ * so that the backoff does not start again at a minute. */
+static void failures_with_a_broken_state(void **state)
+{
+    struct t *t = *state;
+    struct ck_err why;
+    struct ck_bundle_state s;
+    char p[300];
+    ck_err_clear(&why);
+    ck_fail(&why, "order failed");
+    for (int with_store = 1; with_store >= 0; with_store--) {
+        unsigned f = 3;
+        int64_t next = 0;
+        process_start(t, with_store);
+        if (with_store) {
+            assert_int_equal(ck_store_put(t->st, "certs/" NAME "/state.json", "{\"fail", 6, &t->e), 0);
+        } else {
+            snprintf(p, sizeof p, "%s/certs/%s", t->state, NAME);
+            sh("mkdir -p '%s' && printf '{\"fail' > '%s/state.json'", p, p);
+        }
+        assert_int_equal(ck_keeper_state_get(t->one, t->st, &s, &t->e), CK_BUNDLE_BROKEN);
+        int64_t t0 = time(NULL);
+        ck_keeper_note_failure(t->one, &t->log, t->st, &why, 3, &f, &next);
+        assert_int_equal(f, 4);
+        assert_in_range(next, t0 + 86400, time(NULL) + 86400 + 864 - 1);
+        assert_int_equal(ck_keeper_state_get(t->one, t->st, &s, &t->e), 0);  /* mended */
+        assert_int_equal(s.failures, 4);
+        process_end(t);
+    }
+}
+
 /* ---- 4. the issuer lease ---- */
 
 static void lease_busy(void **state)
@@ -1008,6 +1039,7 @@ int main(void)
         T(failures_in_the_store),
         T(failures_in_the_state_dir),
         T(failures_another_replica_counted),
+        T(failures_with_a_broken_state),
         T(lease_busy),
         T(lease_stale_is_taken_over_and_given_back),
         T(renew_picks_up_a_newer_store),
