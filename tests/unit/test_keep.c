@@ -73,6 +73,16 @@ static int group_setup(void **state)
        " -days $3 -extfile ext -out $1.pem 2>/dev/null && cat $1.pem ca.pem > $1.full; }"
        " && leaf a a 20 && leaf b b 25 && leaf c a 10 && leaf inv a -1",
        dir);
+    /* old: a's key, valid from 60 to 30 days ago (openssl x509 cannot backdate) */
+    sh("cd %s && touch index.txt && echo 1000 > serial && printf '[ca]\\ndefault_ca=c\\n[c]\\n"
+       "database=index.txt\\nnew_certs_dir=.\\nserial=serial\\ndefault_md=sha256\\npolicy=p\\n"
+       "unique_subject=no\\n[p]\\ncommonName=supplied\\n[x]\\nsubjectAltName=DNS:a.test\\n"
+       "authorityKeyIdentifier=keyid\\n' > ca.cnf && openssl ca -batch -config ca.cnf -cert ca.pem"
+       " -keyfile ca.key -in a.csr -out old.pem -notext -extensions x"
+       " -startdate $(date -u -d '-60 days' +%%Y%%m%%d%%H%%M%%SZ)"
+       " -enddate $(date -u -d '-30 days' +%%Y%%m%%d%%H%%M%%SZ) 2>/dev/null"
+       " && cat old.pem ca.pem > old.full",
+       dir);
     char ca[128];
     snprintf(ca, sizeof ca, "%s/ca.pem", dir);
     setenv("SSL_CERT_FILE", ca, 1);  /* the system store: the test CA alone */
@@ -363,11 +373,17 @@ static void init_replaces_an_unusable_volume(void **state)
     assert_int_equal(init(t), 0);
     volume_is(t, "b", "b");
     assert_non_null(strstr(logged(t), "restored from"));
-    /* an expired one too */
-    put_volume(t, "inv", "a");
+    /* an expired one, and one whose notAfter is before its notBefore */
+    put_volume(t, "old", "a");
     put_store(t, "a", "a");
     assert_int_equal(init(t), 0);
     volume_is(t, "a", "a");
+    assert_non_null(strstr(logged(t), "(volume: expired"));
+    put_volume(t, "inv", "a");
+    put_store(t, "c", "a");
+    assert_int_equal(init(t), 0);
+    volume_is(t, "c", "a");
+    assert_non_null(strstr(logged(t), "is not after notBefore"));
 }
 
 static void init_restores_a_newer_store(void **state)
@@ -570,6 +586,33 @@ static void failures_another_replica_counted(void **state)
     assert_int_equal(f, 2);
     assert_int_equal(ck_keeper_state_get(t->one, t->st, &s, &t->e), 0);
     assert_int_equal(s.failures, 2);
+}
+
+/* The CA's Retry-After (a rate limit) is honoured when longer than the step, up to 7 days. */
+static void failures_honour_the_cas_retry_after(void **state)
+{
+    struct t *t = *state;
+    struct ck_err why;
+    unsigned f = 0;
+    int64_t next = 0;
+    process_start(t, 1);
+    ck_err_clear(&why);
+    ck_fail(&why, "order: rateLimited");
+    why.retry_after = 3600;
+    int64_t t0 = time(NULL);
+    ck_keeper_note_failure(t->one, &t->log, t->st, &why, f, &f, &next);
+    assert_int_equal(f, 1);
+    assert_in_range(next, t0 + 3600, time(NULL) + 3600 + 36 - 1);
+    why.retry_after = 30L * 86400;  /* beyond reason: cut to 7 days */
+    t0 = time(NULL);
+    ck_keeper_note_failure(t->one, &t->log, t->st, &why, f, &f, &next);
+    assert_int_equal(f, 2);
+    assert_in_range(next, t0 + 7 * 86400, time(NULL) + 7 * 86400 + 7 * 864 - 1);
+    why.retry_after = 10;  /* shorter than the step: the step */
+    t0 = time(NULL);
+    ck_keeper_note_failure(t->one, &t->log, t->st, &why, f, &f, &next);
+    assert_int_equal(f, 3);
+    assert_in_range(next, t0 + 6000, time(NULL) + 6000 + 60 - 1);
 }
 
 /* A state.json that cannot be read is no count of 0: the process's own count goes on,
@@ -806,6 +849,10 @@ static void read_volume(void **state)
     assert_memory_not_equal(text2, text, 64);
     free(text);
     free(text2);
+    /* expired */
+    put_volume(t, "old", "a");
+    assert_int_equal(ck_keeper_read_volume(t->one, &sum, why, sizeof why), CK_KEEPER_VOL_UNUSABLE);
+    assert_non_null(strstr(why, "volume: expired"));
     /* the key swapped for another valid key: the proof does not cover it */
     put_volume(t, "a", "other");
     assert_int_equal(ck_keeper_read_volume(t->one, &sum, why, sizeof why), CK_KEEPER_VOL_UNUSABLE);
@@ -1040,6 +1087,7 @@ int main(void)
         T(failures_in_the_state_dir),
         T(failures_another_replica_counted),
         T(failures_with_a_broken_state),
+        T(failures_honour_the_cas_retry_after),
         T(lease_busy),
         T(lease_stale_is_taken_over_and_given_back),
         T(renew_picks_up_a_newer_store),
