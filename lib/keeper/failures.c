@@ -91,7 +91,8 @@ void ck_keeper_note_failure(const struct ck_config *c, const struct ck_log *log,
     if (*c->proc->signal)
         return;
     uint32_t rnd = 0;
-    int have = ck_keeper_state_get(c, st, &s, &e) >= 0;
+    int got = ck_keeper_state_get(c, st, &s, &e);
+    int have = got == 0 || got == CK_BUNDLE_ABSENT;  /* a broken one is unreadable too */
     long stored = have ? (long)s.failures : -1;
     if (!have || (!st && s.failures < *failures))  /* no state file: run's count in memory */
         memset(&s, 0, sizeof s);

@@ -92,7 +92,8 @@ int ck_keeper_read_volume(const struct ck_config *c, struct ck_cert_summary *sum
     int had = proof_read(c, proven, now);
     rc = ck_keeper_usable_proven(c, "volume", &b, had ? proven : NULL, sum, &e);
     ck_bundle_free(&b);
-    if (rc == 0 && sum->proved && !had)  /* a full check passed: its proof for a day */
+    /* a full check passed (none yet, or the proof was another pair's): its proof for a day */
+    if (rc == 0 && sum->proved && (!had || memcmp(sum->proof, proven, sizeof proven)))
         proof_write(c, sum->proof, now);
     if (rc) {
         snprintf(why, cap, "%s", e.msg);
