@@ -68,7 +68,6 @@ static int loop(struct ck_keeper_fleet *f, int sigfd, const struct ck_config *c,
 {
     struct pollfd pfd[CK_HEALTH_MAX_FDS + 2];
     while (!ck_keeper_fleet_stopping(f)) {
-        int timeout = -1;
         if (ck_keeper_fleet_wants_reread(f))
             reread(f, c);
         int64_t wake = ck_keeper_fleet_due(f);
@@ -76,7 +75,7 @@ static int loop(struct ck_keeper_fleet *f, int sigfd, const struct ck_config *c,
             continue;
         /* poll() waits on the monotonic clock; the wall clock names the moment and
          * is read again at each wake-up, at least hourly (a clock step) */
-        timeout = ck_keeper_poll_ms(wake, (int64_t)time(NULL));
+        int timeout = ck_keeper_poll_ms(wake, (int64_t)time(NULL));
         size_t n = ck_keeper_fleet_pollfds(f, pfd, CK_HEALTH_MAX_FDS, &timeout);
         pfd[n] = (struct pollfd){.fd = sigfd, .events = POLLIN};
         pfd[n + 1] = (struct pollfd){.fd = ck_keeper_fleet_done_fd(f), .events = POLLIN};
@@ -114,6 +113,7 @@ int ck_cmd_run(const struct ck_config *c, const struct ck_log *log, struct ck_er
     if (c->time_scale > 1)
         ck_warn(log, "run", "test_time_scale %d: retries, store and ARI checks wait %d times "
                 "less than they should (a setting for tests)", c->time_scale, c->time_scale);
+    pthread_sigmask(SIG_SETMASK, NULL, &old);  /* restored as it was, whatever fails */
     int rc = setup(&old, &sigfd, e);
     if (rc == 0)
         rc = ck_keeper_fleet_new(c, log, &f, e);
