@@ -10,7 +10,9 @@ set -eu
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-7}
 BIN=${BIN:-build/certkeep}
-export CK_TMP=${CK_TMP:-$(mktemp -d /tmp/certkeep-bench-reload.XXXXXX)}
+# its own directory even under bench/run.sh: its Pebble must not replace the CA bundle
+# (PEBBLE_HOME) and moto home of run.sh's, which later rows still use
+export CK_TMP=$(mktemp -d "${CK_TMP:-/tmp}/certkeep-bench-reload.XXXXXX")
 PEBBLE_PORT=32720 PEBBLE_MGMT_PORT=32721 PEBBLE_TLS01_PORT=32722 PEBBLE_DNS_PORT=32723
 PEBBLE_CTS_PORT=32724 PEBBLE_HTTP01_PORT=32725 S3_PORT=32726 PEBBLE_WFE_NONCEREJECT=0
 export PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_TLS01_PORT PEBBLE_DNS_PORT PEBBLE_CTS_PORT \
