@@ -956,6 +956,7 @@ static void reread(struct ck_keeper_fleet *r, struct ck_config *nc, const struct
             certs[i] = *old;
             old->c = NULL;  /* taken */
             certs[i].k.min_valid = (long)c->min_valid;
+            certs[i].k.scale = (unsigned)c->time_scale;
             if (certs[i].busy)  /* it waited for a slot: it still does */
                 queue[nq++] = i;
             kept++;
