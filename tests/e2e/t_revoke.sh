@@ -82,7 +82,7 @@ if [ -n "$B" ] && [ "$B" != "$A" ]; then pass "revoke: init issued a new serial"
 else fail "revoke: init issued a new serial" "$A -> $B"; fi
 check_eq "revoke: exactly one issuance" 1 $(($(pebble_issued_count) - before))
 check_match "revoke: the new order replaces the revoked certificate (ARI)" \
-    "acme.order: .*replaces a certificate" "$(logof init1)"
+    "$REPLACES_SENT" "$(logof init1)"
 check "revoke: the next init uses the new one" ck init init2 "$V1" "$S1"
 check_match "revoke: ... from the volume" "using the volume: serial $B" "$(logof init2)"
 cp -a "$V1" "$CK_TMP/v1-old"

@@ -193,7 +193,7 @@ m=$(metrics)
 check_match "nginx: reloads counted" "^certkeep_reloads_total\{cert=\"$NAME\",result=\"success\"\} [3-9]\$" "$m"
 check_match "nginx: no failed reload" "^certkeep_reloads_total\{cert=\"$NAME\",result=\"failure\"\} 0\$" "$m"
 check "nginx: promtool check metrics" promtool_ok "$LISTEN_PORT"
-check_match "nginx: each renewal replaces the one before (ARI)" "replaces a certificate" "$(logof ngx)"
+check_match "nginx: each renewal replaces the one before (ARI)" "$REPLACES_SENT" "$(logof ngx)"
 stop_pid "$RUN_PID"
 check_eq "nginx: run SIGTERM exit 0" 0 "$STOP_RC"
 # below min_valid (1/8 of 40 s: 5 s left): the restart's init path orders with replaces
@@ -203,7 +203,7 @@ sbefore=$(serial)
 ck_bg minvalid "$LISTEN_PORT" --profile tlsserver
 if wait_for 30 '[ "$(serial)" != "$sbefore" ]'; then pass "min_valid: run renewed the certificate that fell below it"
 else fail "min_valid: run renewed the certificate that fell below it" "$(logof minvalid | tail -n 3)"; fi
-check_match "min_valid: the order replaces it (ARI)" "acme.order: .*replaces a certificate" "$(logof minvalid)"
+check_match "min_valid: the order replaces it (ARI)" "$REPLACES_SENT" "$(logof minvalid)"
 wait_for 10 '[ "$(served_serial)" = "$(serial)" ]'
 check_eq "min_valid: nginx told, serves it" "$(serial)" "$(served_serial)"
 stop_pid "$RUN_PID"
@@ -237,7 +237,7 @@ kill -USR1 "$RUN_PID"
 if wait_for 60 '[ "$(serial)" != "$sa" ]'; then pass "ari: window in the past: renewed"
 else fail "ari: window in the past: renewed" "$(logof ari | tail -n 3)"; fi
 check_match "ari: the CA's window was read" "the CA's window: renewing at" "$(logof ari)"
-check_match "ari: the order replaces the old certificate" "acme.order: .*replaces a certificate" "$(logof ari)"
+check_match "ari: the order replaces the old certificate" "$REPLACES_SENT" "$(logof ari)"
 # the app's pidfile is missing: the reload fails, is counted, and is tried again ~10 s later
 if wait_for 10 'metrics | grep -q "^certkeep_reloads_total{cert=\"$NAME\",result=\"failure\"} 1\$"'; then
     pass "reload: a failed reload is counted"

@@ -137,7 +137,7 @@ else fail "run: renewed inside its window, not before half" "at $at s after notB
 sleep 3
 check_eq "run: one order" 1 $(($(issued) - before))
 check_eq "run: stored" "$(vol_serial)" "$(stored_serial)"
-check_match "run: the renewal's order replaces the old certificate" "replaces a certificate" "$(logof run)"
+check_match "run: the renewal's order replaces the old certificate" "$REPLACES_SENT" "$(logof run)"
 check_eq "run: never through init's issuance" 0 "$(grep -c 'init.issue' "$CK_TMP/run.log")"
 check_eq "run: /readyz 200 after" 200 "$(http_code /readyz)"
 kill -TERM "$RUN_PID"
