@@ -82,11 +82,7 @@ int ck_keeper_usable_proven(const struct ck_config *c, const char *where, const 
 int ck_keeper_usable(const struct ck_config *c, const char *where, const struct ck_bundle *b,
                      struct ck_cert_summary *sum, struct ck_err *e)
 {
-    struct ck_cert_want w = ck_keeper_want(c);
-    if (ck_cert_check(where, b->fullchain, b->fullchain_len, b->privkey, b->privkey_len, &w, sum,
-                      e) != 0)
-        return 1;
-    return ck_bundle_consistent(b, where, e) ? 1 : 0;
+    return ck_keeper_usable_proven(c, where, b, NULL, sum, e);
 }
 
 int ck_keeper_just_issued(const struct ck_config *c, const struct ck_log *log,

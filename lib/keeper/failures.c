@@ -99,9 +99,7 @@ void ck_keeper_note_failure(const struct ck_config *c, const struct ck_log *log,
     ck_random(&rnd, sizeof rnd, &e);  /* without it, no jitter */
     ck_keeper_backoff(stored, st != NULL, *failures, seen, failure->retry_after, now, rnd,
                       &s.failures, &s.next_retry);
-    if (c->time_scale > 1)  /* tests: the wait divided, as the keeper's own */
-        s.next_retry = now + ((s.next_retry - now) / c->time_scale > 0
-                                  ? (s.next_retry - now) / c->time_scale : 1);
+    s.next_retry = now + ck_keeper_scaled(s.next_retry - now, (unsigned)c->time_scale);
     s.last_failure = now;
     snprintf(s.last_error, sizeof s.last_error, "%s", failure->msg);
     if (state_put(c, st, &s, &e))

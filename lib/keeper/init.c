@@ -36,17 +36,11 @@ static void source_free(struct source *s)
 static void judge(const struct ck_config *c, const char *where, struct source *s)
 {
     struct ck_err e;
-    struct ck_cert_want w = ck_keeper_want(c);
     ck_err_clear(&e);
     s->present = 1;
-    /* the certificate's own verdict first: its reasons are the specific ones */
-    if (ck_cert_check(where, s->b.fullchain, s->b.fullchain_len, s->b.privkey, s->b.privkey_len,
-                      &w, &s->sum, &e) == 0 &&
-        ck_bundle_consistent(&s->b, where, &e) == 0) {
-        s->usable = 1;
-        return;
-    }
-    snprintf(s->why, sizeof s->why, "%s", e.msg);
+    s->usable = ck_keeper_usable(c, where, &s->b, &s->sum, &e) == 0;
+    if (!s->usable)
+        snprintf(s->why, sizeof s->why, "%s", e.msg);
 }
 
 /* A certificate `certkeep revoke` marked is refused wherever it is found. */

@@ -27,12 +27,14 @@ static int64_t jitter(int64_t base, int64_t spread, uint32_t *s)
     return base + (spread > 0 ? (int64_t)(draw(s) % (uint32_t)spread) : 0);
 }
 
-/* now + d, d divided by the test time scale (never below 1 s). */
+int64_t ck_keeper_scaled(int64_t d, unsigned scale)
+{
+    return scale > 1 && d > 0 ? (d / scale > 0 ? d / scale : 1) : d;
+}
+
 static int64_t later(const struct ck_keeper *k, int64_t now, int64_t d)
 {
-    if (k->scale > 1)
-        d = d / k->scale > 0 ? d / k->scale : 1;
-    return now + d;
+    return now + ck_keeper_scaled(d, k->scale);
 }
 
 void ck_keeper_init(struct ck_keeper *k, int has_store, long min_valid)

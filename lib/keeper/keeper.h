@@ -165,6 +165,9 @@ void ck_keeper_backoff(long stored, int shared, unsigned memory, unsigned seen,
                        long retry_after, int64_t now, uint32_t rnd, unsigned *failures,
                        int64_t *next_retry);
 
+/* A wait of d seconds under the test time scale (test_time_scale): divided, never below 1 s. */
+int64_t ck_keeper_scaled(int64_t d, unsigned scale);
+
 /* The wait before reload retry number `n` (1-based): 10 s, 1 min, 5 min, 30 min,
  * then hourly, plus up to 10 %. */
 long ck_keeper_reload_delay(unsigned n, uint32_t rnd);

@@ -51,13 +51,10 @@ static void leaf_names(const struct ck_bundle *b, char *out, size_t cap)
 
 static void judge(const struct ck_config *c, const struct ck_bundle *b, struct view *v)
 {
-    struct ck_cert_want w = ck_keeper_want(c);
     struct ck_err e;
     ck_err_clear(&e);
     v->present = 1;
-    v->usable = ck_cert_check(v->where, b->fullchain, b->fullchain_len, b->privkey,
-                              b->privkey_len, &w, &v->sum, &e) == 0 &&
-                ck_bundle_consistent(b, v->where, &e) == 0;
+    v->usable = ck_keeper_usable(c, v->where, b, &v->sum, &e) == 0;
     v->parsed = v->sum.not_after != 0;
     if (v->parsed)
         leaf_names(b, v->names, sizeof v->names);
